@@ -1,0 +1,161 @@
+/**
+ * Capture sources. Both deliver packets in the native addon's batch format
+ * (see native/pcap/src/capture.cc): records of u32 ts_sec, u32 ts_usec,
+ * u32 caplen, u32 wirelen, then caplen bytes padded to 4.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+import { KnockError } from '../core/errors.js';
+
+export type BatchHandler = (batch: Buffer, count: number, used: number) => void;
+
+export interface CaptureStats {
+  received: number;
+  dropped: number;
+  ifdropped: number;
+}
+
+export interface CaptureSource {
+  readonly linktype: number;
+  setFilter(expr: string): void;
+  start(onBatch: BatchHandler, onError: (message: string) => void): void;
+  stats(): CaptureStats | null;
+  close(): void;
+}
+
+/** Calls `fn(timestampMs, offset, caplen)` for each record of a batch. */
+export function forEachRecord(
+  batch: Buffer,
+  count: number,
+  fn: (tsMs: number, off: number, caplen: number) => void,
+): void {
+  let p = 0;
+  for (let i = 0; i < count && p + 16 <= batch.length; i++) {
+    const sec = batch.readUInt32LE(p);
+    const usec = batch.readUInt32LE(p + 4);
+    const caplen = batch.readUInt32LE(p + 8);
+    if (p + 16 + caplen > batch.length) return;
+    fn(sec * 1000 + Math.floor(usec / 1000), p + 16, caplen);
+    p += 16 + ((caplen + 3) & ~3);
+  }
+}
+
+interface NativeCapture {
+  readonly linktype: number;
+  setFilter(expr: string): void;
+  start(onBatch: BatchHandler, onError: (m: string) => void): void;
+  stats(): CaptureStats | null;
+  close(): void;
+}
+
+export interface NativeModule {
+  Capture: new (ifname: string, snaplen: number, bufferBytes: number) => NativeCapture;
+  openlog(ident: string): void;
+  syslog(msg: string): void;
+  libVersion: string;
+}
+
+let native: NativeModule | undefined;
+
+/** Loads the libpcap addon on first use, so `knock` and `knockd -h` never need it. */
+export function loadNative(): NativeModule {
+  if (native !== undefined) return native;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/src/adapters -> repo root
+  const root = path.resolve(here, '..', '..', '..');
+  const file = path.join(root, 'native', 'pcap', 'build', 'Release', 'knockpcap.node');
+  if (!fs.existsSync(file)) {
+    throw new KnockError('E_CAPTURE', `native capture module missing: ${file} (run the set-up)`);
+  }
+  native = createRequire(import.meta.url)(file) as NativeModule;
+  return native;
+}
+
+/** Enough for Ethernet + VLAN tags + IPv6 with extension headers + TCP header. */
+export const SNAPLEN = 256;
+/** Kernel buffer sized for bursts (a spoofed flood must not crowd out knocks). */
+export const CAPTURE_BUFFER = 8 * 1024 * 1024;
+
+export function openLive(ifname: string): CaptureSource {
+  const mod = loadNative();
+  try {
+    return new mod.Capture(ifname, SNAPLEN, CAPTURE_BUFFER);
+  } catch (e) {
+    throw new KnockError('E_CAPTURE', (e as Error).message, { cause: e });
+  }
+}
+
+/**
+ * Reads a classic libpcap file (microsecond or nanosecond, either byte
+ * order) and replays it as one batch per call to start(). The filter is
+ * ignored: the core re-checks every packet anyway.
+ */
+export class PcapFileSource implements CaptureSource {
+  readonly linktype: number;
+  private readonly data: Buffer;
+  private readonly le: boolean;
+  private readonly nano: boolean;
+
+  constructor(file: string) {
+    this.data = fs.readFileSync(file);
+    if (this.data.length < 24) throw new KnockError('E_IO', `${file}: not a pcap file (too short)`);
+    const magic = this.data.readUInt32LE(0);
+    if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) this.le = true;
+    else if (this.data.readUInt32BE(0) === 0xa1b2c3d4 || this.data.readUInt32BE(0) === 0xa1b23c4d)
+      this.le = false;
+    else throw new KnockError('E_IO', `${file}: not a classic pcap file (magic ${magic.toString(16)})`);
+    const m = this.le ? magic : this.data.readUInt32BE(0);
+    this.nano = m === 0xa1b23c4d;
+    this.linktype = (this.le ? this.data.readUInt32LE(20) : this.data.readUInt32BE(20)) & 0x0fffffff;
+  }
+
+  setFilter(): void {}
+
+  /** Re-encodes the file into batches of at most `batchBytes`. */
+  *batches(batchBytes = 256 * 1024): Generator<{ batch: Buffer; count: number; used: number }> {
+    const d = this.data;
+    const out = Buffer.alloc(batchBytes);
+    let used = 0;
+    let count = 0;
+    let p = 24;
+    while (p + 16 <= d.length) {
+      const r32 = (o: number) => (this.le ? d.readUInt32LE(o) : d.readUInt32BE(o));
+      const sec = r32(p);
+      const frac = r32(p + 4);
+      const incl = r32(p + 8);
+      const orig = r32(p + 12);
+      if (p + 16 + incl > d.length) break; // truncated file: stop at the last whole record
+      const need = 16 + ((incl + 3) & ~3);
+      if (need > batchBytes) {
+        p += 16 + incl;
+        continue;
+      }
+      if (used + need > batchBytes) {
+        yield { batch: out, count, used };
+        used = 0;
+        count = 0;
+      }
+      out.writeUInt32LE(sec, used);
+      out.writeUInt32LE(this.nano ? Math.floor(frac / 1000) : frac, used + 4);
+      out.writeUInt32LE(incl, used + 8);
+      out.writeUInt32LE(orig, used + 12);
+      d.copy(out, used + 16, p + 16, p + 16 + incl);
+      used += need;
+      count++;
+      p += 16 + incl;
+    }
+    if (count > 0) yield { batch: out, count, used };
+  }
+
+  start(onBatch: BatchHandler): void {
+    for (const b of this.batches()) onBatch(b.batch, b.count, b.used);
+  }
+
+  stats(): CaptureStats {
+    return { received: 0, dropped: 0, ifdropped: 0 };
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,170 @@
+/**
+ * knock: the client, with knock 0.8's syntax and flags. A TCP knock is one
+ * SYN (non-blocking connect, then close); a UDP knock is one datagram with
+ * a single NUL byte. Needs no native code and no privileges.
+ */
+import dns from 'node:dns/promises';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { getopt } from './getopt.js';
+import { VERSION } from './version.js';
+
+const USAGE = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
+options:
+  -u, --udp            make all ports hits use UDP (default is TCP)
+  -d, --delay <t>      wait <t> milliseconds between port hits
+  -4, --ipv4           Force usage of IPv4
+  -6, --ipv6           Force usage of IPv6
+  -v, --verbose        be verbose
+  -V, --version        display version
+  -h, --help           this help
+
+example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
+`;
+
+const SPECS = [
+  { short: 'u', long: 'udp', arg: false },
+  { short: 'd', long: 'delay', arg: true },
+  { short: '4', long: 'ipv4', arg: false },
+  { short: '6', long: 'ipv6', arg: false },
+  { short: 'v', long: 'verbose', arg: false },
+  { short: 'V', long: 'version', arg: false },
+  { short: 'h', long: 'help', arg: false },
+];
+
+export interface Hit {
+  port: number;
+  proto: 'tcp' | 'udp';
+}
+
+/** Service names (as getaddrinfo would take them) from /etc/services. */
+function serviceName(name: string, proto: string): number | null {
+  let text = '';
+  try {
+    text = fs.readFileSync('/etc/services', 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const fields = line.replace(/#.*/, '').trim().split(/\s+/);
+    const [svc, portProto, ...aliases] = fields;
+    if (svc === undefined || portProto === undefined) continue;
+    const [port, pr] = portProto.split('/');
+    if (pr !== proto) continue;
+    if (svc === name || aliases.includes(name)) return Number(port);
+  }
+  return null;
+}
+
+/**
+ * knock's per-port rule: only the exact lowercase ":udp" means UDP; any
+ * other suffix means TCP. -u makes every hit UDP.
+ */
+export function parseHit(arg: string, allUdp: boolean): Hit | string {
+  const colon = arg.indexOf(':');
+  const portText = colon < 0 ? arg : arg.slice(0, colon);
+  const proto: 'tcp' | 'udp' = allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
+  let port: number | null = null;
+  if (/^\d{1,5}$/.test(portText)) port = Number(portText);
+  else if (portText !== '') port = serviceName(portText, proto);
+  if (port === null || port < 1 || port > 65535) return `invalid port: '${portText}'`;
+  return { port, proto };
+}
+
+function tcpKnock(address: string, port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = new net.Socket();
+    s.on('error', () => {});
+    s.connect({ host: address, port });
+    // Node issues connect(2) on the next tick for an IP literal; once it has,
+    // the SYN is on the wire and closing sends nothing more.
+    setImmediate(() => {
+      s.destroy();
+      resolve();
+    });
+  });
+}
+
+function udpKnock(address: string, family: number, port: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
+    s.on('error', () => {
+      s.close();
+      resolve();
+    });
+    s.send(Buffer.alloc(1), port, address, () => {
+      s.close();
+      resolve();
+    });
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = getopt(argv, SPECS);
+  } catch (e) {
+    process.stderr.write(`knock: ${(e as Error).message}\n${USAGE}`);
+    return 1;
+  }
+  const o = parsed.opts;
+  if (o.has('version')) {
+    process.stdout.write(`knock ${VERSION} (knockd-ts; compatible with knock 0.8)\n`);
+    return 0;
+  }
+  if (o.has('help') || parsed.operands.length < 2) {
+    process.stdout.write(USAGE);
+    return 1;
+  }
+  let delay = 0;
+  if (o.has('delay')) {
+    const d = o.get('delay') as string;
+    if (!/^-?\d+$/.test(d)) {
+      process.stderr.write(`error: invalid delay '${d}'\n`);
+      return 1;
+    }
+    delay = Number(d);
+    if (delay < 0) {
+      process.stderr.write('error: delay cannot be negative\n');
+      return 1;
+    }
+  }
+  const family = o.has('ipv4') ? 4 : o.has('ipv6') ? 6 : 0;
+  const [host, ...ports] = parsed.operands as [string, ...string[]];
+  const hits: Hit[] = [];
+  for (const p of ports) {
+    const h = parseHit(p, o.has('udp'));
+    if (typeof h === 'string') {
+      process.stderr.write(`error: ${h}\n`);
+      return 1;
+    }
+    hits.push(h);
+  }
+  let addr: { address: string; family: number };
+  try {
+    addr = await dns.lookup(host, { family });
+  } catch (e) {
+    process.stderr.write(`Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    return 1;
+  }
+  for (const h of hits) {
+    if (o.has('verbose')) {
+      const shown = addr.family === 6 ? addr.address : addr.address;
+      process.stdout.write(`hitting ${h.proto} ${shown}:${h.port}\n`);
+    }
+    if (h.proto === 'tcp') await tcpKnock(addr.address, h.port);
+    else await udpKnock(addr.address, addr.family, h.port);
+    if (delay > 0) await sleep(delay);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`knock: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);

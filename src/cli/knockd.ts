@@ -1,0 +1,234 @@
+/**
+ * knockd command line: knockd 0.8's flags and meanings, plus --check.
+ * Only the capture path loads the native addon, so -h, -V and --check work
+ * without it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { getopt } from './getopt.js';
+import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
+import { KnockdLogger } from '../adapters/logger.js';
+import { ShellRunner } from '../adapters/runner.js';
+import { loadNative, openLive } from '../adapters/capture.js';
+import { interfaceAddresses } from '../adapters/netif.js';
+import { loadConfig } from '../daemon/config-loader.js';
+import { Daemon } from '../daemon/daemon.js';
+import { VERSION } from './version.js';
+
+const USAGE = `usage: knockd [options]
+options:
+  -i, --interface <int>  network interface to listen on (default "eth0")
+  -d, --daemon           run as a daemon
+  -c, --config <file>    use an alternate config file
+  -D, --debug            output debug messages
+  -l, --lookup           lookup DNS names (may be a security risk)
+  -p, --pidfile          use an alternate pidfile
+  -g, --logfile          use an alternate logfile
+  -v, --verbose          be verbose
+  -4, --only-ip-v4       do not track ipv6
+  -V, --version          display version
+  -h, --help             this help
+      --check            check the config file and exit (0: valid)
+`;
+
+const SPECS = [
+  { short: 'i', long: 'interface', arg: true },
+  { short: 'd', long: 'daemon', arg: false },
+  { short: 'c', long: 'config', arg: true },
+  { short: 'D', long: 'debug', arg: false },
+  { short: 'l', long: 'lookup', arg: false },
+  { short: 'p', long: 'pidfile', arg: true },
+  { short: 'g', long: 'logfile', arg: true },
+  { short: 'v', long: 'verbose', arg: false },
+  { short: '4', long: 'only-ip-v4', arg: false },
+  { short: 'V', long: 'version', arg: false },
+  { short: 'h', long: 'help', arg: false },
+  { short: '\0', long: 'check', arg: false },
+];
+
+/** Set in the re-spawned child of `-d`; the parent waits for its word. */
+const CHILD_ENV = 'KNOCKD_TS_DAEMON_CHILD';
+
+function fail(code: keyof typeof EXIT_CODES, msg: string): never {
+  process.stderr.write(`${msg}\n`);
+  process.exit(EXIT_CODES[code]);
+}
+
+/**
+ * -d: Node cannot fork, so the daemon re-executes itself detached (its own
+ * session, stdio on /dev/null, cwd /) and the parent exits 0 only once the
+ * child reports that capture is running, or exits non-zero with its error.
+ */
+function daemonize(argv: string[]): Promise<never> {
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...argv], {
+    detached: true,
+    cwd: '/',
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, [CHILD_ENV]: '1' },
+  });
+  return new Promise(() => {
+    child.on('message', (m: { ok: boolean; error?: string; code?: number }) => {
+      if (m.ok) {
+        child.disconnect();
+        child.unref();
+        process.exit(0);
+      }
+      process.stderr.write(`${m.error ?? 'knockd failed to start'}\n`);
+      process.exit(m.code ?? 1);
+    });
+    child.on('exit', (code) => {
+      process.stderr.write(`knockd exited during start-up (status ${code ?? '?'})\n`);
+      process.exit(code === 0 || code === null ? 1 : code);
+    });
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = getopt(argv, SPECS);
+  } catch (e) {
+    process.stderr.write(`knockd: ${(e as Error).message}\n${USAGE}`);
+    process.exit(EXIT_CODES.E_USAGE);
+  }
+  const o = parsed.opts;
+  if (o.has('help')) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  if (o.has('version')) {
+    process.stdout.write(`knockd ${VERSION} (knockd-ts; compatible with knockd 0.8)\n`);
+    process.exit(0);
+  }
+  if (parsed.operands.length > 0) fail('E_USAGE', `knockd: unexpected argument '${parsed.operands[0]}'\n${USAGE}`);
+
+  const isChild = process.env[CHILD_ENV] === '1';
+  const report = (m: { ok: boolean; error?: string; code?: number }) => {
+    if (isChild && process.send !== undefined) process.send(m);
+  };
+  const die = (code: keyof typeof EXIT_CODES, msg: string): never => {
+    report({ ok: false, error: msg, code: EXIT_CODES[code] });
+    fail(code, msg);
+  };
+
+  // Paths are made absolute before -d moves us to /.
+  const abs = (p: string) => path.resolve(p);
+  const configPath = abs((o.get('config') as string | undefined) ?? '/etc/knockd.conf');
+  const r = loadConfig(configPath);
+  if (!r.ok) return die('E_CONFIG', r.problems.map(formatProblem).join('\n'));
+  const loaded = r.loaded;
+  const cfg = loaded.config;
+  if (o.has('check')) {
+    process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
+    process.exit(0);
+  }
+
+  if (o.has('daemon') && !isChild) {
+    const args = argv.map((a) => a);
+    // The child must find the same config even though its cwd is /.
+    args.push('--config', configPath);
+    const g = o.get('logfile');
+    if (typeof g === 'string') args.push('--logfile', abs(g));
+    const p = o.get('pidfile');
+    if (typeof p === 'string') args.push('--pidfile', abs(p));
+    await daemonize(args);
+  }
+
+  const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface ?? 'eth0';
+  const cliLog = o.get('logfile') as string | undefined;
+  const cliPid = o.get('pidfile') as string | undefined;
+  const verbose = o.has('verbose');
+  const debug = o.has('debug');
+
+  let syslogFn: ((m: string) => void) | undefined;
+  const enableSyslog = () => {
+    if (syslogFn !== undefined) return;
+    const nat = loadNative();
+    nat.openlog('knockd');
+    syslogFn = (m) => nat.syslog(m);
+  };
+  // [options] LogFile and PidFile override -g and -p, as in knockd.
+  const resolveLog = (c: typeof cfg) => c.options.logFile ?? cliLog;
+  const logger = new KnockdLogger({
+    logFile: resolveLog(cfg),
+    verbose,
+    debug,
+    now: () => new Date(),
+  });
+  try {
+    if (cfg.options.useSyslog) {
+      enableSyslog();
+      logger.setSyslog(syslogFn);
+    }
+  } catch (e) {
+    die('E_CAPTURE', (e as Error).message);
+  }
+
+  const daemon = new Daemon(
+    loaded,
+    { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
+    {
+      logger,
+      runner: new ShellRunner(),
+      openCapture: openLive,
+      addresses: interfaceAddresses,
+      now: () => Date.now(),
+      onOptions: (c) => {
+        logger.setLogFile(resolveLog(c));
+        if (c.options.useSyslog) {
+          enableSyslog();
+          logger.setSyslog(syslogFn);
+        }
+      },
+    },
+  );
+
+  logger.verbose(`listening on ${iface}...`);
+  try {
+    daemon.start();
+  } catch (e) {
+    if (e instanceof KnockError) die(e.code, e.message);
+    throw e;
+  }
+
+  const pidFile = cfg.options.pidFile ?? cliPid ?? '/var/run/knockd.pid';
+  if (o.has('daemon')) {
+    try {
+      fs.writeFileSync(pidFile, `${process.pid}\n`);
+    } catch (e) {
+      logger.log(`could not create pid file ${pidFile}: ${(e as Error).message}`);
+    }
+  }
+  report({ ok: true });
+  if (isChild && process.disconnect !== undefined) process.disconnect();
+
+  process.on('SIGHUP', () => {
+    daemon.reload();
+  });
+  let exiting = false;
+  const stop = () => {
+    if (exiting) return;
+    exiting = true;
+    logger.verbose('waiting for child processes...');
+    void daemon.shutdown().then(() => {
+      logger.verbose('closing...');
+      if (o.has('daemon')) {
+        try {
+          fs.unlinkSync(pidFile);
+        } catch {
+          // already gone
+        }
+      }
+      logger.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`knockd: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(70);
+});

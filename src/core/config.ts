@@ -1,0 +1,339 @@
+/**
+ * knockd.conf parser. Pure: text in, config or every problem out, each with
+ * file:line and the bad value. It accepts every file knockd 0.8 accepts
+ * (Debian's stock file included) and rejects what knockd silently turns into
+ * nonsense: port 0, negative or non-numeric ports, unknown tcpflags, stray
+ * text after a protocol, non-numeric timeouts.
+ */
+import { canonicalIP } from './ip.js';
+import type { ConfigProblem } from './errors.js';
+
+export type Proto = 'tcp' | 'udp';
+
+export interface Knock {
+  readonly port: number;
+  readonly proto: Proto;
+}
+
+export const TCP_FLAG_BITS = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20 };
+export type TcpFlagName = keyof typeof TCP_FLAG_BITS;
+
+/** A TCP knock counts when (flags & (set|clear)) === set. Both 0: any flags. */
+export interface TcpFlags {
+  set: number;
+  clear: number;
+}
+
+export interface Door {
+  name: string;
+  /** Line of the section header, for messages about the door as a whole. */
+  line: number;
+  sequence: Knock[];
+  oneTimeSequences?: { path: string; line: number };
+  seqTimeout: number;
+  cmdTimeout: number;
+  /** undefined: not given. '' disables (as knockd: an empty command runs nothing). */
+  startCommand?: string;
+  startCommand6?: string;
+  stopCommand?: string;
+  stopCommand6?: string;
+  tcpFlags: TcpFlags;
+  /** Canonical address text; the door matches packets sent to it instead of to us. */
+  target?: string;
+}
+
+export interface Options {
+  useSyslog: boolean;
+  logFile?: string;
+  pidFile?: string;
+  interface?: string;
+}
+
+export interface Config {
+  options: Options;
+  doors: Door[];
+}
+
+export type ParseResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
+
+export const DEFAULT_SEQ_TIMEOUT = 25;
+export const DEFAULT_CMD_TIMEOUT = 10;
+export const SEQ_MAX = 32;
+
+const DOOR_KEYS = new Set([
+  'SEQUENCE',
+  'ONE_TIME_SEQUENCES',
+  'SEQ_TIMEOUT',
+  'TIMEOUT',
+  'START_COMMAND',
+  'COMMAND',
+  'START_COMMAND_6',
+  'COMMAND_6',
+  'STOP_COMMAND',
+  'STOP_COMMAND_6',
+  'CMD_TIMEOUT',
+  'TCPFLAGS',
+  'TARGET',
+]);
+const OPTION_KEYS = new Set(['LOGFILE', 'PIDFILE', 'INTERFACE']);
+
+/** Parse one `Sequence` value. Returns the knocks or a message quoting the bad element. */
+export function parseSequence(value: string): { knocks: Knock[] } | { error: string } {
+  if (value.trim() === '') return { error: 'empty knock sequence' };
+  const knocks: Knock[] = [];
+  for (const raw of value.split(',')) {
+    const el = raw.trim();
+    const parts = el.split(':');
+    if (parts.length > 2) return { error: `bad knock '${el}': expected port[:tcp|udp]` };
+    const portText = (parts[0] ?? '').trim();
+    if (!/^\d{1,5}$/.test(portText)) return { error: `bad port '${portText}' in '${el}'` };
+    const port = Number(portText);
+    if (port < 1 || port > 65535) return { error: `port ${portText} out of range 1-65535` };
+    let proto: Proto = 'tcp';
+    if (parts.length === 2) {
+      const p = (parts[1] ?? '').trim().toLowerCase();
+      if (p !== 'tcp' && p !== 'udp') {
+        return { error: `unknown protocol '${(parts[1] ?? '').trim()}' in knock sequence` };
+      }
+      proto = p;
+    }
+    knocks.push({ port, proto });
+  }
+  if (knocks.length > SEQ_MAX) {
+    return { error: `too many ports in knock sequence (${knocks.length}, at most ${SEQ_MAX})` };
+  }
+  return { knocks };
+}
+
+function parseSeconds(key: string, value: string, min: number): number | string {
+  if (!/^\d{1,9}$/.test(value)) return `${key} must be a whole number of seconds, got '${value}'`;
+  const n = Number(value);
+  if (n < min) return `${key} must be at least ${min}, got '${value}'`;
+  return n;
+}
+
+function applyTcpFlags(flags: TcpFlags, value: string): string | null {
+  for (const raw of value.split(',')) {
+    const el = raw.trim();
+    const negate = el.startsWith('!');
+    const name = (negate ? el.slice(1) : el).trim().toLowerCase();
+    if (!Object.hasOwn(TCP_FLAG_BITS, name)) {
+      return `unrecognized tcp flag '${el}' (expected fin, syn, rst, psh, ack, urg, optionally with !)`;
+    }
+    const bit = TCP_FLAG_BITS[name as TcpFlagName];
+    // The last mention of a flag wins, as in knockd.
+    if (negate) {
+      flags.set &= ~bit;
+      flags.clear |= bit;
+    } else {
+      flags.clear &= ~bit;
+      flags.set |= bit;
+    }
+  }
+  return null;
+}
+
+function newDoor(name: string, line: number): Door {
+  return {
+    name,
+    line,
+    sequence: [],
+    seqTimeout: DEFAULT_SEQ_TIMEOUT,
+    cmdTimeout: DEFAULT_CMD_TIMEOUT,
+    tcpFlags: { set: 0, clear: 0 },
+  };
+}
+
+export function parseConfig(text: string, file: string): ParseResult {
+  const problems: ConfigProblem[] = [];
+  const options: Options = { useSyslog: false };
+  const doors: Door[] = [];
+  let section: 'none' | 'options' | Door = 'none';
+  const problem = (line: number, message: string) => problems.push({ file, line, message });
+
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const line = (lines[i] ?? '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+
+    if (line.startsWith('[') && line.endsWith(']')) {
+      // Section names are case-sensitive and not trimmed, as in knockd.
+      const name = line.slice(1, -1);
+      if (name === '') {
+        problem(lineNo, 'bad section name');
+        section = 'none';
+      } else if (name === 'options') {
+        section = 'options';
+      } else {
+        const door = newDoor(name, lineNo);
+        doors.push(door);
+        section = door;
+      }
+      continue;
+    }
+
+    if (line.toUpperCase() === 'USESYSLOG') {
+      // knockd accepts the valueless UseSyslog in any section.
+      options.useSyslog = true;
+      continue;
+    }
+
+    const eq = line.indexOf('=');
+    if (eq < 0) {
+      problem(lineNo, `syntax error: '${line}' is not 'key = value'`);
+      continue;
+    }
+    const key = line.slice(0, eq).trim().toUpperCase();
+    const value = line.slice(eq + 1).trim();
+    if (key === '') {
+      problem(lineNo, `syntax error: missing key in '${line}'`);
+      continue;
+    }
+    if (section === 'none') {
+      problem(lineNo, `all directives must belong to a section: '${line}'`);
+      continue;
+    }
+    if (key === 'USESYSLOG') {
+      problem(lineNo, `UseSyslog takes no value: '${line}'`);
+      continue;
+    }
+
+    if (section === 'options') {
+      if (!OPTION_KEYS.has(key)) {
+        const hint = DOOR_KEYS.has(key) ? ' (it belongs in a door section)' : '';
+        problem(lineNo, `unknown directive '${line.slice(0, eq).trim()}' in [options]${hint}`);
+        continue;
+      }
+      if (value === '') {
+        problem(lineNo, `${line.slice(0, eq).trim()} needs a value`);
+        continue;
+      }
+      if (key === 'LOGFILE') options.logFile = value;
+      else if (key === 'PIDFILE') options.pidFile = value;
+      else options.interface = value;
+      continue;
+    }
+
+    const door = section;
+    switch (key) {
+      case 'SEQUENCE': {
+        const r = parseSequence(value);
+        if ('error' in r) problem(lineNo, `door '${door.name}': ${r.error}`);
+        else door.sequence = r.knocks;
+        break;
+      }
+      case 'ONE_TIME_SEQUENCES':
+        if (value === '') problem(lineNo, `door '${door.name}': One_Time_Sequences needs a path`);
+        else door.oneTimeSequences = { path: value, line: lineNo };
+        break;
+      case 'SEQ_TIMEOUT':
+      case 'TIMEOUT': {
+        const n = parseSeconds('seq_timeout', value, 1);
+        if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
+        else door.seqTimeout = n;
+        break;
+      }
+      case 'CMD_TIMEOUT': {
+        const n = parseSeconds('cmd_timeout', value, 0);
+        if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
+        else door.cmdTimeout = n;
+        break;
+      }
+      case 'START_COMMAND':
+      case 'COMMAND':
+        door.startCommand = value;
+        break;
+      case 'START_COMMAND_6':
+      case 'COMMAND_6':
+        door.startCommand6 = value;
+        break;
+      case 'STOP_COMMAND':
+        door.stopCommand = value;
+        break;
+      case 'STOP_COMMAND_6':
+        door.stopCommand6 = value;
+        break;
+      case 'TCPFLAGS': {
+        const err = applyTcpFlags(door.tcpFlags, value);
+        if (err !== null) problem(lineNo, `door '${door.name}': ${err}`);
+        break;
+      }
+      case 'TARGET': {
+        const ip = canonicalIP(value);
+        if (ip === null) problem(lineNo, `door '${door.name}': target '${value}' is not an IP address`);
+        else door.target = ip.text;
+        break;
+      }
+      default: {
+        const hint = OPTION_KEYS.has(key) ? ' (it belongs in [options])' : '';
+        problem(lineNo, `unknown directive '${line.slice(0, eq).trim()}' in door '${door.name}'${hint}`);
+      }
+    }
+  }
+
+  for (const door of doors) {
+    if (door.sequence.length === 0 && door.oneTimeSequences === undefined) {
+      problem(door.line, `door '${door.name}' has an empty knock sequence`);
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, config: { options, doors } };
+}
+
+/** The start command for a knock of the given family (knockd's *_6 fallback). */
+export function startCommandFor(door: Door, family: 4 | 6): string | undefined {
+  if (family === 6 && door.startCommand6 !== undefined) return door.startCommand6;
+  return door.startCommand;
+}
+
+export function stopCommandFor(door: Door, family: 4 | 6): string | undefined {
+  if (family === 6 && door.stopCommand6 !== undefined) return door.stopCommand6;
+  return door.stopCommand;
+}
+
+/** Replace every %IP% with the address text; the address comes from our decoder. */
+export function expandCommand(template: string, address: string): string {
+  return template.split('%IP%').join(address);
+}
+
+/**
+ * One-time sequences file: one sequence per line; blank lines, lines starting
+ * with '#' after trimming, and (as in knockd) unparsable lines are skipped.
+ * `offset` is the byte offset of the line's first byte, which knockd
+ * overwrites with '#' once the sequence is used.
+ */
+export interface OneTimeLine {
+  line: number;
+  offset: number;
+  knocks: Knock[];
+}
+
+export function parseOneTimeFile(bytes: Uint8Array): {
+  usable: OneTimeLine[];
+  skipped: { line: number; error: string }[];
+} {
+  const usable: OneTimeLine[] = [];
+  const skipped: { line: number; error: string }[] = [];
+  let start = 0;
+  let lineNo = 0;
+  const decoder = new TextDecoder();
+  while (start <= bytes.length) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end < 0) end = bytes.length;
+    lineNo++;
+    const text = decoder.decode(bytes.subarray(start, end)).trim();
+    if (text !== '' && !text.startsWith('#')) {
+      const r = parseSequence(text);
+      if ('knocks' in r) usable.push({ line: lineNo, offset: start, knocks: r.knocks });
+      else skipped.push({ line: lineNo, error: r.error });
+    }
+    if (end === bytes.length) break;
+    start = end + 1;
+  }
+  return { usable, skipped };
+}
+
+export function formatSequence(knocks: readonly Knock[]): string {
+  return knocks.map((k) => `${k.port}:${k.proto}`).join(',');
+}

@@ -1,0 +1,65 @@
+/**
+ * Reads knockd.conf and the one-time sequences files it names. Parsing is
+ * pure (core/config.ts); this adapter only does the file I/O and reports
+ * unreadable files as problems at the directive's line.
+ */
+import fs from 'node:fs';
+import {
+  parseConfig,
+  parseOneTimeFile,
+  type Config,
+  type OneTimeLine,
+} from '../core/config.js';
+import type { ConfigProblem } from '../core/errors.js';
+
+export interface LoadedConfig {
+  config: Config;
+  /** Door index -> the one-time line in use for it. */
+  oneTime: Map<number, OneTimeLine>;
+}
+
+export function readOneTime(path: string): { usable: OneTimeLine[] } | { error: string } {
+  try {
+    const bytes = fs.readFileSync(path);
+    // knockd opens it r+ at start-up; an unwritable file would fail at the first use.
+    fs.accessSync(path, fs.constants.R_OK | fs.constants.W_OK);
+    return { usable: parseOneTimeFile(bytes).usable };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+export function loadConfig(file: string): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return { ok: false, problems: [{ file, line: 0, message: `cannot read config: ${(e as Error).message}` }] };
+  }
+  const r = parseConfig(text, file);
+  if (!r.ok) return { ok: false, problems: r.problems };
+  const problems: ConfigProblem[] = [];
+  const oneTime = new Map<number, OneTimeLine>();
+  r.config.doors.forEach((door, i) => {
+    const ot = door.oneTimeSequences;
+    if (ot === undefined) return;
+    const res = readOneTime(ot.path);
+    if ('error' in res) {
+      problems.push({ file, line: ot.line, message: `door '${door.name}': one_time_sequences: ${res.error}` });
+      return;
+    }
+    const first = res.usable[0];
+    if (first === undefined) {
+      problems.push({
+        file,
+        line: ot.line,
+        message: `door '${door.name}': one_time_sequences file '${ot.path}' has no usable sequence`,
+      });
+      return;
+    }
+    door.sequence = first.knocks;
+    oneTime.set(i, first);
+  });
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, loaded: { config: r.config, oneTime } };
+}

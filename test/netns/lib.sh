@@ -1,0 +1,156 @@
+# Shared helpers for the end-to-end tests. Topology (per run, names unique):
+#
+#   [ $CLI ] veth-c 10.77.0.2/24, fd77::2/64  <====>  veth-s 10.77.0.1/24, fd77::1/64 [ $SRV ]
+#                                                       knockd captures on veth-s,
+#                                                       iptables/nft live in $SRV only
+#
+# Nothing here touches the host's interfaces or firewall: every command that
+# changes state runs inside a namespace this run created.
+set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+RUN_ID="${RUN_ID:-$$}"
+SRV="kt-$RUN_ID-srv"
+CLI="kt-$RUN_ID-cli"
+SRV4=10.77.0.1
+CLI4=10.77.0.2
+SRV6=fd77::1
+CLI6=fd77::2
+WORK="$(mktemp -d "/tmp/knockd-test-$RUN_ID.XXXX")"
+PIDS=()
+FAILED=0
+
+log() { printf '  %s\n' "$*"; }
+fail() {
+  printf '  FAIL: %s\n' "$*"
+  FAILED=1
+}
+in_srv() { ip netns exec "$SRV" "$@"; }
+in_cli() { ip netns exec "$CLI" "$@"; }
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  # A test's daemon may have daemonised: kill whatever still runs in our namespaces.
+  for ns in "$SRV" "$CLI"; do
+    if ip netns list | grep -q "^$ns\b"; then
+      local pids
+      pids="$(ip netns pids "$ns" 2>/dev/null || true)"
+      [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$WORK"
+}
+
+# Two namespaces joined by a veth pair, with IPv4 and IPv6 (DAD off so v6 is usable at once).
+setup_net() {
+  ip netns add "$SRV"
+  ip netns add "$CLI"
+  ip link add "veth-s" netns "$SRV" type veth peer name "veth-c" netns "$CLI"
+  in_srv sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  in_cli sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  in_srv ip addr add "$SRV4/24" dev veth-s
+  in_cli ip addr add "$CLI4/24" dev veth-c
+  in_srv ip addr add "$SRV6/64" dev veth-s nodad
+  in_cli ip addr add "$CLI6/64" dev veth-c nodad
+  in_srv ip link set lo up
+  in_cli ip link set lo up
+  in_srv ip link set veth-s up
+  in_cli ip link set veth-c up
+  wait_until 5 in_cli ping -c1 -W1 "$SRV4" >/dev/null || fail "no IPv4 path"
+  wait_until 5 in_cli ping -6 -c1 -W1 "$SRV6" >/dev/null || fail "no IPv6 path"
+}
+
+# The tutorial's base rules: keep established connections, drop new SSH.
+tutorial_firewall() {
+  in_srv iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  in_srv iptables -A INPUT -p tcp --dport 22 -j DROP
+  in_srv ip6tables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  in_srv ip6tables -A INPUT -p tcp --dport 22 -j DROP
+}
+
+# A stand-in service on port 22 (v4 and v6) that accepts and holds connections.
+start_service() {
+  local port="${1:-22}"
+  in_srv node -e "
+    const net = require('net');
+    const s = net.createServer((c) => { c.on('error', () => {}); c.write('SSH-2.0-standin\r\n'); });
+    s.listen({ port: $port, host: '::', ipv6Only: false });
+  " &
+  PIDS+=($!)
+  wait_until 5 in_srv sh -c "ss -ltn | grep -q ':$port '" || fail "service on $port did not start"
+}
+
+# wait_until SECONDS CMD...: retry CMD every 0.1 s until it succeeds or time runs out.
+wait_until() {
+  local secs="$1"
+  shift
+  local deadline=$(($(date +%s%N) + secs * 1000000000))
+  while :; do
+    "$@" && return 0
+    [ "$(date +%s%N)" -ge "$deadline" ] && return 1
+    sleep 0.1
+  done
+}
+
+# reachable ADDR [PORT]: a real TCP connect from the client namespace.
+reachable() {
+  in_cli timeout 3 nc -z -w 1 "$1" "${2:-22}" 2>/dev/null
+}
+expect_open() {
+  if wait_until "${3:-5}" reachable "$1" "${2:-22}"; then log "ok: $1 port ${2:-22} reachable"; else fail "$1 port ${2:-22} should be reachable"; fi
+}
+expect_closed() {
+  if reachable "$1" "${2:-22}"; then fail "$1 port ${2:-22} should be closed"; else log "ok: $1 port ${2:-22} closed"; fi
+}
+
+# start_knockd CONFIG [ARGS...]: our daemon on veth-s in the server namespace, -v to $WORK/knockd.out.
+start_knockd() {
+  local conf="$1"
+  shift
+  in_srv "$ROOT/bin/knockd" -i veth-s -c "$conf" -v "$@" >"$WORK/knockd.out" 2>&1 &
+  KNOCKD_PID=$!
+  PIDS+=($KNOCKD_PID)
+  wait_until 10 grep -q 'starting up, listening on' "$WORK/knockd.out" || {
+    fail "knockd did not start"
+    cat "$WORK/knockd.out"
+  }
+}
+
+# wait_log FILE PATTERN [SECONDS]
+wait_log() {
+  wait_until "${3:-5}" grep -qE -- "$2" "$1"
+}
+expect_log() {
+  if wait_log "$1" "$2" "${3:-5}"; then log "ok: log has '$2'"; else
+    fail "log $1 lacks '$2'"
+    sed 's/^/    | /' "$1"
+  fi
+}
+
+# The tutorial config: openSSH inserts an ACCEPT, closeSSH deletes it.
+tutorial_config() {
+  cat >"$1" <<CONF
+[options]
+	LogFile = $WORK/knockd.log
+
+[openSSH]
+	sequence    = 7000,8000,9000
+	seq_timeout = 5
+	command     = /sbin/iptables -I INPUT -s %IP% -p tcp --dport 22 -j ACCEPT
+	tcpflags    = syn
+
+[closeSSH]
+	sequence    = 9000,8000,7000
+	seq_timeout = 5
+	command     = /sbin/iptables -D INPUT -s %IP% -p tcp --dport 22 -j ACCEPT
+	tcpflags    = syn
+CONF
+}
+
+KNOCK="$ROOT/bin/knock"
+
+finish() {
+  if [ "$FAILED" = 0 ]; then echo "PASS"; exit 0; else echo "FAIL"; exit 1; fi
+}
