@@ -17,7 +17,17 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['node:*', 'fs', 'net', 'dgram', 'child_process', '../adapters/*', '../daemon/*'] },
+        {
+          patterns: [
+            'node:*',
+            'fs',
+            'net',
+            'dgram',
+            'child_process',
+            '../adapters/*',
+            '../daemon/*',
+          ],
+        },
       ],
       'no-restricted-properties': [
         'error',

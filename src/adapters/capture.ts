@@ -105,10 +105,15 @@ export class PcapFileSource implements CaptureSource {
     if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) this.le = true;
     else if (this.data.readUInt32BE(0) === 0xa1b2c3d4 || this.data.readUInt32BE(0) === 0xa1b23c4d)
       this.le = false;
-    else throw new KnockError('E_IO', `${file}: not a classic pcap file (magic ${magic.toString(16)})`);
+    else
+      throw new KnockError(
+        'E_IO',
+        `${file}: not a classic pcap file (magic ${magic.toString(16)})`,
+      );
     const m = this.le ? magic : this.data.readUInt32BE(0);
     this.nano = m === 0xa1b23c4d;
-    this.linktype = (this.le ? this.data.readUInt32LE(20) : this.data.readUInt32BE(20)) & 0x0fffffff;
+    this.linktype =
+      (this.le ? this.data.readUInt32LE(20) : this.data.readUInt32BE(20)) & 0x0fffffff;
   }
 
   setFilter(): void {}

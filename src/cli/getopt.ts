@@ -36,10 +36,12 @@ export function getopt(argv: readonly string[], specs: readonly OptSpec[]): Pars
       if (spec === undefined) throw new KnockError('E_USAGE', `unrecognized option '--${name}'`);
       if (spec.arg) {
         const v = eq >= 0 ? a.slice(eq + 1) : argv[++i];
-        if (v === undefined) throw new KnockError('E_USAGE', `option '--${name}' requires an argument`);
+        if (v === undefined)
+          throw new KnockError('E_USAGE', `option '--${name}' requires an argument`);
         opts.set(spec.long, v);
       } else {
-        if (eq >= 0) throw new KnockError('E_USAGE', `option '--${name}' doesn't allow an argument`);
+        if (eq >= 0)
+          throw new KnockError('E_USAGE', `option '--${name}' doesn't allow an argument`);
         opts.set(spec.long, true);
       }
       continue;
@@ -51,7 +53,8 @@ export function getopt(argv: readonly string[], specs: readonly OptSpec[]): Pars
         if (spec === undefined) throw new KnockError('E_USAGE', `invalid option -- '${c}'`);
         if (spec.arg) {
           const v = j + 1 < a.length ? a.slice(j + 1) : argv[++i];
-          if (v === undefined) throw new KnockError('E_USAGE', `option requires an argument -- '${c}'`);
+          if (v === undefined)
+            throw new KnockError('E_USAGE', `option requires an argument -- '${c}'`);
           opts.set(spec.long, v);
           break;
         }

@@ -65,7 +65,8 @@ function serviceName(name: string, proto: string): number | null {
 export function parseHit(arg: string, allUdp: boolean): Hit | string {
   const colon = arg.indexOf(':');
   const portText = colon < 0 ? arg : arg.slice(0, colon);
-  const proto: 'tcp' | 'udp' = allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
+  const proto: 'tcp' | 'udp' =
+    allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
   let port: number | null = null;
   if (/^\d{1,5}$/.test(portText)) port = Number(portText);
   else if (portText !== '') port = serviceName(portText, proto);
@@ -146,7 +147,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     addr = await dns.lookup(host, { family });
   } catch (e) {
-    process.stderr.write(`Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+    process.stderr.write(
+      `Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
+    );
     return 1;
   }
   for (const h of hits) {

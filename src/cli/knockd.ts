@@ -101,7 +101,8 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`knockd ${VERSION} (knockd-ts; compatible with knockd 0.8)\n`);
     process.exit(0);
   }
-  if (parsed.operands.length > 0) fail('E_USAGE', `knockd: unexpected argument '${parsed.operands[0]}'\n${USAGE}`);
+  if (parsed.operands.length > 0)
+    fail('E_USAGE', `knockd: unexpected argument '${parsed.operands[0]}'\n${USAGE}`);
 
   const isChild = process.env[CHILD_ENV] === '1';
   const report = (m: { ok: boolean; error?: string; code?: number }) => {

@@ -261,13 +261,17 @@ export function parseConfig(text: string, file: string): ParseResult {
       }
       case 'TARGET': {
         const ip = canonicalIP(value);
-        if (ip === null) problem(lineNo, `door '${door.name}': target '${value}' is not an IP address`);
+        if (ip === null)
+          problem(lineNo, `door '${door.name}': target '${value}' is not an IP address`);
         else door.target = ip.text;
         break;
       }
       default: {
         const hint = OPTION_KEYS.has(key) ? ' (it belongs in [options])' : '';
-        problem(lineNo, `unknown directive '${line.slice(0, eq).trim()}' in door '${door.name}'${hint}`);
+        problem(
+          lineNo,
+          `unknown directive '${line.slice(0, eq).trim()}' in door '${door.name}'${hint}`,
+        );
       }
     }
   }

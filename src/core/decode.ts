@@ -36,7 +36,16 @@ export interface Packet {
 }
 
 export function newPacket(): Packet {
-  return { family: 4, src: '', dst: '', proto: 'tcp', sport: 0, dport: 0, flags: 0, payloadOffset: 0 };
+  return {
+    family: 4,
+    src: '',
+    dst: '',
+    proto: 'tcp',
+    sport: 0,
+    dport: 0,
+    flags: 0,
+    payloadOffset: 0,
+  };
 }
 
 /** Why a frame was not a knock candidate. OK means `out` is filled. */
@@ -50,7 +59,15 @@ export const enum Skip {
   LINKTYPE = 6,
 }
 
-export const SKIP_NAMES = ['ok', 'truncated', 'not-ip', 'not-tcp-udp', 'fragment', 'bad-header', 'linktype'];
+export const SKIP_NAMES = [
+  'ok',
+  'truncated',
+  'not-ip',
+  'not-tcp-udp',
+  'fragment',
+  'bad-header',
+  'linktype',
+];
 
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;
@@ -62,7 +79,13 @@ function u16(b: Uint8Array, o: number): number {
 }
 
 /** Decode one frame of `len` captured bytes starting at `off`. */
-export function decode(linktype: number, b: Uint8Array, off: number, len: number, out: Packet): Skip {
+export function decode(
+  linktype: number,
+  b: Uint8Array,
+  off: number,
+  len: number,
+  out: Packet,
+): Skip {
   const end = off + len;
   if (end > b.length || len < 0) return Skip.TRUNCATED;
   let p = off;
@@ -88,7 +111,8 @@ export function decode(linktype: number, b: Uint8Array, off: number, len: number
       if (len < 4) return Skip.TRUNCATED;
       const af = (b[p] as number) !== 0 ? (b[p] as number) : (b[p + 3] as number);
       p += 4;
-      ethertype = af === 2 ? ETH_IPV4 : af === 10 || af === 24 || af === 28 || af === 30 ? ETH_IPV6 : 0;
+      ethertype =
+        af === 2 ? ETH_IPV4 : af === 10 || af === 24 || af === 28 || af === 30 ? ETH_IPV6 : 0;
       break;
     }
     case LINKTYPE.RAW:

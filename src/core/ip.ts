@@ -18,7 +18,7 @@ export function formatIPv6(b: Uint8Array, off: number): string {
   // Longest run of zero words (length >= 2) becomes "::"; first one wins a tie.
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (w[i] !== 0) {
       i++;
       continue;

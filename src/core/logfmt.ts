@@ -46,7 +46,10 @@ const FORMATTERS: Formatters = {
 };
 
 export function formatEvent(e: KnockEvent, host?: string): { text: string; debug: boolean } {
-  const f = FORMATTERS[e.kind] as (ev: KnockEvent, h: string | undefined) => { text: string; debug: boolean };
+  const f = FORMATTERS[e.kind] as (
+    ev: KnockEvent,
+    h: string | undefined,
+  ) => { text: string; debug: boolean };
   return f(e, host);
 }
 
@@ -54,7 +57,8 @@ export const MSG = {
   startup: (iface: string) => `starting up, listening on ${iface}`,
   shutdown: () => 'shutting down',
   running: (door: string, cmd: string) => `${door}: running command: ${cmd}`,
-  nonZero: (door: string, code: number) => `${door}: command returned non-zero status code (${code})`,
+  nonZero: (door: string, code: number) =>
+    `${door}: command returned non-zero status code (${code})`,
   cmdTimeout: (src: string, door: string) => `${src}: ${door}: command timeout`,
   rereading: (path: string) => `re-reading config file: ${path}`,
   reopening: (path: string) => `re-opening log file: ${path}`,

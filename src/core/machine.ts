@@ -111,7 +111,8 @@ export class KnockMachine {
 
   attempts(): { door: string; attempt: Attempt }[] {
     const out: { door: string; attempt: Attempt }[] = [];
-    for (const d of this.doors) for (const a of d.attempts.values()) out.push({ door: d.door.name, attempt: a });
+    for (const d of this.doors)
+      for (const a of d.attempts.values()) out.push({ door: d.door.name, attempt: a });
     return out;
   }
 

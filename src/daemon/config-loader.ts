@@ -4,12 +4,7 @@
  * unreadable files as problems at the directive's line.
  */
 import fs from 'node:fs';
-import {
-  parseConfig,
-  parseOneTimeFile,
-  type Config,
-  type OneTimeLine,
-} from '../core/config.js';
+import { parseConfig, parseOneTimeFile, type Config, type OneTimeLine } from '../core/config.js';
 import type { ConfigProblem } from '../core/errors.js';
 
 export interface LoadedConfig {
@@ -29,12 +24,17 @@ export function readOneTime(path: string): { usable: OneTimeLine[] } | { error: 
   }
 }
 
-export function loadConfig(file: string): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
+export function loadConfig(
+  file: string,
+): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    return { ok: false, problems: [{ file, line: 0, message: `cannot read config: ${(e as Error).message}` }] };
+    return {
+      ok: false,
+      problems: [{ file, line: 0, message: `cannot read config: ${(e as Error).message}` }],
+    };
   }
   const r = parseConfig(text, file);
   if (!r.ok) return { ok: false, problems: r.problems };
@@ -45,7 +45,11 @@ export function loadConfig(file: string): { ok: true; loaded: LoadedConfig } | {
     if (ot === undefined) return;
     const res = readOneTime(ot.path);
     if ('error' in res) {
-      problems.push({ file, line: ot.line, message: `door '${door.name}': one_time_sequences: ${res.error}` });
+      problems.push({
+        file,
+        line: ot.line,
+        message: `door '${door.name}': one_time_sequences: ${res.error}`,
+      });
       return;
     }
     const first = res.usable[0];

@@ -146,7 +146,9 @@ export class Daemon {
       this.capture?.setFilter(expr);
     } catch (e) {
       // The core re-checks every packet, so running unfiltered is safe, only slower.
-      this.deps.logger.error(`warning: cannot set capture filter (${(e as Error).message}); capturing unfiltered`);
+      this.deps.logger.error(
+        `warning: cannot set capture filter (${(e as Error).message}); capturing unfiltered`,
+      );
     }
   }
 
@@ -154,7 +156,9 @@ export class Daemon {
     if (this.capture === null) return;
     const now = this.deps.addresses(this.settings.iface, this.settings.ipv4Only);
     if (now.join(',') === this.addrs.join(',')) return;
-    this.deps.logger.log(`addresses of ${this.settings.iface} changed: ${now.join(' ') || '(none)'}`);
+    this.deps.logger.log(
+      `addresses of ${this.settings.iface} changed: ${now.join(' ') || '(none)'}`,
+    );
     this.addrs = now;
     this.machine.setLocalAddresses(new Set(now));
     this.applyFilter();
@@ -194,7 +198,10 @@ export class Daemon {
   private readonly emit = (e: KnockEvent): void => {
     const { logger } = this.deps;
     if (this.settings.lookup && e.kind === 'stage' && e.stage === 1) this.lookup(e.src);
-    const { text, debug } = formatEvent(e, this.settings.lookup ? this.hosts.get(e.src) : undefined);
+    const { text, debug } = formatEvent(
+      e,
+      this.settings.lookup ? this.hosts.get(e.src) : undefined,
+    );
     if (debug) logger.debug(text);
     else logger.log(text);
     if (e.kind === 'open') this.onOpen(e.door, e.doorIndex, e.src, e.family);
@@ -254,7 +261,8 @@ export class Daemon {
     logger.log(MSG.running(door.name, cmd));
     const r = await this.deps.runner.run(cmd);
     if (r.timedOut) logger.log(`${door.name}: command timed out and was killed: ${cmd}`);
-    else if (r.code === null) logger.log(`${door.name}: command killed by signal ${r.signal ?? '?'}`);
+    else if (r.code === null)
+      logger.log(`${door.name}: command killed by signal ${r.signal ?? '?'}`);
     else if (r.code !== 0) logger.log(MSG.nonZero(door.name, r.code));
   }
 
@@ -305,7 +313,9 @@ export class Daemon {
     const r = loadConfig(this.settings.configPath);
     if (!r.ok) {
       for (const p of r.problems) logger.error(formatProblem(p));
-      logger.log(`config reload failed with ${r.problems.length} error(s); keeping the running configuration`);
+      logger.log(
+        `config reload failed with ${r.problems.length} error(s); keeping the running configuration`,
+      );
       return false;
     }
     const newIface = r.loaded.config.options.interface;

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything knockd-ts needs on Debian 12, as root, and builds it.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+
+PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
+  tcpreplay knockd fwknop-client telnet netcat-openbsd procps)
+command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  # Debian's knockd package is a test peer only: keep its service from
+  # starting on the host while it is installed.
+  made_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    made_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+echo "setup: building"
+npx tsc -p tsconfig.json
+if [ ! -f native/pcap/build/Release/knockpcap.node ] || [ native/pcap/src/capture.cc -nt native/pcap/build/Release/knockpcap.node ]; then
+  npx node-gyp rebuild --directory native/pcap --loglevel=error >/dev/null
+fi
+echo "setup: ready (bin/knockd, bin/knock)"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, lint and format, unit and property tests,
+# then the end-to-end tests in network namespaces. Run as root.
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh || exit 1
+
+echo "== lint"
+npx eslint . || exit 1
+npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
+
+echo "== unit and property tests"
+mapfile -t unit < <(find dist/test/unit dist/test/property -name '*.test.js' | sort)
+node --test --test-reporter=spec "${unit[@]}" || exit 1
+
+echo "== end-to-end tests (network namespaces)"
+bash test/netns/run-all.sh

@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/decode.js';
+import { parseConfig } from '../../src/core/config.js';
+import { KnockMachine, type KnockEvent } from '../../src/core/machine.js';
+import { frame } from '../helpers/frames.js';
+
+const LINKTYPES = Object.values(LINKTYPE) as number[];
+
+test('decoder: random bytes under every link type never throw and yield sane fields', () => {
+  fc.assert(
+    fc.property(fc.constantFrom(...LINKTYPES), fc.uint8Array({ maxLength: 200 }), (lt, bytes) => {
+      const p = newPacket();
+      const r = decode(lt, bytes, 0, bytes.length, p);
+      if (r === Skip.OK) {
+        assert.ok(p.family === 4 || p.family === 6);
+        assert.ok(p.dport >= 0 && p.dport <= 65535);
+        assert.ok(p.proto === 'tcp' || p.proto === 'udp');
+      }
+    }),
+    { numRuns: 20000 },
+  );
+});
+
+test('decoder: every truncation and every single-byte mutation of real frames is safe', () => {
+  const specs = fc.record({
+    v6: fc.boolean(),
+    proto: fc.constantFrom('tcp' as const, 'udp' as const),
+    dport: fc.integer({ min: 1, max: 65535 }),
+    link: fc.constantFrom('eth' as const, 'sll' as const, 'sll2' as const, 'raw' as const),
+    vlan: fc.option(fc.integer({ min: 1, max: 200 }), { nil: undefined }),
+    ext: fc.array(fc.constantFrom(0, 43, 60), { maxLength: 3 }),
+  });
+  fc.assert(
+    fc.property(specs, fc.nat(), fc.nat(255), (s, pos, val) => {
+      const lt = { eth: 1, sll: 113, sll2: 276, raw: 12 }[s.link];
+      const b = frame({
+        src: s.v6 ? 'fd00::2' : '10.0.0.2',
+        dst: s.v6 ? 'fd00::1' : '10.0.0.1',
+        proto: s.proto,
+        dport: s.dport,
+        link: s.link,
+        ...(s.link === 'eth' && s.vlan !== undefined ? { vlan: s.vlan } : {}),
+        ...(s.v6 ? { ext: s.ext } : {}),
+      });
+      const p = newPacket();
+      assert.equal(decode(lt, b, 0, b.length, p), Skip.OK);
+      assert.equal(p.dport, s.dport);
+      for (let n = 0; n < b.length; n++) decode(lt, b, 0, n, newPacket());
+      const m = Uint8Array.from(b);
+      m[pos % m.length] = val;
+      decode(lt, m, 0, m.length, newPacket());
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('config parser: random text never throws and every problem has a line in range', () => {
+  const lineArb = fc.oneof(
+    fc.string({ maxLength: 40 }),
+    fc.constantFrom(
+      '[options]',
+      '[door]',
+      '[]',
+      'UseSyslog',
+      'sequence = 1,2,3',
+      'tcpflags=syn,!ack',
+    ),
+    fc
+      .tuple(
+        fc.constantFrom(
+          'sequence',
+          'seq_timeout',
+          'tcpflags',
+          'target',
+          'command',
+          'logfile',
+          'cmd_timeout',
+        ),
+        fc.string({ maxLength: 20 }),
+      )
+      .map(([k, v]) => `${k} = ${v}`),
+  );
+  fc.assert(
+    fc.property(fc.array(lineArb, { maxLength: 30 }), (lines) => {
+      const text = lines.join('\n');
+      const r = parseConfig(text, 'f');
+      if (!r.ok) {
+        for (const p of r.problems)
+          assert.ok(p.line >= 1 && p.line <= lines.length + 1, JSON.stringify(p));
+      } else {
+        for (const d of r.config.doors) {
+          for (const k of d.sequence) assert.ok(k.port >= 1 && k.port <= 65535);
+          assert.ok(d.sequence.length > 0 || d.oneTimeSequences !== undefined);
+        }
+      }
+    }),
+    { numRuns: 5000 },
+  );
+});
+
+test('machine: a stream that never contains the final knock of a door never opens it', () => {
+  const r = parseConfig('[d]\nsequence=7000,8000,9000:udp\nseq_timeout=5\n', 'f');
+  assert.ok(r.ok);
+  const doors = r.ok ? r.config.doors : [];
+  const pktArb = fc.record({
+    src: fc.constantFrom('a', 'b', 'c'),
+    dport: fc.constantFrom(7000, 8000, 9000, 1),
+    proto: fc.constantFrom('tcp' as const, 'udp' as const),
+    flags: fc.nat(63),
+    dt: fc.nat(3000),
+  });
+  fc.assert(
+    fc.property(fc.array(pktArb, { maxLength: 60 }), (pkts) => {
+      const m = new KnockMachine(doors);
+      let now = 0;
+      const ev: KnockEvent[] = [];
+      for (const p of pkts) {
+        now += p.dt;
+        // Never the final knock (9000/udp); everything else goes.
+        if (p.dport === 9000 && p.proto === 'udp') continue;
+        m.onPacket(
+          { ...newPacket(), src: p.src, dst: 'x', dport: p.dport, proto: p.proto, flags: p.flags },
+          now,
+          (e) => ev.push(e),
+        );
+        m.tick(now, (e) => ev.push(e));
+      }
+      assert.equal(ev.filter((e) => e.kind === 'open').length, 0);
+      assert.ok(m.attemptCount() <= 3, 'at most one attempt per source and door');
+    }),
+    { numRuns: 3000 },
+  );
+});
+
+test('machine: a sequence knocked in order within seq_timeout always opens, whatever other sources do', () => {
+  const r = parseConfig('[d]\nsequence=7000,8000,9000\nseq_timeout=5\n', 'f');
+  const doors = r.ok ? r.config.doors : [];
+  const noise = fc.array(
+    fc.record({ src: fc.constantFrom('n1', 'n2'), dport: fc.constantFrom(7000, 8000, 9000, 5) }),
+    { maxLength: 20 },
+  );
+  fc.assert(
+    fc.property(noise, noise, (n1, n2) => {
+      const m = new KnockMachine(doors);
+      const ev: KnockEvent[] = [];
+      let now = 0;
+      const send = (src: string, dport: number) =>
+        m.onPacket({ ...newPacket(), src, dst: 'x', dport, flags: 2 }, (now += 10), (e) =>
+          ev.push(e),
+        );
+      send('me', 7000);
+      for (const p of n1) send(p.src, p.dport);
+      send('me', 8000);
+      for (const p of n2) send(p.src, p.dport);
+      send('me', 9000);
+      assert.ok(ev.some((e) => e.kind === 'open' && e.src === 'me'));
+    }),
+    { numRuns: 2000 },
+  );
+});
