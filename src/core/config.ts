@@ -149,6 +149,8 @@ export function parseConfig(text: string, file: string): ParseResult {
   const options: Options = { useSyslog: false };
   const doors: Door[] = [];
   let section: 'none' | 'options' | Door = 'none';
+  // Doors whose Sequence line had an error: already reported, not "empty" too.
+  const badSequence = new Set<Door>();
   const problem = (line: number, message: string) => problems.push({ file, line, message });
 
   const lines = text.split('\n');
@@ -219,8 +221,12 @@ export function parseConfig(text: string, file: string): ParseResult {
     switch (key) {
       case 'SEQUENCE': {
         const r = parseSequence(value);
-        if ('error' in r) problem(lineNo, `door '${door.name}': ${r.error}`);
-        else door.sequence = r.knocks;
+        if ('error' in r) {
+          problem(lineNo, `door '${door.name}': ${r.error}`);
+          badSequence.add(door);
+        } else {
+          door.sequence = r.knocks;
+        }
         break;
       }
       case 'ONE_TIME_SEQUENCES':
@@ -277,7 +283,11 @@ export function parseConfig(text: string, file: string): ParseResult {
   }
 
   for (const door of doors) {
-    if (door.sequence.length === 0 && door.oneTimeSequences === undefined) {
+    if (
+      door.sequence.length === 0 &&
+      door.oneTimeSequences === undefined &&
+      !badSequence.has(door)
+    ) {
       problem(door.line, `door '${door.name}' has an empty knock sequence`);
     }
   }

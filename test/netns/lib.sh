@@ -109,7 +109,8 @@ expect_closed() {
 start_knockd() {
   local conf="$1"
   shift
-  in_srv "$ROOT/bin/knockd" -i veth-s -c "$conf" -v "$@" >"$WORK/knockd.out" 2>&1 &
+  # Not through in_srv: $! must be the daemon itself (ip netns exec execs it), not a subshell.
+  ip netns exec "$SRV" "$ROOT/bin/knockd" -i veth-s -c "$conf" -v "$@" >"$WORK/knockd.out" 2>&1 &
   KNOCKD_PID=$!
   PIDS+=($KNOCKD_PID)
   wait_until 10 grep -q 'starting up, listening on' "$WORK/knockd.out" || {
@@ -120,7 +121,7 @@ start_knockd() {
 
 # wait_log FILE PATTERN [SECONDS]
 wait_log() {
-  wait_until "${3:-5}" grep -qE -- "$2" "$1"
+  wait_until "${3:-5}" grep -qE -- "$2" "$1" 2>/dev/null
 }
 expect_log() {
   if wait_log "$1" "$2" "${3:-5}"; then log "ok: log has '$2'"; else
@@ -153,4 +154,28 @@ KNOCK="$ROOT/bin/knock"
 
 finish() {
   if [ "$FAILED" = 0 ]; then echo "PASS"; exit 0; else echo "FAIL"; exit 1; fi
+}
+
+# reachable_from SRC ADDR [PORT]: a real TCP connect from a given client address.
+reachable_from() {
+  in_cli timeout 3 nc -z -w 1 -s "$1" "$2" "${3:-22}" 2>/dev/null
+}
+
+# Adds a second client address so two knockers can interleave.
+add_client_addr() {
+  in_cli ip addr add "$1/24" dev veth-c
+}
+
+# mkpcap OUT SPEC...: crafted frames addressed to the server's MAC.
+mkpcap() {
+  local out="$1"
+  shift
+  local mac
+  mac="$(in_srv cat /sys/class/net/veth-s/address)"
+  node "$ROOT/dist/test/helpers/mkpcap.js" "$out" "$mac" "$@"
+}
+
+# count_lines FILE PATTERN
+count_lines() {
+  grep -cE -- "$2" "$1" 2>/dev/null || true
 }
