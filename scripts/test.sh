@@ -11,7 +11,7 @@ npx eslint . || exit 1
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 
 echo "== unit and property tests"
-mapfile -t unit < <(find dist/test/unit dist/test/property -name '*.test.js' | sort)
+mapfile -t unit < <(find dist/test/unit dist/test/property dist/test/integration -name '*.test.js' | sort)
 node --test --test-reporter=spec "${unit[@]}" || exit 1
 
 echo "== end-to-end tests (network namespaces)"

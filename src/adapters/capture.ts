@@ -53,6 +53,8 @@ interface NativeCapture {
 export interface NativeModule {
   Capture: new (ifname: string, snaplen: number, bufferBytes: number) => NativeCapture;
   openlog(ident: string): void;
+  /** Compiles a filter for a link type; returns the instruction count or throws. */
+  compileFilter(linktype: number, snaplen: number, expr: string): number;
   syslog(msg: string): void;
   libVersion: string;
 }

@@ -41,6 +41,8 @@ export function buildFilter(
   doors: readonly FilterDoor[],
   localAddrs: readonly string[],
   ipv4Only: boolean,
+  /** Only Ethernet has VLAN tags; libpcap refuses `vlan` on other links. */
+  ethernet = true,
 ): string {
   const local: string[] = [];
   const byTarget = new Map<string, string[]>();
@@ -70,5 +72,5 @@ export function buildFilter(
   let f = [...groups, ...(ext === null ? [] : [ext])].join(' or ');
   if (ipv4Only) f = `ip and (${f})`;
   // Frames with an 802.1Q tag left in the data need the offsets shifted.
-  return `(${f}) or (vlan and (${f}))`;
+  return ethernet ? `(${f}) or (vlan and (${f}))` : f;
 }

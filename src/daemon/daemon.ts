@@ -13,7 +13,7 @@ import {
   type Config,
   type Door,
 } from '../core/config.js';
-import { decode, linktypeSupported, newPacket, Skip } from '../core/decode.js';
+import { decode, linktypeSupported, LINKTYPE, newPacket, Skip } from '../core/decode.js';
 import { buildFilter } from '../core/filter.js';
 import { KnockMachine, type KnockEvent } from '../core/machine.js';
 import { formatEvent, MSG } from '../core/logfmt.js';
@@ -136,7 +136,8 @@ export class Daemon {
         tcpFlags: d.tcpFlags,
         ...(d.target === undefined ? {} : { target: d.target }),
       }));
-    return buildFilter(doors, this.addrs, this.settings.ipv4Only);
+    const ethernet = (this.capture?.linktype ?? LINKTYPE.ETHERNET) === LINKTYPE.ETHERNET;
+    return buildFilter(doors, this.addrs, this.settings.ipv4Only, ethernet);
   }
 
   private applyFilter(): void {

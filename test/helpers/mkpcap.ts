@@ -1,7 +1,7 @@
 /**
  * Writes a pcap file of crafted Ethernet frames for tcpreplay in the e2e
  * tests (e.g. ACK knocks that no client sends).
- * usage: mkpcap OUT DSTMAC SRC>DST:PORT[/udp][/flags=HEX] ...
+ * usage: mkpcap OUT DSTMAC SRC>DST:PORT[/udp][/flags=HEX][/vlan=ID] ...
  */
 import fs from 'node:fs';
 import { frame, pcapFile } from './frames.js';
@@ -18,6 +18,7 @@ const packets = specs.map((s, i) => {
   const opts = (m[4] ?? '').split('/').filter(Boolean);
   const udp = opts.includes('udp');
   const flagsOpt = opts.find((o) => o.startsWith('flags='));
+  const vlanOpt = opts.find((o) => o.startsWith('vlan='));
   const f = frame({
     src: m[1]!,
     dst: m[2]!,
@@ -25,6 +26,7 @@ const packets = specs.map((s, i) => {
     proto: udp ? 'udp' : 'tcp',
     flags: flagsOpt === undefined ? 0x02 : parseInt(flagsOpt.slice(6), 16),
     sport: 40000 + i,
+    ...(vlanOpt === undefined ? {} : { vlan: Number(vlanOpt.slice(5)) }),
   });
   f.set(macBytes, 0);
   return { tsMs: i, data: f };

@@ -263,7 +263,36 @@ Napi::Value Syslog(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// compileFilter(linktype, snaplen, expr): throws with libpcap's message when
+// the expression does not compile. Uses a dead handle: no device, no root.
+Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString()) {
+    Napi::TypeError::New(env, "compileFilter(linktype, snaplen, expr)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  pcap_t* p = pcap_open_dead(info[0].As<Napi::Number>().Int32Value(),
+                             info[1].As<Napi::Number>().Int32Value());
+  if (p == nullptr) {
+    Napi::Error::New(env, "pcap_open_dead failed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string expr = info[2].As<Napi::String>();
+  struct bpf_program prog;
+  if (pcap_compile(p, &prog, expr.c_str(), 1, PCAP_NETMASK_UNKNOWN) < 0) {
+    std::string msg = pcap_geterr(p);
+    pcap_close(p);
+    Napi::Error::New(env, std::string("filter: ") + msg).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t n = prog.bf_len;
+  pcap_freecode(&prog);
+  pcap_close(p);
+  return Napi::Number::New(env, n);
+}
+
 Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
+  exports.Set("compileFilter", Napi::Function::New(env, CompileFilter));
   exports.Set("Capture", Capture::Init(env));
   exports.Set("openlog", Napi::Function::New(env, OpenLog));
   exports.Set("syslog", Napi::Function::New(env, Syslog));
