@@ -344,6 +344,13 @@ export class Daemon {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
+    const st = this.capture?.stats();
+    if (st != null) {
+      this.deps.logger.verbose(
+        `capture: ${st.received} received, ${st.dropped} dropped by the kernel, ${st.ifdropped} by the interface; ` +
+          `${this.counters.packets} decoded, ${this.counters.skipped} skipped`,
+      );
+    }
     this.capture?.close();
     this.capture = null;
     const stops = [...this.pendingStops];

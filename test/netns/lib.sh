@@ -179,3 +179,8 @@ mkpcap() {
 count_lines() {
   grep -cE -- "$2" "$1" 2>/dev/null || true
 }
+
+# wait_rule_gone SRC: the tutorial's ACCEPT rule for SRC has been deleted.
+wait_rule_gone() {
+  wait_until "${2:-3}" sh -c "! ip netns exec $SRV iptables -C INPUT -s $1 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+}

@@ -38,7 +38,7 @@ t0=$(date +%s%N)
 expect_log "$WORK/knockd.log" "$CLI4: timed: command timeout" 5
 t1=$(date +%s%N)
 expect_log "$WORK/knockd.log" "timed: running command: /sbin/iptables -D INPUT -s $CLI4"
-wait_until 3 sh -c "! ip netns exec $SRV iptables -C INPUT -s $CLI4 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
 log "stop command came $(((t1 - t0) / 1000000)) ms after the port was seen open (cmd_timeout 2 s)"
 

@@ -16,7 +16,7 @@ expect_log "$WORK/knockd.log" "$CLI4: openSSH: OPEN SESAME"
 expect_open "$SRV4"
 in_cli /usr/bin/knock "$SRV4" 9000 8000 7000
 expect_log "$WORK/knockd.log" "$CLI4: closeSSH: OPEN SESAME"
-wait_until 3 sh -c "! ip netns exec $SRV iptables -C INPUT -s $CLI4 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
 
 echo " telnet -> our knockd"
@@ -24,7 +24,7 @@ for p in 7000 8000 9000; do in_cli timeout 3 telnet "$SRV4" "$p" </dev/null >/de
 wait_until 5 sh -c "[ \$(grep -c '$CLI4: openSSH: OPEN SESAME' '$WORK/knockd.log') -ge 2 ]" || fail "telnet knocks did not open"
 expect_open "$SRV4"
 for p in 9000 8000 7000; do in_cli timeout 3 telnet "$SRV4" "$p" </dev/null >/dev/null 2>&1; done
-wait_until 3 sh -c "! ip netns exec $SRV iptables -C INPUT -s $CLI4 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
 kill "$KNOCKD_PID"
 wait "$KNOCKD_PID" 2>/dev/null
@@ -44,6 +44,6 @@ in_cli "$KNOCK" -d 200 "$SRV4" 9000 8000 7000
 wait_log "$WORK/debian-knockd.log" "closeSSH: OPEN SESAME" 3 ||
   { sleep 5.2; in_cli "$KNOCK" "$SRV4" 9000 8000 7000; }
 expect_log "$WORK/debian-knockd.log" "$CLI4: closeSSH: OPEN SESAME"
-wait_until 3 sh -c "! ip netns exec $SRV iptables -C INPUT -s $CLI4 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
 finish

@@ -16,7 +16,7 @@ in_cli "$KNOCK" "$SRV4" 9000 8000 7000
 expect_log "$WORK/knockd.log" "$CLI4: closeSSH: OPEN SESAME"
 wait_log "$WORK/knockd.log" "closeSSH: running command"
 sleep 0.3 # let the command finish; the next check is a real connect
-wait_until 3 sh -c "! ip netns exec $SRV iptables -C INPUT -s $CLI4 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
 # knockd's exact log lines
 expect_log "$WORK/knockd.log" "^\[[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}\] $CLI4: openSSH: Stage 1$"
