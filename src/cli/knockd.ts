@@ -13,6 +13,10 @@ import { ShellRunner } from '../adapters/runner.js';
 import { loadNative, openLive } from '../adapters/capture.js';
 import { interfaceAddresses } from '../adapters/netif.js';
 import { loadConfig } from '../daemon/config-loader.js';
+import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
+import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
+import { FileStateStore } from '../adapters/state.js';
+import { ControlServer } from '../adapters/control.js';
 import { Daemon } from '../daemon/daemon.js';
 import { VERSION } from './version.js';
 
@@ -175,6 +179,13 @@ export async function main(argv: string[]): Promise<void> {
       openCapture: openLive,
       addresses: interfaceAddresses,
       now: () => Date.now(),
+      firewall:
+        cfg.options.firewall === 'iptables'
+          ? new IptablesFirewall()
+          : cfg.options.firewall === 'nftables'
+            ? new NftablesFirewall()
+            : null,
+      state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
       onOptions: (c) => {
         logger.setLogFile(resolveLog(c));
         if (c.options.useSyslog) {
@@ -187,10 +198,20 @@ export async function main(argv: string[]): Promise<void> {
 
   logger.verbose(`listening on ${iface}...`);
   try {
-    daemon.start();
+    await daemon.start();
   } catch (e) {
     if (e instanceof KnockError) die(e.code, e.message);
     throw e;
+  }
+  const control = new ControlServer(
+    abs(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
+    (req) => daemon.control(req),
+  );
+  try {
+    await control.listen();
+  } catch (e) {
+    // knockctl is a convenience: the daemon's job goes on without it.
+    logger.error(`warning: no control socket: ${(e as Error).message}`);
   }
 
   const pidFile = cfg.options.pidFile ?? cliPid ?? '/var/run/knockd.pid';
@@ -212,6 +233,7 @@ export async function main(argv: string[]): Promise<void> {
     if (exiting) return;
     exiting = true;
     logger.verbose('waiting for child processes...');
+    control.close();
     void daemon.shutdown().then(() => {
       logger.verbose('closing...');
       if (o.has('daemon')) {

@@ -7,6 +7,7 @@
  */
 import { canonicalIP } from './ip.js';
 import type { ConfigProblem } from './errors.js';
+import { parsePortSpecs, type PortSpec } from './grants.js';
 
 export type Proto = 'tcp' | 'udp';
 
@@ -40,13 +41,23 @@ export interface Door {
   tcpFlags: TcpFlags;
   /** Canonical address text; the door matches packets sent to it instead of to us. */
   target?: string;
+  /** Native grant: ports opened to the knocking source for openTimeout seconds. */
+  open?: { ports: PortSpec[]; line: number };
+  openTimeout: number;
+  /** Native revoke: these ports are closed again for the knocking source. */
+  close?: { ports: PortSpec[]; line: number };
 }
+
+export type FirewallKind = 'iptables' | 'nftables';
 
 export interface Options {
   useSyslog: boolean;
   logFile?: string;
   pidFile?: string;
   interface?: string;
+  firewall?: FirewallKind;
+  stateDir?: string;
+  controlSocket?: string;
 }
 
 export interface Config {
@@ -58,6 +69,9 @@ export type ParseResult = { ok: true; config: Config } | { ok: false; problems: 
 
 export const DEFAULT_SEQ_TIMEOUT = 25;
 export const DEFAULT_CMD_TIMEOUT = 10;
+export const DEFAULT_OPEN_TIMEOUT = 30;
+export const DEFAULT_STATE_DIR = '/var/lib/knockd';
+export const DEFAULT_CONTROL_SOCKET = '/run/knockd.sock';
 export const SEQ_MAX = 32;
 
 const DOOR_KEYS = new Set([
@@ -74,8 +88,18 @@ const DOOR_KEYS = new Set([
   'CMD_TIMEOUT',
   'TCPFLAGS',
   'TARGET',
+  'OPEN',
+  'OPEN_TIMEOUT',
+  'CLOSE',
 ]);
-const OPTION_KEYS = new Set(['LOGFILE', 'PIDFILE', 'INTERFACE']);
+const OPTION_KEYS = new Set([
+  'LOGFILE',
+  'PIDFILE',
+  'INTERFACE',
+  'FIREWALL',
+  'STATEDIR',
+  'CONTROLSOCKET',
+]);
 
 /** Parse one `Sequence` value. Returns the knocks or a message quoting the bad element. */
 export function parseSequence(value: string): { knocks: Knock[] } | { error: string } {
@@ -140,6 +164,7 @@ function newDoor(name: string, line: number): Door {
     sequence: [],
     seqTimeout: DEFAULT_SEQ_TIMEOUT,
     cmdTimeout: DEFAULT_CMD_TIMEOUT,
+    openTimeout: DEFAULT_OPEN_TIMEOUT,
     tcpFlags: { set: 0, clear: 0 },
   };
 }
@@ -213,7 +238,13 @@ export function parseConfig(text: string, file: string): ParseResult {
       }
       if (key === 'LOGFILE') options.logFile = value;
       else if (key === 'PIDFILE') options.pidFile = value;
-      else options.interface = value;
+      else if (key === 'STATEDIR') options.stateDir = value;
+      else if (key === 'CONTROLSOCKET') options.controlSocket = value;
+      else if (key === 'FIREWALL') {
+        const v = value.toLowerCase();
+        if (v === 'iptables' || v === 'nftables') options.firewall = v;
+        else problem(lineNo, `Firewall must be iptables or nftables, got '${value}'`);
+      } else options.interface = value;
       continue;
     }
 
@@ -272,6 +303,20 @@ export function parseConfig(text: string, file: string): ParseResult {
         else door.target = ip.text;
         break;
       }
+      case 'OPEN':
+      case 'CLOSE': {
+        const r = parsePortSpecs(value);
+        if ('error' in r) problem(lineNo, `door '${door.name}': ${r.error}`);
+        else if (key === 'OPEN') door.open = { ports: r.ports, line: lineNo };
+        else door.close = { ports: r.ports, line: lineNo };
+        break;
+      }
+      case 'OPEN_TIMEOUT': {
+        const n = parseSeconds('open_timeout', value, 1);
+        if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
+        else door.openTimeout = n;
+        break;
+      }
       default: {
         const hint = OPTION_KEYS.has(key) ? ' (it belongs in [options])' : '';
         problem(
@@ -289,6 +334,18 @@ export function parseConfig(text: string, file: string): ParseResult {
       !badSequence.has(door)
     ) {
       problem(door.line, `door '${door.name}' has an empty knock sequence`);
+    }
+  }
+  if (options.firewall === undefined) {
+    for (const door of doors) {
+      for (const d of [door.open, door.close]) {
+        if (d !== undefined) {
+          problem(
+            d.line,
+            `door '${door.name}': Open and Close need 'Firewall = iptables' or 'nftables' in [options]`,
+          );
+        }
+      }
     }
   }
   if (problems.length > 0) return { ok: false, problems };

@@ -7,7 +7,8 @@ export type ErrorCode =
   | 'E_CONFIG' // the config file has errors
   | 'E_IO' // a file we need cannot be read or written
   | 'E_CAPTURE' // the capture device cannot be opened
-  | 'E_RESOLVE'; // a host name does not resolve
+  | 'E_RESOLVE' // a host name does not resolve
+  | 'E_FIREWALL'; // the firewall backend is missing or refused a change
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
   E_USAGE: 64,
@@ -15,6 +16,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_IO: 74,
   E_CAPTURE: 69,
   E_RESOLVE: 68,
+  E_FIREWALL: 69,
 };
 
 export class KnockError extends Error {

@@ -53,7 +53,15 @@ export function formatEvent(e: KnockEvent, host?: string): { text: string; debug
   return f(e, host);
 }
 
+function clock(d: Date): string {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
 export const MSG = {
+  grantOpen: (src: string, door: string, ports: string, until: Date, refreshed: boolean) =>
+    `${src}: ${door}: open ${ports} until ${clock(until)}${refreshed ? ' (refreshed)' : ''}`,
+  grantClose: (src: string, door: string, ports: string, why: string) =>
+    `${src}: ${door}: close ${ports} (${why})`,
   startup: (iface: string) => `starting up, listening on ${iface}`,
   shutdown: () => 'shutting down',
   running: (door: string, cmd: string) => `${door}: running command: ${cmd}`,

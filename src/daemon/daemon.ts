@@ -18,6 +18,11 @@ import { buildFilter } from '../core/filter.js';
 import { KnockMachine, type KnockEvent } from '../core/machine.js';
 import { formatEvent, MSG } from '../core/logfmt.js';
 import { formatProblem, KnockError } from '../core/errors.js';
+import { formatPorts, GrantTable, type Grant, type PortSpec } from '../core/grants.js';
+import type { PendingStop as JournalStop } from '../core/journal.js';
+import type { ControlRequest } from '../core/control.js';
+import type { Firewall } from '../adapters/firewall.js';
+import type { StateStore } from '../adapters/state.js';
 import { forEachRecord, type CaptureSource } from '../adapters/capture.js';
 import type { Logger } from '../adapters/logger.js';
 import type { CommandRunner } from '../adapters/runner.js';
@@ -37,13 +42,28 @@ export interface DaemonDeps {
   openCapture: (iface: string) => CaptureSource;
   addresses: (iface: string, ipv4Only: boolean) => string[];
   now: () => number;
+  /** Native firewall backend, when [options] Firewall is set. */
+  firewall?: Firewall | null;
+  /** Journal of grants and pending stop commands (StateDir). */
+  state?: StateStore | null;
   /** Called after a reload with the new [options] so the CLI can re-point the log. */
   onOptions?: (cfg: Config) => void;
 }
 
 interface PendingStop {
-  timer: NodeJS.Timeout;
-  run: () => Promise<void>;
+  entry: JournalStop;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Union of the ports named in every door's Open: what the nftables guard protects. */
+export function guardedPorts(cfg: Config): PortSpec[] {
+  const out: PortSpec[] = [];
+  for (const d of cfg.doors) {
+    for (const p of d.open?.ports ?? []) {
+      if (!out.some((q) => q.proto === p.proto && q.port === p.port)) out.push(p);
+    }
+  }
+  return out;
 }
 
 export class Daemon {
@@ -53,7 +73,12 @@ export class Daemon {
   private addrs: string[] = [];
   private readonly pkt = newPacket();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly pendingStops = new Set<PendingStop>();
+  private readonly pendingStops = new Map<number, PendingStop>();
+  private nextStopId = 1;
+  private readonly grants = new GrantTable();
+  private syncing = false;
+  private syncDirty = false;
+  private persistWarned = false;
   private readonly running = new Set<Promise<unknown>>();
   private readonly hosts = new Map<string, string>();
   private reopenTimer: NodeJS.Timeout | null = null;
@@ -77,8 +102,37 @@ export class Daemon {
     return this.machine.attemptCount();
   }
 
-  /** Opens capture and starts the timers. Throws KnockError when capture cannot start. */
-  start(): void {
+  /**
+   * Restores the journal, brings the firewall to it, opens capture and starts
+   * the timers. Throws KnockError when the firewall or capture cannot start.
+   */
+  async start(): Promise<void> {
+    const now = this.deps.now();
+    const { logger } = this.deps;
+    if (this.deps.state != null) {
+      const { state, warning } = this.deps.state.load();
+      if (warning !== undefined) logger.log(`warning: ${warning}`);
+      for (const g of state.grants) if (g.expires > now) this.grants.upsert(g);
+      for (const s of state.stops) {
+        this.nextStopId = Math.max(this.nextStopId, s.id + 1);
+        this.pendingStops.set(s.id, { entry: s, timer: null });
+      }
+      if (state.grants.length + state.stops.length > 0) {
+        logger.log(
+          `restored ${this.grants.size} live grant(s) and ${state.stops.length} pending stop command(s) from the journal`,
+        );
+      }
+    }
+    const fw = this.deps.firewall;
+    if (fw != null) {
+      fw.setGuarded(guardedPorts(this.loaded.config));
+      await fw.init();
+      // Reconcile: whatever sits in our chain/table that the journal does not know goes.
+      await fw.sync(this.grants.all(), now);
+    }
+    this.persist();
+    // Re-arm the stop commands; overdue ones run at once.
+    for (const p of this.pendingStops.values()) this.armStop(p);
     this.openCapture(true);
     this.deps.logger.log(MSG.startup(this.settings.iface));
     this.timers.push(setInterval(() => this.tick(), 1000));
@@ -193,7 +247,87 @@ export class Daemon {
   }
 
   private tick(): void {
-    this.machine.tick(this.deps.now(), this.emit);
+    const now = this.deps.now();
+    this.machine.tick(now, this.emit);
+    const gone = this.grants.expire(now);
+    if (gone.length > 0) {
+      for (const g of gone)
+        this.deps.logger.log(MSG.grantClose(g.address, g.door, formatPorts(g.ports), 'expired'));
+      this.persist();
+      this.requestSync();
+    }
+  }
+
+  /** Writes the journal; a failure is logged once and never stops knocks. */
+  private persist(): void {
+    if (this.deps.state == null) return;
+    try {
+      this.deps.state.save({
+        grants: this.grants.all(),
+        stops: [...this.pendingStops.values()].map((p) => p.entry),
+      });
+      this.persistWarned = false;
+    } catch (e) {
+      if (!this.persistWarned)
+        this.deps.logger.error(`warning: cannot write the journal: ${(e as Error).message}`);
+      this.persistWarned = true;
+    }
+  }
+
+  /** Brings the firewall to the grant table; changes that arrive meanwhile are coalesced into one more sync. */
+  private requestSync(): void {
+    if (this.deps.firewall == null) return;
+    this.syncDirty = true;
+    if (!this.syncing) void this.track(this.runSync());
+  }
+
+  private async runSync(): Promise<void> {
+    const fw = this.deps.firewall;
+    if (fw == null) return;
+    this.syncing = true;
+    try {
+      while (this.syncDirty) {
+        this.syncDirty = false;
+        try {
+          await fw.sync(this.grants.all(), this.deps.now());
+        } catch (e) {
+          this.deps.logger.error(`error: firewall: ${(e as Error).message}`);
+        }
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  private openGrant(
+    door: Door,
+    address: string,
+    family: 4 | 6,
+    ports: PortSpec[],
+    seconds: number,
+  ): void {
+    const now = this.deps.now();
+    const g: Grant = { door: door.name, address, family, ports, expires: now + seconds * 1000 };
+    const how = this.grants.upsert(g);
+    this.deps.logger.log(
+      MSG.grantOpen(
+        address,
+        door.name,
+        formatPorts(ports),
+        new Date(g.expires),
+        how === 'refreshed',
+      ),
+    );
+    this.persist();
+    this.requestSync();
+  }
+
+  private closeGrants(gone: Grant[], why: string): void {
+    for (const g of gone)
+      this.deps.logger.log(MSG.grantClose(g.address, g.door, formatPorts(g.ports), why));
+    if (gone.length === 0) return;
+    this.persist();
+    this.requestSync();
   }
 
   private readonly emit = (e: KnockEvent): void => {
@@ -219,36 +353,55 @@ export class Daemon {
 
   private onOpen(door: Door, doorIndex: number, src: string, family: 4 | 6): void {
     if (door.oneTimeSequences !== undefined) this.useOneTime(door, doorIndex);
+    if (door.close !== undefined)
+      this.closeGrants(this.grants.revokePorts(src, door.close.ports), 'closed by knock');
+    if (door.open !== undefined)
+      this.openGrant(door, src, family, door.open.ports, door.openTimeout);
     const start = startCommandFor(door, family);
     if (start === undefined || start === '') return;
     const stop = stopCommandFor(door, family);
-    const runStop =
-      stop === undefined || stop === ''
-        ? null
-        : async () => {
-            this.deps.logger.log(MSG.cmdTimeout(src, door.name));
-            await this.runCommand(door, expandCommand(stop, src));
-          };
+    let pending: PendingStop | null = null;
+    if (stop !== undefined && stop !== '') {
+      // Journaled before the start command runs: a crash right after it
+      // cannot lose the close.
+      pending = {
+        entry: {
+          id: this.nextStopId++,
+          door: door.name,
+          address: src,
+          command: expandCommand(stop, src),
+          due: this.deps.now() + door.cmdTimeout * 1000,
+        },
+        timer: null,
+      };
+      this.pendingStops.set(pending.entry.id, pending);
+      this.persist();
+    }
     void this.track(
       (async () => {
-        await this.runCommand(door, expandCommand(start, src));
-        if (runStop === null) return;
-        // The close is scheduled by the daemon itself, not by a sleeping child.
-        const pending: PendingStop = {
-          run: runStop,
-          timer: setTimeout(() => {
-            this.pendingStops.delete(pending);
-            void this.track(runStop());
-          }, door.cmdTimeout * 1000),
-        };
-        if (this.stopping) {
-          clearTimeout(pending.timer);
-          await runStop();
-        } else {
-          this.pendingStops.add(pending);
-        }
+        await this.runCommand(door.name, expandCommand(start, src));
+        if (pending !== null) this.armStop(pending);
       })(),
     );
+  }
+
+  /** Schedules a pending stop command at its due time (at once when overdue or stopping). */
+  private armStop(p: PendingStop): void {
+    if (p.timer !== null || !this.pendingStops.has(p.entry.id)) return;
+    const delay = Math.max(0, p.entry.due - this.deps.now());
+    if (this.stopping || delay === 0) {
+      void this.track(this.runStop(p));
+      return;
+    }
+    p.timer = setTimeout(() => void this.track(this.runStop(p)), delay);
+  }
+
+  private async runStop(p: PendingStop): Promise<void> {
+    if (!this.pendingStops.delete(p.entry.id)) return;
+    if (p.timer !== null) clearTimeout(p.timer);
+    this.deps.logger.log(MSG.cmdTimeout(p.entry.address, p.entry.door));
+    await this.runCommand(p.entry.door, p.entry.command);
+    this.persist();
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -257,14 +410,13 @@ export class Daemon {
     return p;
   }
 
-  private async runCommand(door: Door, cmd: string): Promise<void> {
+  private async runCommand(door: string, cmd: string): Promise<void> {
     const { logger } = this.deps;
-    logger.log(MSG.running(door.name, cmd));
+    logger.log(MSG.running(door, cmd));
     const r = await this.deps.runner.run(cmd);
-    if (r.timedOut) logger.log(`${door.name}: command timed out and was killed: ${cmd}`);
-    else if (r.code === null)
-      logger.log(`${door.name}: command killed by signal ${r.signal ?? '?'}`);
-    else if (r.code !== 0) logger.log(MSG.nonZero(door.name, r.code));
+    if (r.timedOut) logger.log(`${door}: command timed out and was killed: ${cmd}`);
+    else if (r.code === null) logger.log(`${door}: command killed by signal ${r.signal ?? '?'}`);
+    else if (r.code !== 0) logger.log(MSG.nonZero(door, r.code));
   }
 
   /** Marks the used line with '#' (as knockd does) and moves to the next sequence. */
@@ -323,12 +475,80 @@ export class Daemon {
     if (newIface !== undefined && newIface !== this.settings.iface) {
       logger.log(`Interface changes need a restart; still listening on ${this.settings.iface}`);
     }
-    this.loaded = r.loaded;
     this.machine.setDoors(r.loaded.config.doors);
     this.machine.setLocalAddresses(new Set(this.addrs));
+    if (
+      (r.loaded.config.options.firewall ?? null) !== (this.loaded.config.options.firewall ?? null)
+    ) {
+      logger.log('Firewall changes need a restart; keeping the running backend');
+    }
+    this.loaded = r.loaded;
+    this.deps.firewall?.setGuarded(guardedPorts(r.loaded.config));
+    this.requestSync();
     this.deps.onOptions?.(r.loaded.config);
     this.applyFilter();
     return true;
+  }
+
+  /** Answers a validated control request (knockctl). */
+  async control(req: ControlRequest): Promise<object> {
+    const now = this.deps.now();
+    const grantView = () =>
+      this.grants.all().map((g) => ({
+        door: g.door,
+        address: g.address,
+        ports: formatPorts(g.ports),
+        expires: new Date(g.expires).toISOString(),
+        secondsLeft: Math.max(0, Math.ceil((g.expires - now) / 1000)),
+      }));
+    switch (req.cmd) {
+      case 'status':
+        return {
+          interface: this.settings.iface,
+          firewall: this.deps.firewall?.kind ?? 'none',
+          doors: this.loaded.config.doors.map((d, i) => ({
+            name: d.name,
+            sequence: formatSequence(this.machine.sequenceOf(i)),
+            enabled: this.machine.isEnabled(i),
+            ...(d.open === undefined
+              ? {}
+              : { open: formatPorts(d.open.ports), openTimeout: d.openTimeout }),
+          })),
+          attempts: this.machine.attempts().map(({ door, attempt }) => ({
+            door,
+            address: attempt.src,
+            stage: attempt.stage,
+            ageSeconds: Math.max(0, Math.floor((now - attempt.start) / 1000)),
+          })),
+          grants: grantView(),
+          pendingStops: [...this.pendingStops.values()].map((p) => ({
+            door: p.entry.door,
+            address: p.entry.address,
+            secondsLeft: Math.max(0, Math.ceil((p.entry.due - now) / 1000)),
+          })),
+          capture: {
+            ...(this.stats() ?? { received: 0, dropped: 0, ifdropped: 0 }),
+            ...this.counters,
+          },
+        };
+      case 'grants':
+        return { grants: grantView() };
+      case 'revoke': {
+        const gone = this.grants.revoke(req.address, req.door);
+        this.closeGrants(gone, 'revoked by admin');
+        return { revoked: gone.length };
+      }
+      case 'grant': {
+        const door = this.loaded.config.doors.find((d) => d.name === req.door);
+        if (door === undefined) throw new Error(`no door named '${req.door}'`);
+        if (door.open === undefined)
+          throw new Error(`door '${req.door}' has no Open ports to grant`);
+        if (this.deps.firewall == null) throw new Error('no Firewall backend configured');
+        const family = req.address.includes(':') ? 6 : 4;
+        this.openGrant(door, req.address, family, door.open.ports, door.openTimeout);
+        return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
+      }
+    }
   }
 
   stats(): ReturnType<CaptureSource['stats']> {
@@ -353,13 +573,13 @@ export class Daemon {
     }
     this.capture?.close();
     this.capture = null;
-    const stops = [...this.pendingStops];
-    this.pendingStops.clear();
-    for (const s of stops) {
-      clearTimeout(s.timer);
-      void this.track(s.run());
+    for (const p of [...this.pendingStops.values()]) {
+      if (p.timer !== null) clearTimeout(p.timer);
+      p.timer = null;
+      this.armStop(p);
     }
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.persist();
     this.deps.logger.log(MSG.shutdown());
   }
 }

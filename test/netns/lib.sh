@@ -105,10 +105,26 @@ expect_closed() {
   if reachable "$1" "${2:-22}"; then fail "$1 port ${2:-22} should be closed"; else log "ok: $1 port ${2:-22} closed"; fi
 }
 
+# our_options CONFIG: point StateDir and ControlSocket into this run's work
+# directory, so tests never touch /var/lib/knockd or /run/knockd.sock.
+our_options() {
+  grep -q '^\s*StateDir' "$1" && return 0
+  if grep -q '^\[options\]' "$1"; then
+    sed -i "/^\[options\]/a StateDir = $WORK/state\nControlSocket = $WORK/knockd.sock" "$1"
+  else
+    sed -i "1i[options]\nStateDir = $WORK/state\nControlSocket = $WORK/knockd.sock" "$1"
+  fi
+}
+# Debian's knockd knows none of our directives.
+strip_our_options() {
+  sed -i -E '/^\s*(StateDir|ControlSocket|Firewall)\s*=/d' "$1"
+}
+
 # start_knockd CONFIG [ARGS...]: our daemon on veth-s in the server namespace, -v to $WORK/knockd.out.
 start_knockd() {
   local conf="$1"
   shift
+  our_options "$conf"
   # Not through in_srv: $! must be the daemon itself (ip netns exec execs it), not a subshell.
   ip netns exec "$SRV" "$ROOT/bin/knockd" -i veth-s -c "$conf" -v "$@" >"$WORK/knockd.out" 2>&1 &
   KNOCKD_PID=$!

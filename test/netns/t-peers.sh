@@ -31,6 +31,7 @@ wait "$KNOCKD_PID" 2>/dev/null
 
 echo " our knock -> Debian's knockd 0.8"
 sed -i "s|LogFile = .*|LogFile = $WORK/debian-knockd.log|" "$WORK/knockd.conf"
+strip_our_options "$WORK/knockd.conf"
 in_srv /usr/sbin/knockd -i veth-s -c "$WORK/knockd.conf" -v >"$WORK/debian.out" 2>&1 &
 PIDS+=($!)
 wait_log "$WORK/debian-knockd.log" "starting up, listening on veth-s" 10 || fail "Debian knockd did not start"

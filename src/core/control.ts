@@ -1,0 +1,54 @@
+/**
+ * The control protocol: one JSON object per line each way. Requests are
+ * validated here, so the daemon only ever sees well-formed ones.
+ */
+import { canonicalIP } from './ip.js';
+
+export type ControlRequest =
+  | { cmd: 'status' }
+  | { cmd: 'grants' }
+  | { cmd: 'revoke'; address: string; door?: string }
+  | { cmd: 'grant'; address: string; door: string };
+
+export const MAX_REQUEST_BYTES = 4096;
+
+export function parseRequest(line: string): ControlRequest | { error: string } {
+  if (line.length > MAX_REQUEST_BYTES) return { error: 'request too long' };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    return { error: 'request is not JSON' };
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return { error: 'request is not an object' };
+  const r = raw as Record<string, unknown>;
+  const addr = () => {
+    if (typeof r.address !== 'string') return null;
+    return canonicalIP(r.address)?.text ?? null;
+  };
+  switch (r.cmd) {
+    case 'status':
+    case 'grants':
+      return { cmd: r.cmd };
+    case 'revoke': {
+      const a = addr();
+      if (a === null)
+        return { error: `revoke needs an IP address, got ${JSON.stringify(r.address)}` };
+      if (r.door !== undefined && typeof r.door !== 'string')
+        return { error: 'door must be a string' };
+      return typeof r.door === 'string'
+        ? { cmd: 'revoke', address: a, door: r.door }
+        : { cmd: 'revoke', address: a };
+    }
+    case 'grant': {
+      const a = addr();
+      if (a === null)
+        return { error: `grant needs an IP address, got ${JSON.stringify(r.address)}` };
+      if (typeof r.door !== 'string') return { error: 'grant needs a door' };
+      return { cmd: 'grant', address: a, door: r.door };
+    }
+    default:
+      return { error: `unknown command ${JSON.stringify(r.cmd)}` };
+  }
+}
