@@ -55,6 +55,8 @@ export class IptablesFirewall implements Firewall {
       const ins = await this.exec(bin, ['-w', '-I', 'INPUT', '1', '-j', IPT_CHAIN]);
       if (ins.code !== 0) throw failed(`${bin} -I INPUT 1 -j ${IPT_CHAIN}`, ins);
     }
+    // xt_time and xt_comment must exist, or grants could not expire without us.
+    const now = Date.now();
     const probe = await this.exec(
       'iptables-restore',
       ['-w', '--test', '--noflush'],
@@ -65,11 +67,11 @@ export class IptablesFirewall implements Firewall {
             address: '192.0.2.1',
             family: 4,
             ports: [{ proto: 'tcp', port: 1 }],
-            expires: 4102444800000,
+            expires: now + 3_600_000,
           },
         ],
         4,
-        0,
+        now,
       ),
     );
     if (probe.code !== 0) throw failed('probing the time and comment matches', probe);

@@ -75,7 +75,7 @@ start_service() {
   local port="${1:-22}"
   in_srv node -e "
     const net = require('net');
-    const s = net.createServer((c) => { c.on('error', () => {}); c.write('SSH-2.0-standin\r\n'); });
+    const s = net.createServer((c) => { c.on('error', () => {}); c.write('SSH-2.0-standin\r\n'); c.pipe(c); });
     s.listen({ port: $port, host: '::', ipv6Only: false });
   " &
   PIDS+=($!)
@@ -199,4 +199,26 @@ count_lines() {
 # wait_rule_gone SRC: the tutorial's ACCEPT rule for SRC has been deleted.
 wait_rule_gone() {
   wait_until "${2:-3}" sh -c "! ip netns exec $SRV iptables -C INPUT -s $1 -p tcp --dport 22 -j ACCEPT 2>/dev/null"
+}
+
+# hold_connection ADDR SECONDS OUT: a long-lived TCP connection from the
+# client that sends a byte every 200 ms and expects it echoed; writes "alive"
+# to OUT if every echo came back for SECONDS seconds, "dead" otherwise.
+hold_connection() {
+  in_cli node -e "
+    const net = require('net');
+    const c = net.connect({ host: '$1', port: 22 });
+    let sent = 0, got = 0, banner = false;
+    c.on('data', (d) => { if (!banner) { banner = true; return; } got += d.length; });
+    c.on('error', () => {});
+    c.on('connect', () => {
+      const t = setInterval(() => { c.write('x'); sent++; }, 200);
+      setTimeout(() => {
+        clearInterval(t);
+        setTimeout(() => { require('fs').writeFileSync('$3', got >= sent - 1 && sent > 0 ? 'alive' : 'dead ' + got + '/' + sent); process.exit(0); }, 500);
+      }, $2 * 1000);
+    });
+    setTimeout(() => { require('fs').writeFileSync('$3', 'no connect'); process.exit(0); }, ($2 + 5) * 1000);
+  " &
+  PIDS+=($!)
 }

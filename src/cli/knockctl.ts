@@ -1,0 +1,128 @@
+/**
+ * knockctl: asks a running knockd over its control socket what is open, for
+ * whom and until when, and grants or revokes access.
+ */
+import net from 'node:net';
+import { getopt } from './getopt.js';
+import { DEFAULT_CONTROL_SOCKET } from '../core/config.js';
+import { EXIT_CODES } from '../core/errors.js';
+
+const USAGE = `usage: knockctl [-s socket] [--json] <command>
+commands:
+  status                  doors, live attempts, grants, pending stop commands, capture counters
+  grants                  grants with the seconds they have left
+  revoke ADDRESS [DOOR]   close ADDRESS's grants (of DOOR only, if given)
+  grant ADDRESS DOOR      open DOOR's Open ports to ADDRESS for its Open_Timeout
+options:
+  -s, --socket <path>     control socket (default ${DEFAULT_CONTROL_SOCKET})
+  -j, --json              print the daemon's JSON reply
+  -h, --help              this help
+`;
+
+function request(path: string, req: object): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(path);
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.setTimeout(10_000, () => sock.destroy(new Error('no reply from the daemon')));
+    sock.on('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        sock.end();
+        try {
+          resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+        } catch (e) {
+          reject(e as Error);
+        }
+      }
+    });
+    sock.on('error', reject);
+  });
+}
+
+type Row = Record<string, unknown>;
+function table(rows: Row[], cols: string[]): string {
+  if (rows.length === 0) return '  (none)\n';
+  const w = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (cells: string[]) =>
+    `  ${cells.map((c, i) => c.padEnd(w[i] ?? 0)).join('  ')}`.trimEnd();
+  return `${[line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n')}\n`;
+}
+
+function human(cmd: string, r: Row): string {
+  const grants = (r.grants as Row[] | undefined) ?? [];
+  switch (cmd) {
+    case 'status': {
+      const cap = (r.capture as Row | undefined) ?? {};
+      return (
+        `interface ${String(r.interface)}, firewall ${String(r.firewall)}\n` +
+        `capture: ${String(cap.received)} received, ${String(cap.dropped)} dropped, ${String(cap.packets)} decoded\n` +
+        `doors:\n${table((r.doors as Row[]) ?? [], ['name', 'sequence', 'enabled', 'open', 'openTimeout'])}` +
+        `attempts:\n${table((r.attempts as Row[]) ?? [], ['door', 'address', 'stage', 'ageSeconds'])}` +
+        `grants:\n${table(grants, ['door', 'address', 'ports', 'secondsLeft', 'expires'])}` +
+        `pending stop commands:\n${table((r.pendingStops as Row[]) ?? [], ['door', 'address', 'secondsLeft'])}`
+      );
+    }
+    case 'grants':
+      return table(grants, ['door', 'address', 'ports', 'secondsLeft', 'expires']);
+    case 'revoke':
+      return `revoked ${String(r.revoked)} grant(s)\n`;
+    default:
+      return `granted ${String(r.granted)} for ${String(r.seconds)} s\n`;
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = getopt(argv, [
+      { short: 's', long: 'socket', arg: true },
+      { short: 'j', long: 'json', arg: false },
+      { short: 'h', long: 'help', arg: false },
+    ]);
+  } catch (e) {
+    process.stderr.write(`knockctl: ${(e as Error).message}\n${USAGE}`);
+    return EXIT_CODES.E_USAGE;
+  }
+  if (parsed.opts.has('help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const [cmd, a1, a2, ...rest] = parsed.operands;
+  const usage = (msg: string) => {
+    process.stderr.write(`knockctl: ${msg}\n${USAGE}`);
+    return EXIT_CODES.E_USAGE;
+  };
+  let req: object;
+  if ((cmd === 'status' || cmd === 'grants') && a1 === undefined) req = { cmd };
+  else if (cmd === 'revoke' && a1 !== undefined && rest.length === 0)
+    req = a2 === undefined ? { cmd, address: a1 } : { cmd, address: a1, door: a2 };
+  else if (cmd === 'grant' && a1 !== undefined && a2 !== undefined && rest.length === 0)
+    req = { cmd, address: a1, door: a2 };
+  else return usage(cmd === undefined ? 'missing command' : `bad command line for '${cmd}'`);
+  const path = (parsed.opts.get('socket') as string | undefined) ?? DEFAULT_CONTROL_SOCKET;
+  let reply: Record<string, unknown>;
+  try {
+    reply = await request(path, req);
+  } catch (e) {
+    process.stderr.write(`knockctl: cannot reach knockd at ${path}: ${(e as Error).message}\n`);
+    return EXIT_CODES.E_CAPTURE;
+  }
+  if (parsed.opts.has('json')) process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
+  else if (reply.ok === true) process.stdout.write(human(cmd as string, reply));
+  if (reply.ok !== true) {
+    if (!parsed.opts.has('json')) process.stderr.write(`knockctl: ${String(reply.error)}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`knockctl: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);
