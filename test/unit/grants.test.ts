@@ -1,0 +1,177 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GrantTable, parsePortSpecs, type Grant } from '../../src/core/grants.js';
+import { renderIptables, renderNft, datestop, safeName } from '../../src/core/render.js';
+import { parseJournal, serializeJournal } from '../../src/core/journal.js';
+import { parseRequest } from '../../src/core/control.js';
+import { parseConfig } from '../../src/core/config.js';
+
+const g = (over: Partial<Grant> = {}): Grant => ({
+  door: 'openSSH',
+  address: '192.0.2.5',
+  family: 4,
+  ports: [{ proto: 'tcp', port: 22 }],
+  expires: Date.UTC(2026, 10, 25, 12, 0, 30, 500),
+  ...over,
+});
+
+test('Open/Close port lists: tcp/N and udp/N, deduplicated, strict', () => {
+  assert.deepEqual(parsePortSpecs('tcp/22, UDP/60001,tcp/22'), {
+    ports: [
+      { proto: 'tcp', port: 22 },
+      { proto: 'udp', port: 60001 },
+    ],
+  });
+  for (const bad of ['', '22', 'tcp/0', 'tcp/70000', 'icmp/1', 'tcp/22,'])
+    assert.ok('error' in parsePortSpecs(bad), bad);
+});
+
+test('Open and Close need a Firewall backend; Open_Timeout defaults to 30', () => {
+  const r = parseConfig('[d]\nsequence=1\nopen=tcp/22\n', 'f');
+  assert.equal(r.ok, false);
+  assert.match(r.ok ? '' : r.problems[0]!.message, /need 'Firewall = iptables' or 'nftables'/);
+  const ok = parseConfig('[options]\nfirewall=nftables\n[d]\nsequence=1\nopen=tcp/22\n', 'f');
+  assert.ok(ok.ok);
+  assert.equal(ok.ok ? ok.config.doors[0]!.openTimeout : 0, 30);
+  assert.equal(parseConfig('[options]\nfirewall=ufw\n', 'f').ok, false);
+});
+
+test('a repeated grant refreshes instead of adding; close removes only the named ports', () => {
+  const t = new GrantTable();
+  assert.equal(
+    t.upsert(
+      g({
+        ports: [
+          { proto: 'tcp', port: 22 },
+          { proto: 'udp', port: 53 },
+        ],
+      }),
+    ),
+    'new',
+  );
+  assert.equal(
+    t.upsert(
+      g({
+        expires: 5,
+        ports: [
+          { proto: 'tcp', port: 22 },
+          { proto: 'udp', port: 53 },
+        ],
+      }),
+    ),
+    'refreshed',
+  );
+  assert.equal(t.size, 1);
+  assert.equal(t.all()[0]!.expires, 5);
+  const changed = t.revokePorts('192.0.2.5', [{ proto: 'tcp', port: 22 }]);
+  assert.deepEqual(changed[0]!.ports, [{ proto: 'tcp', port: 22 }]);
+  assert.deepEqual(t.all()[0]!.ports, [{ proto: 'udp', port: 53 }]);
+  t.revokePorts('192.0.2.5', [{ proto: 'udp', port: 53 }]);
+  assert.equal(t.size, 0, 'a grant with no ports left is gone');
+});
+
+test('expiry and revoke by address and door', () => {
+  const t = new GrantTable();
+  t.upsert(g({ expires: 100 }));
+  t.upsert(g({ door: 'web', expires: 200 }));
+  t.upsert(g({ address: '192.0.2.6', expires: 300 }));
+  assert.deepEqual(
+    t.expire(100).map((x) => x.door),
+    ['openSSH'],
+  );
+  assert.equal(t.revoke('192.0.2.5', 'nope').length, 0);
+  assert.equal(t.revoke('192.0.2.5').length, 1);
+  assert.equal(t.size, 1);
+});
+
+test('iptables rendering: our chain flushed and refilled, datestop and comment on every rule', () => {
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  const text = renderIptables(
+    [
+      g(),
+      g({ address: '2001:db8::5', family: 6 }),
+      g({ address: '192.0.2.9', expires: now - 1 }),
+      g({ door: 'we"ird door' }),
+    ],
+    4,
+    now,
+  );
+  assert.equal(
+    text,
+    [
+      '*filter',
+      ':KNOCKD - [0:0]',
+      '-A KNOCKD -s 192.0.2.5/32 -p tcp -m tcp --dport 22 -m comment --comment "knockd door=openSSH expires=2026-11-25T12:00:30Z" -m time --datestop 2026-11-25T12:00:30 -j ACCEPT',
+      '-A KNOCKD -s 192.0.2.5/32 -p tcp -m tcp --dport 22 -m comment --comment "knockd door=we_ird_door expires=2026-11-25T12:00:30Z" -m time --datestop 2026-11-25T12:00:30 -j ACCEPT',
+      'COMMIT',
+      '',
+    ].join('\n'),
+  );
+  assert.match(
+    renderIptables([g({ address: '2001:db8::5', family: 6 })], 6, now),
+    /-s 2001:db8::5\/128 /,
+  );
+  assert.equal(datestop(Date.UTC(2026, 0, 2, 3, 4, 5, 999)), '2026-01-02T03:04:05');
+  assert.equal(safeName('a b;c'), 'a_b_c');
+});
+
+test('nft rendering: atomic table replace, elements with the time left, the guard drops the rest', () => {
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  const text = renderNft(
+    [g(), g({ address: '2001:db8::5', family: 6, ports: [{ proto: 'udp', port: 53 }] })],
+    [{ proto: 'tcp', port: 22 }],
+    now,
+  );
+  assert.ok(text.startsWith('table inet knockd\ndelete table inet knockd\ntable inet knockd {\n'));
+  assert.match(text, /elements = \{ 192\.0\.2\.5 \. tcp \. 22 timeout 30500ms \}/);
+  assert.match(text, /elements = \{ 2001:db8::5 \. udp \. 53 timeout 30500ms \}/);
+  assert.match(text, /elements = \{ tcp \. 22 \}/);
+  assert.match(text, /ct state established,related accept\n\t\tip saddr/);
+  assert.match(text, /meta l4proto \. th dport @guarded drop/);
+  assert.doesNotMatch(renderNft([g({ expires: now })], [], now), /elements/);
+});
+
+test('journal round-trips and rejects malformed or tampered content', () => {
+  const state = {
+    grants: [g()],
+    stops: [{ id: 3, door: 'd', address: '192.0.2.5', command: 'echo x', due: 5 }],
+  };
+  const r = parseJournal(serializeJournal(state));
+  assert.deepEqual('state' in r ? r.state : null, state);
+  for (const bad of [
+    '',
+    '{',
+    '[]',
+    '{"version":2,"grants":[],"stops":[]}',
+    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5 ; rm -rf /","family":4,"ports":[{"proto":"tcp","port":22}],"expires":1}],"stops":[]}',
+    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5","family":6,"ports":[{"proto":"tcp","port":22}],"expires":1}],"stops":[]}',
+    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5","family":4,"ports":[],"expires":1}],"stops":[]}',
+    '{"version":1,"grants":[],"stops":[{"id":1,"door":"d","address":"x","command":"c","due":1}]}',
+  ]) {
+    assert.ok('error' in parseJournal(bad), bad);
+  }
+});
+
+test('control requests are validated before the daemon sees them', () => {
+  assert.deepEqual(parseRequest('{"cmd":"status"}'), { cmd: 'status' });
+  assert.deepEqual(parseRequest('{"cmd":"revoke","address":"2001:DB8::1"}'), {
+    cmd: 'revoke',
+    address: '2001:db8::1',
+  });
+  assert.deepEqual(parseRequest('{"cmd":"grant","address":"192.0.2.1","door":"x"}'), {
+    cmd: 'grant',
+    address: '192.0.2.1',
+    door: 'x',
+  });
+  for (const bad of [
+    'nope',
+    '[]',
+    '{}',
+    '{"cmd":"grant","address":"1.2.3.4"}',
+    '{"cmd":"revoke","address":"a;b"}',
+    '{"cmd":"shutdown"}',
+    'x'.repeat(5000),
+  ]) {
+    assert.ok('error' in parseRequest(bad), bad);
+  }
+});
