@@ -175,7 +175,7 @@ export async function main(argv: string[]): Promise<void> {
     { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
     {
       logger,
-      runner: new ShellRunner(),
+      runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
       openCapture: openLive,
       addresses: interfaceAddresses,
       now: () => Date.now(),

@@ -58,6 +58,10 @@ export interface Options {
   firewall?: FirewallKind;
   stateDir?: string;
   controlSocket?: string;
+  /** Cap on tracked attempts (bounded memory under spoofed floods). */
+  maxAttempts?: number;
+  /** Kill a command still running after this many seconds. */
+  commandKillTimeout?: number;
 }
 
 export interface Config {
@@ -240,7 +244,14 @@ export function parseConfig(text: string, file: string): ParseResult {
       else if (key === 'PIDFILE') options.pidFile = value;
       else if (key === 'STATEDIR') options.stateDir = value;
       else if (key === 'CONTROLSOCKET') options.controlSocket = value;
-      else if (key === 'FIREWALL') {
+      else if (key === 'MAXATTEMPTS' || key === 'COMMANDKILLTIMEOUT') {
+        const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'CommandKillTimeout';
+        const n = parseSeconds(name, value, key === 'MAXATTEMPTS' ? 1 : 0);
+        if (typeof n === 'string')
+          problem(lineNo, n.replace('a whole number of seconds', 'a whole number'));
+        else if (key === 'MAXATTEMPTS') options.maxAttempts = n;
+        else options.commandKillTimeout = n;
+      } else if (key === 'FIREWALL') {
         const v = value.toLowerCase();
         if (v === 'iptables' || v === 'nftables') options.firewall = v;
         else problem(lineNo, `Firewall must be iptables or nftables, got '${value}'`);

@@ -39,6 +39,10 @@ const FORMATTERS: Formatters = {
   }),
   reset: (e) => ({ text: `removing failed knock attempt (${e.src})`, debug: true }),
   flags: () => ({ text: 'packet is not SYN, ignoring...', debug: true }),
+  evicted: (e) => ({
+    text: `attempt table full: dropped a first knock from ${e.src} (${e.door.name})`,
+    debug: true,
+  }),
   duplicate: (e) => ({
     text: `${e.src}: ${e.door.name}: duplicate of stage ${e.stage}, ignoring`,
     debug: true,

@@ -12,9 +12,16 @@
  * Invariants:
  * - Attempts are keyed by (door, source), so concurrent knockers never
  *   disturb each other, and doors sharing a prefix progress in parallel.
- * - Work per packet is O(number of doors): one Map lookup per door.
- * - Each door's Map holds attempts in creation order, and creation times
- *   never decrease, so expiry sweeps stop at the first live attempt.
+ * - Work per packet is O(number of doors): at most two Map lookups per door.
+ * - At most `cap` attempts exist. When a new attempt would exceed it, the
+ *   oldest stage-1 attempt is evicted; if every attempt is further along,
+ *   the new one is not tracked. A spoofed first-knock flood therefore only
+ *   ever competes with other first knocks, never with a client that is
+ *   mid-sequence.
+ * - Each door keeps stage-1 attempts (`fresh`) apart from later ones
+ *   (`advanced`). `fresh` is in creation order and creation times never
+ *   decrease, so eviction takes its first entry and expiry sweeps stop at
+ *   the first live one.
  */
 import type { Door, Knock } from './config.js';
 import type { Packet } from './decode.js';
@@ -37,7 +44,9 @@ export type KnockEvent =
   /** Debug only: a TCP knock whose flags do not match the door. */
   | { kind: 'flags'; door: Door; src: string }
   /** Debug only: a retransmission of the knock just matched. */
-  | { kind: 'duplicate'; door: Door; src: string; stage: number };
+  | { kind: 'duplicate'; door: Door; src: string; stage: number }
+  /** Debug only: the attempt table was full; `src` lost its stage-1 attempt (or never got one). */
+  | { kind: 'evicted'; door: Door; src: string };
 
 export type Emit = (e: KnockEvent) => void;
 
@@ -45,8 +54,13 @@ interface DoorState {
   door: Door;
   sequence: Knock[];
   enabled: boolean;
-  attempts: Map<string, Attempt>;
+  /** Stage-1 attempts, oldest first. */
+  fresh: Map<string, Attempt>;
+  /** Attempts at stage 2 or later. */
+  advanced: Map<string, Attempt>;
 }
+
+export const DEFAULT_MAX_ATTEMPTS = 100_000;
 
 function matches(k: Knock | undefined, pkt: Packet): boolean {
   return k !== undefined && k.port === pkt.dport && k.proto === pkt.proto;
@@ -55,9 +69,17 @@ function matches(k: Knock | undefined, pkt: Packet): boolean {
 export class KnockMachine {
   private doors: DoorState[] = [];
   private local: ReadonlySet<string> = new Set();
+  private count = 0;
 
-  constructor(doors: readonly Door[]) {
+  constructor(
+    doors: readonly Door[],
+    private cap: number = DEFAULT_MAX_ATTEMPTS,
+  ) {
     this.setDoors(doors);
+  }
+
+  setCap(cap: number): void {
+    this.cap = Math.max(1, cap);
   }
 
   /** Replace all doors (reload). Like knockd, in-progress attempts are dropped. */
@@ -66,8 +88,39 @@ export class KnockMachine {
       door,
       sequence: door.sequence,
       enabled: door.sequence.length > 0,
-      attempts: new Map(),
+      fresh: new Map(),
+      advanced: new Map(),
     }));
+    this.count = 0;
+  }
+
+  private clearDoor(d: DoorState): void {
+    this.count -= d.fresh.size + d.advanced.size;
+    d.fresh.clear();
+    d.advanced.clear();
+  }
+
+  private remove(d: DoorState, a: Attempt): void {
+    if ((a.stage === 1 ? d.fresh : d.advanced).delete(a.src)) this.count--;
+  }
+
+  /** Frees one slot by evicting the oldest stage-1 attempt of any door; false if there is none. */
+  private evictOldestFresh(emit: Emit): boolean {
+    let victim: DoorState | undefined;
+    let oldest: Attempt | undefined;
+    for (const d of this.doors) {
+      const first = d.fresh.values().next();
+      if (first.done === true) continue;
+      if (oldest === undefined || first.value.start < oldest.start) {
+        oldest = first.value;
+        victim = d;
+      }
+    }
+    if (victim === undefined || oldest === undefined) return false;
+    victim.fresh.delete(oldest.src);
+    this.count--;
+    emit({ kind: 'evicted', door: victim.door, src: oldest.src });
+    return true;
   }
 
   /**
@@ -85,14 +138,14 @@ export class KnockMachine {
     d.sequence = sequence;
     d.enabled = sequence.length > 0;
     // Progress against the used sequence means nothing for the new one.
-    d.attempts.clear();
+    this.clearDoor(d);
   }
 
   disableDoor(doorIndex: number): void {
     const d = this.doors[doorIndex];
     if (d === undefined) return;
     d.enabled = false;
-    d.attempts.clear();
+    this.clearDoor(d);
   }
 
   sequenceOf(doorIndex: number): readonly Knock[] {
@@ -104,15 +157,19 @@ export class KnockMachine {
   }
 
   attemptCount(): number {
-    let n = 0;
-    for (const d of this.doors) n += d.attempts.size;
-    return n;
+    return this.count;
+  }
+
+  get maxAttempts(): number {
+    return this.cap;
   }
 
   attempts(): { door: string; attempt: Attempt }[] {
     const out: { door: string; attempt: Attempt }[] = [];
-    for (const d of this.doors)
-      for (const a of d.attempts.values()) out.push({ door: d.door.name, attempt: a });
+    for (const d of this.doors) {
+      for (const a of d.fresh.values()) out.push({ door: d.door.name, attempt: a });
+      for (const a of d.advanced.values()) out.push({ door: d.door.name, attempt: a });
+    }
     return out;
   }
 
@@ -127,9 +184,9 @@ export class KnockMachine {
       } else if (this.local.size > 0 && !this.local.has(pkt.dst)) {
         continue;
       }
-      let a = d.attempts.get(pkt.src);
+      let a = d.fresh.get(pkt.src) ?? d.advanced.get(pkt.src);
       if (a !== undefined && now - a.start > door.seqTimeout * 1000) {
-        d.attempts.delete(pkt.src);
+        this.remove(d, a);
         emit({ kind: 'timeout', door, src: pkt.src, stage: a.stage });
         a = undefined;
       }
@@ -144,10 +201,14 @@ export class KnockMachine {
       const seq = d.sequence;
       if (a !== undefined) {
         if (matches(seq[a.stage], pkt)) {
+          if (a.stage === 1) {
+            d.fresh.delete(a.src);
+            d.advanced.set(a.src, a);
+          }
           a.stage++;
           emit({ kind: 'stage', door, src: pkt.src, stage: a.stage });
           if (a.stage >= seq.length) {
-            d.attempts.delete(pkt.src);
+            this.remove(d, a);
             emit({ kind: 'open', door, doorIndex: i, src: pkt.src, family: a.family });
           }
           continue;
@@ -158,7 +219,7 @@ export class KnockMachine {
           emit({ kind: 'duplicate', door, src: pkt.src, stage: a.stage });
           continue;
         }
-        d.attempts.delete(pkt.src);
+        this.remove(d, a);
         emit({ kind: 'reset', door, src: pkt.src, stage: a.stage });
       }
       // No attempt (or one just reset): the first knock starts one.
@@ -168,7 +229,13 @@ export class KnockMachine {
         emit({ kind: 'open', door, doorIndex: i, src: pkt.src, family: pkt.family });
         continue;
       }
-      d.attempts.set(pkt.src, { src: pkt.src, family: pkt.family, stage: 1, start: now });
+      if (this.count >= this.cap && !this.evictOldestFresh(emit)) {
+        // Everyone tracked is further along than this newcomer.
+        emit({ kind: 'evicted', door, src: pkt.src });
+        continue;
+      }
+      d.fresh.set(pkt.src, { src: pkt.src, family: pkt.family, stage: 1, start: now });
+      this.count++;
     }
   }
 
@@ -176,9 +243,16 @@ export class KnockMachine {
   tick(now: number, emit: Emit): void {
     for (const d of this.doors) {
       const limit = d.door.seqTimeout * 1000;
-      for (const a of d.attempts.values()) {
+      for (const a of d.fresh.values()) {
         if (now - a.start <= limit) break;
-        d.attempts.delete(a.src);
+        this.remove(d, a);
+        emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
+      }
+      // Advanced attempts are few (each needs a second correct knock) and not
+      // in start order, so they are scanned in full.
+      for (const a of d.advanced.values()) {
+        if (now - a.start <= limit) continue;
+        this.remove(d, a);
         emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
       }
     }

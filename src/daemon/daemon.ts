@@ -17,6 +17,7 @@ import { decode, linktypeSupported, LINKTYPE, newPacket, Skip } from '../core/de
 import { buildFilter } from '../core/filter.js';
 import { KnockMachine, type KnockEvent } from '../core/machine.js';
 import { formatEvent, MSG } from '../core/logfmt.js';
+import { LogLimiter } from '../core/ratelimit.js';
 import { formatProblem, KnockError } from '../core/errors.js';
 import { formatPorts, GrantTable, type Grant, type PortSpec } from '../core/grants.js';
 import type { PendingStop as JournalStop } from '../core/journal.js';
@@ -79,6 +80,8 @@ export class Daemon {
   private syncing = false;
   private syncDirty = false;
   private persistWarned = false;
+  private readonly limiter = new LogLimiter();
+  private lastSummary = 0;
   private readonly running = new Set<Promise<unknown>>();
   private readonly hosts = new Map<string, string>();
   private reopenTimer: NodeJS.Timeout | null = null;
@@ -91,7 +94,7 @@ export class Daemon {
     private readonly deps: DaemonDeps,
   ) {
     this.loaded = loaded;
-    this.machine = new KnockMachine(loaded.config.doors);
+    this.machine = new KnockMachine(loaded.config.doors, loaded.config.options.maxAttempts);
   }
 
   get config(): Config {
@@ -249,6 +252,14 @@ export class Daemon {
   private tick(): void {
     const now = this.deps.now();
     this.machine.tick(now, this.emit);
+    if (now - this.lastSummary >= 10_000) {
+      this.lastSummary = now;
+      for (const s of this.limiter.drain()) {
+        this.deps.logger.log(
+          `${s.door}: ${s.lines} stage lines from ${s.saturated ? 'at least ' : ''}${s.sources} sources suppressed`,
+        );
+      }
+    }
     const gone = this.grants.expire(now);
     if (gone.length > 0) {
       for (const g of gone)
@@ -476,6 +487,8 @@ export class Daemon {
       logger.log(`Interface changes need a restart; still listening on ${this.settings.iface}`);
     }
     this.machine.setDoors(r.loaded.config.doors);
+    if (r.loaded.config.options.maxAttempts !== undefined)
+      this.machine.setCap(r.loaded.config.options.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.addrs));
     if (
       (r.loaded.config.options.firewall ?? null) !== (this.loaded.config.options.firewall ?? null)
@@ -514,12 +527,17 @@ export class Daemon {
               ? {}
               : { open: formatPorts(d.open.ports), openTimeout: d.openTimeout }),
           })),
-          attempts: this.machine.attempts().map(({ door, attempt }) => ({
-            door,
-            address: attempt.src,
-            stage: attempt.stage,
-            ageSeconds: Math.max(0, Math.floor((now - attempt.start) / 1000)),
-          })),
+          attemptCount: this.machine.attemptCount(),
+          maxAttempts: this.machine.maxAttempts,
+          attempts: this.machine
+            .attempts()
+            .slice(0, 100)
+            .map(({ door, attempt }) => ({
+              door,
+              address: attempt.src,
+              stage: attempt.stage,
+              ageSeconds: Math.max(0, Math.floor((now - attempt.start) / 1000)),
+            })),
           grants: grantView(),
           pendingStops: [...this.pendingStops.values()].map((p) => ({
             door: p.entry.door,

@@ -175,3 +175,15 @@ test('control requests are validated before the daemon sees them', () => {
     assert.ok('error' in parseRequest(bad), bad);
   }
 });
+
+test('log limiter: a burst passes, a flood is counted per door with distinct sources', async () => {
+  const { LogLimiter } = await import('../../src/core/ratelimit.js');
+  const l = new LogLimiter(10, 5, 3);
+  let passed = 0;
+  for (let i = 0; i < 100; i++) if (l.allow('d', `s${i % 4}`, 0)) passed++;
+  assert.equal(passed, 5);
+  assert.ok(l.allow('other', 'x', 0), 'doors have separate buckets');
+  assert.deepEqual(l.drain(), [{ door: 'd', lines: 95, sources: 3, saturated: true }]);
+  assert.deepEqual(l.drain(), []);
+  assert.ok(l.allow('d', 'x', 1000), 'tokens refill with time');
+});
