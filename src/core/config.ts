@@ -103,6 +103,8 @@ const OPTION_KEYS = new Set([
   'FIREWALL',
   'STATEDIR',
   'CONTROLSOCKET',
+  'MAXATTEMPTS',
+  'COMMANDKILLTIMEOUT',
 ]);
 
 /** Parse one `Sequence` value. Returns the knocks or a message quoting the bad element. */

@@ -349,7 +349,13 @@ export class Daemon {
       this.settings.lookup ? this.hosts.get(e.src) : undefined,
     );
     if (debug) logger.debug(text);
-    else logger.log(text);
+    else if (
+      (e.kind !== 'stage' && e.kind !== 'timeout') ||
+      this.limiter.allow(e.door.name, e.src, this.deps.now())
+    ) {
+      // Per-knock lines are rate limited per door; OPEN and everything after it never are.
+      logger.log(text);
+    }
     if (e.kind === 'open') this.onOpen(e.door, e.doorIndex, e.src, e.family);
   };
 

@@ -203,3 +203,12 @@ test('CRLF files parse (trailing \\r is whitespace)', () => {
   const d = ok('[a]\r\nsequence = 1,2\r\n').doors[0]!;
   assert.equal(d.sequence.length, 2);
 });
+
+test('MaxAttempts and CommandKillTimeout are whole numbers in [options]', () => {
+  const c = ok('[options]\nMaxAttempts = 500\nCommandKillTimeout = 0\n[a]\nsequence=1\n');
+  assert.equal(c.options.maxAttempts, 500);
+  assert.equal(c.options.commandKillTimeout, 0);
+  const errs = problems('[options]\nMaxAttempts = 0\nCommandKillTimeout = 5s\n[a]\nsequence=1\n');
+  assert.match(errs[0]!, /:2: MaxAttempts must be at least 1/);
+  assert.match(errs[1]!, /:3: CommandKillTimeout must be a whole number, got '5s'/);
+});
