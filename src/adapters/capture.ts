@@ -120,7 +120,10 @@ export class PcapFileSource implements CaptureSource {
 
   setFilter(): void {}
 
-  /** Re-encodes the file into batches of at most `batchBytes`. */
+  /**
+   * Re-encodes the file into batches of at most `batchBytes`. Like the live
+   * capture, the yielded buffer is reused: copy it to keep it past the next step.
+   */
   *batches(batchBytes = 256 * 1024): Generator<{ batch: Buffer; count: number; used: number }> {
     const d = this.data;
     const out = Buffer.alloc(batchBytes);

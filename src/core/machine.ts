@@ -50,14 +50,70 @@ export type KnockEvent =
 
 export type Emit = (e: KnockEvent) => void;
 
+/** An attempt threaded on its door's creation-order list. */
+interface Slot extends Attempt {
+  prev: Slot | null;
+  next: Slot | null;
+}
+
+/**
+ * Stage-1 attempts: a Map for lookup plus a doubly linked list in creation
+ * order. (A Map alone is not a queue: V8 leaves deleted entries in place,
+ * so taking the first entry after many deletions walks over all of them.)
+ */
+class FreshQueue {
+  private readonly bySrc = new Map<string, Slot>();
+  head: Slot | null = null;
+  private tail: Slot | null = null;
+
+  get size(): number {
+    return this.bySrc.size;
+  }
+
+  get(src: string): Slot | undefined {
+    return this.bySrc.get(src);
+  }
+
+  push(s: Slot): void {
+    s.prev = this.tail;
+    s.next = null;
+    if (this.tail === null) this.head = s;
+    else this.tail.next = s;
+    this.tail = s;
+    this.bySrc.set(s.src, s);
+  }
+
+  delete(s: Slot): boolean {
+    if (this.bySrc.get(s.src) !== s) return false;
+    this.bySrc.delete(s.src);
+    if (s.prev === null) this.head = s.next;
+    else s.prev.next = s.next;
+    if (s.next === null) this.tail = s.prev;
+    else s.next.prev = s.prev;
+    s.prev = null;
+    s.next = null;
+    return true;
+  }
+
+  clear(): void {
+    this.bySrc.clear();
+    this.head = null;
+    this.tail = null;
+  }
+
+  *values(): Generator<Slot> {
+    for (let s = this.head; s !== null; s = s.next) yield s;
+  }
+}
+
 interface DoorState {
   door: Door;
   sequence: Knock[];
   enabled: boolean;
   /** Stage-1 attempts, oldest first. */
-  fresh: Map<string, Attempt>;
+  fresh: FreshQueue;
   /** Attempts at stage 2 or later. */
-  advanced: Map<string, Attempt>;
+  advanced: Map<string, Slot>;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 100_000;
@@ -88,7 +144,7 @@ export class KnockMachine {
       door,
       sequence: door.sequence,
       enabled: door.sequence.length > 0,
-      fresh: new Map(),
+      fresh: new FreshQueue(),
       advanced: new Map(),
     }));
     this.count = 0;
@@ -100,27 +156,30 @@ export class KnockMachine {
     d.advanced.clear();
   }
 
-  private remove(d: DoorState, a: Attempt): void {
-    if ((a.stage === 1 ? d.fresh : d.advanced).delete(a.src)) this.count--;
+  private remove(d: DoorState, a: Slot): void {
+    if (a.stage === 1 ? d.fresh.delete(a) : d.advanced.delete(a.src)) this.count--;
   }
 
-  /** Frees one slot by evicting the oldest stage-1 attempt of any door; false if there is none. */
-  private evictOldestFresh(emit: Emit): boolean {
+  /**
+   * Frees a place by evicting the oldest stage-1 attempt of any door and
+   * returns its object for reuse (no allocation on the flood path); null
+   * when there is none.
+   */
+  private evictOldestFresh(emit: Emit): Slot | null {
     let victim: DoorState | undefined;
-    let oldest: Attempt | undefined;
+    let oldest: Slot | null = null;
     for (const d of this.doors) {
-      const first = d.fresh.values().next();
-      if (first.done === true) continue;
-      if (oldest === undefined || first.value.start < oldest.start) {
-        oldest = first.value;
+      const first = d.fresh.head;
+      if (first !== null && (oldest === null || first.start < oldest.start)) {
+        oldest = first;
         victim = d;
       }
     }
-    if (victim === undefined || oldest === undefined) return false;
-    victim.fresh.delete(oldest.src);
+    if (victim === undefined || oldest === null) return null;
+    victim.fresh.delete(oldest);
     this.count--;
     emit({ kind: 'evicted', door: victim.door, src: oldest.src });
-    return true;
+    return oldest;
   }
 
   /**
@@ -202,7 +261,7 @@ export class KnockMachine {
       if (a !== undefined) {
         if (matches(seq[a.stage], pkt)) {
           if (a.stage === 1) {
-            d.fresh.delete(a.src);
+            d.fresh.delete(a);
             d.advanced.set(a.src, a);
           }
           a.stage++;
@@ -229,12 +288,22 @@ export class KnockMachine {
         emit({ kind: 'open', door, doorIndex: i, src: pkt.src, family: pkt.family });
         continue;
       }
-      if (this.count >= this.cap && !this.evictOldestFresh(emit)) {
-        // Everyone tracked is further along than this newcomer.
-        emit({ kind: 'evicted', door, src: pkt.src });
-        continue;
+      let slot: Slot | null = null;
+      if (this.count >= this.cap) {
+        slot = this.evictOldestFresh(emit);
+        if (slot === null) {
+          // Everyone tracked is further along than this newcomer.
+          emit({ kind: 'evicted', door, src: pkt.src });
+          continue;
+        }
+        slot.src = pkt.src;
+        slot.family = pkt.family;
+        slot.stage = 1;
+        slot.start = now;
       }
-      d.fresh.set(pkt.src, { src: pkt.src, family: pkt.family, stage: 1, start: now });
+      d.fresh.push(
+        slot ?? { src: pkt.src, family: pkt.family, stage: 1, start: now, prev: null, next: null },
+      );
       this.count++;
     }
   }
@@ -243,8 +312,7 @@ export class KnockMachine {
   tick(now: number, emit: Emit): void {
     for (const d of this.doors) {
       const limit = d.door.seqTimeout * 1000;
-      for (const a of d.fresh.values()) {
-        if (now - a.start <= limit) break;
+      for (let a = d.fresh.head; a !== null && now - a.start > limit; a = d.fresh.head) {
         this.remove(d, a);
         emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
       }
