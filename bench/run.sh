@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Benchmarks: knockd-ts against Debian's knockd 0.8, measured in the same run,
+# inside throw-away network namespaces (nothing leaves the test veth).
+#   (a) spoofed first-port SYN flood (65,536 sources) at rising rates, with a
+#       legitimate knock in the middle: does the client get in?
+#   (b) the same with random destination ports
+#   (c) knock-to-open latency, p50 and p99
+#   (d) RSS idle and peak (including a million distinct spoofed sources),
+#       and the capture's dropped-packet counter
+#   (e) offline throughput of the core on a large pcap file
+# Writes bench/out/results.json, docs/benchmarks.md and docs/benchmarks.png.
+# usage: bench/run.sh [--quick]   (run as root; not part of the tests)
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+QUICK=0
+[ "${1:-}" = --quick ] && QUICK=1
+bash "$ROOT/scripts/setup.sh" >/dev/null || exit 1
+command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+RUN_ID="bench$$"
+. "$ROOT/test/netns/lib.sh"
+trap cleanup EXIT
+OUT="$ROOT/bench/out"
+mkdir -p "$OUT"
+if [ "$QUICK" = 1 ]; then
+  RATES=(5000 50000 0)
+  ROUNDS=5
+  MILLION=200000
+else
+  RATES=(2500 5000 10000 20000 50000 100000 0)
+  ROUNDS=50
+  MILLION=1000000
+fi
+FLOOD_SECS=4
+setup_net
+tutorial_firewall
+start_service 22
+MAC="$(in_srv cat /sys/class/net/veth-s/address)"
+node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/first.pcap" "$MAC" "$SRV4" 7000 65536
+node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/random.pcap" "$MAC" "$SRV4" 7000 65536 random-ports
+node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/million.pcap" "$MAC" "$SRV4" 7000 "$MILLION"
+JSONL="$WORK/results.jsonl"
+: >"$JSONL"
+
+# config NAME MODE SEQ_TIMEOUT: MODE command (knockd-style iptables commands) or nft (our grants)
+config() {
+  local f="$WORK/$1.conf"
+  {
+    echo "[options]"
+    echo "	LogFile = $WORK/$1.log"
+    if [ "$1" = ours ]; then
+      echo "	StateDir = $WORK/state"
+      echo "	ControlSocket = $WORK/knockd.sock"
+      [ "$2" = nft ] && echo "	Firewall = nftables"
+    fi
+    echo "[openSSH]"
+    echo "	sequence = 7000,8000,9000"
+    echo "	seq_timeout = $3"
+    echo "	tcpflags = syn"
+    if [ "$2" = nft ]; then echo "	Open = tcp/22"; echo "	Open_Timeout = 60"; else
+      echo "	command = /sbin/iptables -I INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"
+    fi
+    echo "[closeSSH]"
+    echo "	sequence = 9000,8000,7000"
+    echo "	seq_timeout = $3"
+    echo "	tcpflags = syn"
+    if [ "$2" = nft ]; then echo "	Close = tcp/22"; else
+      echo "	command = /sbin/iptables -D INPUT -s %IP% -p tcp --dport 22 -j ACCEPT"
+    fi
+  } >"$f"
+  echo "$f"
+}
+
+DPID=0
+start_daemon() { # start_daemon NAME CONF
+  : >"$WORK/$1.log"
+  if [ "$1" = ours ]; then
+    ip netns exec "$SRV" "$ROOT/bin/knockd" -i veth-s -c "$2" >"$WORK/$1.out" 2>&1 &
+  else
+    ip netns exec "$SRV" /usr/sbin/knockd -i veth-s -c "$2" >"$WORK/$1.out" 2>&1 &
+  fi
+  DPID=$!
+  wait_until 10 grep -q 'starting up' "$WORK/$1.log" || { echo "daemon $1 did not start"; cat "$WORK/$1.out"; exit 1; }
+}
+stop_daemon() {
+  kill "$DPID" 2>/dev/null
+  wait "$DPID" 2>/dev/null
+  in_srv iptables -F INPUT
+  tutorial_firewall
+  in_srv nft delete table inet knockd 2>/dev/null || true
+}
+rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+dropped() { # capture drops as the daemon reports them (ours only)
+  [ "$1" = ours ] || { echo null; return; }
+  in_srv "$ROOT/bin/knockctl" -s "$WORK/knockd.sock" --json status | sed -n 's/.*"dropped": \([0-9]*\).*/\1/p' | head -1
+}
+
+# flood_trial NAME KIND RATE PCAP
+flood_trial() {
+  local name=$1 kind=$2 rate=$3 pcap=$4
+  start_daemon "$name" "$(config "$name" command 5)"
+  local speed=(--pps="$rate")
+  [ "$rate" = 0 ] && speed=(--topspeed)
+  in_cli timeout $((FLOOD_SECS + 10)) tcpreplay "${speed[@]}" --loop=0 --duration="$FLOOD_SECS" -i veth-c "$pcap" >"$WORK/replay.out" 2>&1 &
+  local rp=$!
+  sleep 1.5
+  in_cli "$KNOCK" "$SRV4" 7000 8000 9000
+  local ok=false
+  wait_until 4 in_srv iptables -C INPUT -s "$CLI4" -p tcp --dport 22 -j ACCEPT 2>/dev/null && ok=true
+  wait "$rp"
+  local sent
+  sent=$(sed -n 's/.*Rated: .*, \([0-9.]*\) pps.*/\1/p' "$WORK/replay.out" | head -1)
+  local peak drops lines
+  peak=$(rss_kb "$DPID" VmHWM)
+  drops=$(dropped "$name")
+  lines=$(wc -l <"$WORK/$name.log")
+  echo "{\"test\":\"flood\",\"daemon\":\"$name\",\"kind\":\"$kind\",\"rate\":$rate,\"sent_pps\":${sent:-0},\"opened\":$ok,\"peak_rss_kb\":${peak:-0},\"dropped\":${drops:-null},\"log_lines\":$lines}" >>"$JSONL"
+  printf '  %-6s %-6s rate %-7s sent %8s pps  opened %-5s  peak RSS %6s kB  dropped %s  log lines %s\n' "$name" "$kind" "${rate/#0/top}" "${sent:-?}" "$ok" "$peak" "${drops:-n/a}" "$lines"
+  stop_daemon
+}
+
+echo "== (a, b) floods: ${RATES[*]} packets/s (0 = tcpreplay's top speed), ${FLOOD_SECS} s each"
+for kind in first random; do
+  for rate in "${RATES[@]}"; do
+    for name in ours knockd; do flood_trial "$name" "$kind" "$rate" "$WORK/$kind.pcap"; done
+  done
+done
+
+echo "== (c) knock-to-open latency, $ROUNDS knocks each"
+latency() { # latency NAME MODE
+  start_daemon "$1" "$(config "$1" "$2" 1)"
+  [ "$2" = nft ] && in_srv iptables -F INPUT # nftables: our table is the guard
+  local idle
+  idle=$(rss_kb "$DPID" VmRSS)
+  in_cli node "$ROOT/dist/bench/latency.js" "$SRV4" "$ROUNDS" 1200 >"$WORK/lat.json"
+  echo "{\"test\":\"latency\",\"daemon\":\"$1\",\"mode\":\"$2\",\"idle_rss_kb\":$idle,$(sed 's/^{//' "$WORK/lat.json")" >>"$JSONL"
+  echo "  $1 ($2): done"
+  stop_daemon
+}
+latency ours command
+latency knockd command
+latency ours nft
+
+echo "== (d) peak RSS with $MILLION distinct spoofed sources at top speed"
+for name in ours knockd; do
+  start_daemon "$name" "$(config "$name" command 5)"
+  idle=$(rss_kb "$DPID" VmRSS)
+  in_cli timeout 60 tcpreplay --topspeed -i veth-c "$WORK/million.pcap" >"$WORK/replay.out" 2>&1
+  sleep 1
+  peak=$(rss_kb "$DPID" VmHWM)
+  drops=$(dropped "$name")
+  echo "{\"test\":\"million\",\"daemon\":\"$name\",\"sources\":$MILLION,\"idle_rss_kb\":$idle,\"peak_rss_kb\":$peak,\"dropped\":${drops:-null}}" >>"$JSONL"
+  echo "  $name: idle $idle kB, peak $peak kB, dropped ${drops:-n/a}"
+  stop_daemon
+done
+
+echo "== (e) offline core throughput"
+node "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core",/' >>"$JSONL"
+tail -1 "$JSONL"
+
+node "$ROOT/dist/bench/report.js" "$JSONL" "$OUT" "$ROOT/docs" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"
