@@ -5,7 +5,14 @@
  */
 import { KnockError } from '../core/errors.js';
 import type { Grant, PortSpec } from '../core/grants.js';
-import { IPT_CHAIN, renderIptables, renderNft } from '../core/render.js';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import {
+  IPT_CHAIN,
+  nftGrantLine,
+  nftRevokeLine,
+  renderIptables,
+  renderNft,
+} from '../core/render.js';
 import { execArgv, type ExecResult } from './exec.js';
 
 export interface Firewall {
@@ -16,6 +23,15 @@ export interface Firewall {
   setGuarded(ports: readonly PortSpec[]): void;
   /** Makes the firewall match `grants` exactly. Throws on failure. */
   sync(grants: readonly Grant[], now: number): Promise<void>;
+  /**
+   * Optional fast path for one change, without a process per change. Returns
+   * false when it cannot take it (the caller then does a full sync). Errors
+   * surface later through `onError`.
+   */
+  update?(change: { open?: Grant; close?: Grant }, now: number): boolean;
+  /** Where the fast path reports a failed change; the caller should resync. */
+  onError?: (message: string) => void;
+  close?(): void;
 }
 
 type Exec = (file: string, args: readonly string[], input?: string) => Promise<ExecResult>;
@@ -91,7 +107,55 @@ export class IptablesFirewall implements Firewall {
 export class NftablesFirewall implements Firewall {
   readonly kind = 'nftables';
   private guarded: PortSpec[] = [];
+  /** A long-lived `nft -i`: each line we write is one atomic batch, with no fork per grant. */
+  private co: ChildProcessWithoutNullStreams | null = null;
+  onError?: (message: string) => void;
   constructor(private readonly exec: Exec = execArgv) {}
+
+  private coprocess(): ChildProcessWithoutNullStreams | null {
+    if (this.co !== null && this.co.exitCode === null && !this.co.stdin.destroyed) return this.co;
+    try {
+      const co = spawn('nft', ['-i'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      co.stdout.resume();
+      let err = '';
+      co.stderr.setEncoding('utf8');
+      co.stderr.on('data', (d: string) => {
+        err += d;
+        // nft prints an error and the offending line with a caret marker; report once it is complete.
+        if (/\^+\s*$/.test(err) || err.split('\n').length > 3) {
+          this.onError?.(err.trim().split('\n')[0] ?? 'nft error');
+          err = '';
+        }
+      });
+      co.stdin.on('error', () => {});
+      co.on('error', () => {});
+      co.on('exit', () => {
+        if (this.co === co) this.co = null;
+      });
+      this.co = co;
+      return co;
+    } catch {
+      return null;
+    }
+  }
+
+  update(change: { open?: Grant; close?: Grant }, now: number): boolean {
+    const lines: string[] = [];
+    if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
+    if (change.open !== undefined) {
+      const l = nftGrantLine(change.open, now);
+      if (l !== null) lines.push(l);
+    }
+    if (lines.length === 0) return true;
+    const co = this.coprocess();
+    if (co === null) return false;
+    return co.stdin.write(`${lines.join('; ')}\n`) || true;
+  }
+
+  close(): void {
+    this.co?.stdin.end();
+    this.co = null;
+  }
 
   setGuarded(ports: readonly PortSpec[]): void {
     this.guarded = [...ports];

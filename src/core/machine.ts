@@ -50,29 +50,26 @@ export type KnockEvent =
 
 export type Emit = (e: KnockEvent) => void;
 
-/** An attempt threaded on its door's creation-order list. */
+/** An attempt, threaded on one of its door's two lists. */
 interface Slot extends Attempt {
+  door: number;
+  owner: Source;
   prev: Slot | null;
   next: Slot | null;
 }
 
-/**
- * Stage-1 attempts: a Map for lookup plus a doubly linked list in creation
- * order. (A Map alone is not a queue: V8 leaves deleted entries in place,
- * so taking the first entry after many deletions walks over all of them.)
- */
-class FreshQueue {
-  private readonly bySrc = new Map<string, Slot>();
+/** Everything tracked for one source address: its attempt per door. */
+interface Source {
+  src: string;
+  slots: (Slot | null)[];
+  live: number;
+}
+
+/** A doubly linked list of slots: O(1) push, unlink and oldest. */
+class SlotList {
   head: Slot | null = null;
   private tail: Slot | null = null;
-
-  get size(): number {
-    return this.bySrc.size;
-  }
-
-  get(src: string): Slot | undefined {
-    return this.bySrc.get(src);
-  }
+  size = 0;
 
   push(s: Slot): void {
     s.prev = this.tail;
@@ -80,25 +77,23 @@ class FreshQueue {
     if (this.tail === null) this.head = s;
     else this.tail.next = s;
     this.tail = s;
-    this.bySrc.set(s.src, s);
+    this.size++;
   }
 
-  delete(s: Slot): boolean {
-    if (this.bySrc.get(s.src) !== s) return false;
-    this.bySrc.delete(s.src);
+  unlink(s: Slot): void {
     if (s.prev === null) this.head = s.next;
     else s.prev.next = s.next;
     if (s.next === null) this.tail = s.prev;
     else s.next.prev = s.prev;
     s.prev = null;
     s.next = null;
-    return true;
+    this.size--;
   }
 
   clear(): void {
-    this.bySrc.clear();
     this.head = null;
     this.tail = null;
+    this.size = 0;
   }
 
   *values(): Generator<Slot> {
@@ -110,10 +105,10 @@ interface DoorState {
   door: Door;
   sequence: Knock[];
   enabled: boolean;
-  /** Stage-1 attempts, oldest first. */
-  fresh: FreshQueue;
+  /** Stage-1 attempts in creation order (oldest first). */
+  fresh: SlotList;
   /** Attempts at stage 2 or later. */
-  advanced: Map<string, Slot>;
+  advanced: SlotList;
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 100_000;
@@ -124,8 +119,12 @@ function matches(k: Knock | undefined, pkt: Packet): boolean {
 
 export class KnockMachine {
   private doors: DoorState[] = [];
+  /** One entry per source with at least one attempt: one lookup per packet, whatever the doors. */
+  private sources = new Map<string, Source>();
   private local: ReadonlySet<string> = new Set();
   private count = 0;
+  /** The last source entry that emptied, kept for reuse (no allocation on the flood path). */
+  private spare: Source | null = null;
 
   constructor(
     doors: readonly Door[],
@@ -144,20 +143,45 @@ export class KnockMachine {
       door,
       sequence: door.sequence,
       enabled: door.sequence.length > 0,
-      fresh: new FreshQueue(),
-      advanced: new Map(),
+      fresh: new SlotList(),
+      advanced: new SlotList(),
     }));
+    this.sources = new Map();
+    this.spare = null;
     this.count = 0;
   }
 
-  private clearDoor(d: DoorState): void {
-    this.count -= d.fresh.size + d.advanced.size;
-    d.fresh.clear();
-    d.advanced.clear();
+  private clearDoor(i: number): void {
+    const d = this.doors[i];
+    if (d === undefined) return;
+    for (const list of [d.fresh, d.advanced]) {
+      for (let a = list.head; a !== null;) {
+        const next = a.next;
+        this.detach(a);
+        a = next;
+      }
+      list.clear();
+    }
+  }
+
+  /** Drops a slot from its source entry (and the entry when it was the last). */
+  private detach(a: Slot): void {
+    const o = a.owner;
+    if (o.slots[a.door] !== a) return;
+    o.slots[a.door] = null;
+    o.live--;
+    this.count--;
+    if (o.live === 0) {
+      // Invariant: a source is in the map exactly while it has a live slot.
+      this.sources.delete(o.src);
+      this.spare = o;
+    }
   }
 
   private remove(d: DoorState, a: Slot): void {
-    if (a.stage === 1 ? d.fresh.delete(a) : d.advanced.delete(a.src)) this.count--;
+    if (a.owner.slots[a.door] !== a) return;
+    (a.stage === 1 ? d.fresh : d.advanced).unlink(a);
+    this.detach(a);
   }
 
   /**
@@ -176,8 +200,7 @@ export class KnockMachine {
       }
     }
     if (victim === undefined || oldest === null) return null;
-    victim.fresh.delete(oldest);
-    this.count--;
+    this.remove(victim, oldest);
     emit({ kind: 'evicted', door: victim.door, src: oldest.src });
     return oldest;
   }
@@ -197,14 +220,14 @@ export class KnockMachine {
     d.sequence = sequence;
     d.enabled = sequence.length > 0;
     // Progress against the used sequence means nothing for the new one.
-    this.clearDoor(d);
+    this.clearDoor(doorIndex);
   }
 
   disableDoor(doorIndex: number): void {
     const d = this.doors[doorIndex];
     if (d === undefined) return;
     d.enabled = false;
-    this.clearDoor(d);
+    this.clearDoor(doorIndex);
   }
 
   sequenceOf(doorIndex: number): readonly Knock[] {
@@ -234,6 +257,7 @@ export class KnockMachine {
 
   /** Feed one decoded packet captured at `now` (ms). */
   onPacket(pkt: Packet, now: number, emit: Emit): void {
+    let source = this.sources.get(pkt.src);
     for (let i = 0; i < this.doors.length; i++) {
       const d = this.doors[i] as DoorState;
       if (!d.enabled) continue;
@@ -243,26 +267,26 @@ export class KnockMachine {
       } else if (this.local.size > 0 && !this.local.has(pkt.dst)) {
         continue;
       }
-      let a = d.fresh.get(pkt.src) ?? d.advanced.get(pkt.src);
-      if (a !== undefined && now - a.start > door.seqTimeout * 1000) {
+      let a = source?.slots[i] ?? null;
+      if (a !== null && now - a.start > door.seqTimeout * 1000) {
         this.remove(d, a);
         emit({ kind: 'timeout', door, src: pkt.src, stage: a.stage });
-        a = undefined;
+        a = null;
       }
       if (pkt.proto === 'tcp') {
         const f = door.tcpFlags;
         if ((pkt.flags & (f.set | f.clear)) !== f.set) {
           // Wrong flags neither advance nor reset (knockd's rule).
-          if (a !== undefined) emit({ kind: 'flags', door, src: pkt.src });
+          if (a !== null) emit({ kind: 'flags', door, src: pkt.src });
           continue;
         }
       }
       const seq = d.sequence;
-      if (a !== undefined) {
+      if (a !== null) {
         if (matches(seq[a.stage], pkt)) {
           if (a.stage === 1) {
-            d.fresh.delete(a);
-            d.advanced.set(a.src, a);
+            d.fresh.unlink(a);
+            d.advanced.push(a);
           }
           a.stage++;
           emit({ kind: 'stage', door, src: pkt.src, stage: a.stage });
@@ -296,16 +320,60 @@ export class KnockMachine {
           emit({ kind: 'evicted', door, src: pkt.src });
           continue;
         }
-        slot.src = pkt.src;
-        slot.family = pkt.family;
-        slot.stage = 1;
-        slot.start = now;
       }
-      d.fresh.push(
-        slot ?? { src: pkt.src, family: pkt.family, stage: 1, start: now, prev: null, next: null },
-      );
-      this.count++;
+      source = this.track(pkt, now, i, d, slot, source);
     }
+  }
+
+  /** Starts a stage-1 attempt for door `i`, reusing an evicted slot when there is one. */
+  private track(
+    pkt: Packet,
+    now: number,
+    i: number,
+    d: DoorState,
+    reuse: Slot | null,
+    known: Source | undefined,
+  ): Source {
+    // `known` was looked up for this packet; it left the map if its last slot went meanwhile.
+    let owner = known;
+    if (owner === undefined || owner.live === 0) {
+      if (owner === undefined) {
+        owner = this.spare ?? {
+          src: pkt.src,
+          slots: new Array<Slot | null>(this.doors.length).fill(null),
+          live: 0,
+        };
+        owner.src = pkt.src;
+      }
+      if (this.spare === owner) this.spare = null;
+      this.sources.set(pkt.src, owner);
+    }
+    let slot: Slot;
+    if (reuse === null) {
+      slot = {
+        src: pkt.src,
+        family: pkt.family,
+        stage: 1,
+        start: now,
+        door: i,
+        owner,
+        prev: null,
+        next: null,
+      };
+    } else {
+      slot = reuse;
+      slot.src = pkt.src;
+      slot.family = pkt.family;
+      slot.stage = 1;
+      slot.start = now;
+      slot.door = i;
+      slot.owner = owner;
+    }
+    owner.slots[i] = slot;
+    owner.live++;
+    this.count++;
+    d.fresh.push(slot);
+    return owner;
   }
 
   /** Expire attempts older than their door's seq_timeout, logging each as knockd does. */
@@ -318,10 +386,13 @@ export class KnockMachine {
       }
       // Advanced attempts are few (each needs a second correct knock) and not
       // in start order, so they are scanned in full.
-      for (const a of d.advanced.values()) {
-        if (now - a.start <= limit) continue;
-        this.remove(d, a);
-        emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
+      for (let a = d.advanced.head; a !== null;) {
+        const next = a.next;
+        if (now - a.start > limit) {
+          this.remove(d, a);
+          emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
+        }
+        a = next;
       }
     }
   }

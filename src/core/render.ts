@@ -106,3 +106,32 @@ export function renderNft(
   ];
   return lines.join('\n');
 }
+
+/**
+ * One nft line (one atomic batch) that opens or refreshes a grant. `add`
+ * first makes the element exist, so the `delete` cannot fail, and the final
+ * `add` sets the new timeout (before Linux 6.12 a plain re-add does not
+ * refresh an element's expiry).
+ */
+export function nftGrantLine(g: Grant, now: number): string | null {
+  const left = Math.ceil(g.expires - now);
+  if (left <= 0) return null;
+  const set = `inet ${NFT_TABLE} grants${g.family}`;
+  return g.ports
+    .map((p) => {
+      const el = `${g.address} . ${p.proto} . ${p.port}`;
+      return `add element ${set} { ${el} timeout ${left}ms }; delete element ${set} { ${el} }; add element ${set} { ${el} timeout ${left}ms }`;
+    })
+    .join('; ');
+}
+
+/** One nft line that removes a grant's elements, whether or not they still exist. */
+export function nftRevokeLine(g: Grant): string {
+  const set = `inet ${NFT_TABLE} grants${g.family}`;
+  return g.ports
+    .map((p) => {
+      const el = `${g.address} . ${p.proto} . ${p.port}`;
+      return `add element ${set} { ${el} timeout 1ms }; delete element ${set} { ${el} }`;
+    })
+    .join('; ');
+}

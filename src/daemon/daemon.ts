@@ -128,6 +128,10 @@ export class Daemon {
     }
     const fw = this.deps.firewall;
     if (fw != null) {
+      fw.onError = (msg) => {
+        logger.error(`error: firewall: ${msg}; resynchronising`);
+        this.requestSync();
+      };
       fw.setGuarded(guardedPorts(this.loaded.config));
       await fw.init();
       // Reconcile: whatever sits in our chain/table that the journal does not know goes.
@@ -260,13 +264,7 @@ export class Daemon {
         );
       }
     }
-    const gone = this.grants.expire(now);
-    if (gone.length > 0) {
-      for (const g of gone)
-        this.deps.logger.log(MSG.grantClose(g.address, g.door, formatPorts(g.ports), 'expired'));
-      this.persist();
-      this.requestSync();
-    }
+    this.closeGrants(this.grants.expire(now), 'expired');
   }
 
   /** Writes the journal; a failure is logged once and never stops knocks. */
@@ -310,6 +308,20 @@ export class Daemon {
     }
   }
 
+  /**
+   * One grant change. The firewall comes first: a crash before the journal
+   * write leaves a rule that still expires by itself (nft timeout, xt_time)
+   * and that the next start reconciles away.
+   */
+  private applyChange(change: { open?: Grant; close?: Grant }): void {
+    const fw = this.deps.firewall;
+    if (fw == null) return;
+    // While a full sync is in flight, its table replace could undo a fast
+    // change; queue another full sync instead.
+    if (!this.syncing && fw.update?.(change, this.deps.now()) === true) return;
+    this.requestSync();
+  }
+
   private openGrant(
     door: Door,
     address: string,
@@ -320,6 +332,7 @@ export class Daemon {
     const now = this.deps.now();
     const g: Grant = { door: door.name, address, family, ports, expires: now + seconds * 1000 };
     const how = this.grants.upsert(g);
+    this.applyChange({ open: g });
     this.deps.logger.log(
       MSG.grantOpen(
         address,
@@ -330,15 +343,14 @@ export class Daemon {
       ),
     );
     this.persist();
-    this.requestSync();
   }
 
   private closeGrants(gone: Grant[], why: string): void {
     for (const g of gone)
       this.deps.logger.log(MSG.grantClose(g.address, g.door, formatPorts(g.ports), why));
     if (gone.length === 0) return;
+    for (const g of gone) this.applyChange({ close: g });
     this.persist();
-    this.requestSync();
   }
 
   private readonly emit = (e: KnockEvent): void => {
@@ -603,6 +615,7 @@ export class Daemon {
       this.armStop(p);
     }
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    this.deps.firewall?.close?.();
     this.persist();
     this.deps.logger.log(MSG.shutdown());
   }

@@ -187,3 +187,17 @@ test('log limiter: a burst passes, a flood is counted per door with distinct sou
   assert.deepEqual(l.drain(), []);
   assert.ok(l.allow('d', 'x', 1000), 'tokens refill with time');
 });
+
+test('nft fast-path lines: one atomic batch each, refresh-safe and delete-safe', async () => {
+  const { nftGrantLine, nftRevokeLine } = await import('../../src/core/render.js');
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  assert.equal(
+    nftGrantLine(g(), now),
+    'add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30500ms }; delete element inet knockd grants4 { 192.0.2.5 . tcp . 22 }; add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30500ms }',
+  );
+  assert.equal(nftGrantLine(g({ expires: now }), now), null);
+  assert.equal(
+    nftRevokeLine(g({ address: '2001:db8::5', family: 6 })),
+    'add element inet knockd grants6 { 2001:db8::5 . tcp . 22 timeout 1ms }; delete element inet knockd grants6 { 2001:db8::5 . tcp . 22 }',
+  );
+});
