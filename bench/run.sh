@@ -83,6 +83,8 @@ start_daemon() { # start_daemon NAME CONF
 }
 stop_daemon() {
   kill "$DPID" 2>/dev/null
+  # knockd sometimes hangs in its SIGTERM handler after a flood: bounded wait, then -9.
+  wait_until 5 sh -c "! kill -0 $DPID 2>/dev/null" || kill -9 "$DPID" 2>/dev/null
   wait "$DPID" 2>/dev/null
   in_srv iptables -F INPUT
   tutorial_firewall
