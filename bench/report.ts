@@ -107,6 +107,13 @@ say();
 say(
   `${core?.packets} packets from a pcap file (spoofed first knocks from 1,000,000 sources and 2,000 full sequences) decoded and run through the state machine in ${core?.seconds} s: **${Number(core?.pps).toLocaleString('en')} packets/s**, ${core?.opens} opens. knockd cannot read pcap files, so there is no ratio.`,
 );
+const coreFlags = rows.find((r) => r.test === 'core-daemon-flags');
+if (coreFlags !== undefined) {
+  say();
+  say(
+    `With the V8 flags \`bin/knockd\` runs under (\`--max-semi-space-size=2 --optimize-for-size\`, chosen for bounded memory under floods): ${Number(coreFlags.pps).toLocaleString('en')} packets/s.`,
+  );
+}
 say();
 
 // Plot: success per flood rate, and the latency distribution.

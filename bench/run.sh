@@ -158,5 +158,8 @@ done
 echo "== (e) offline core throughput"
 node "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core",/' >>"$JSONL"
 tail -1 "$JSONL"
+# The same with the V8 flags bin/knockd runs under (memory over speed).
+node --max-semi-space-size=2 --optimize-for-size "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core-daemon-flags",/' >>"$JSONL"
+tail -1 "$JSONL"
 
 node "$ROOT/dist/bench/report.js" "$JSONL" "$OUT" "$ROOT/docs" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"

@@ -78,7 +78,7 @@ export function loadNative(): NativeModule {
 /** Enough for Ethernet + VLAN tags + IPv6 with extension headers + TCP header. */
 export const SNAPLEN = 256;
 /** Kernel buffer sized for bursts (a spoofed flood must not crowd out knocks). */
-export const CAPTURE_BUFFER = 8 * 1024 * 1024;
+export const CAPTURE_BUFFER = 6 * 1024 * 1024;
 
 export function openLive(ifname: string): CaptureSource {
   const mod = loadNative();

@@ -123,6 +123,11 @@ export class KnockMachine {
   private sources = new Map<string, Source>();
   private local: ReadonlySet<string> = new Set();
   private count = 0;
+  /**
+   * Whether to emit the debug-only events (reset, flags, duplicate, evicted).
+   * The daemon turns them off unless -D: a flood would allocate one per packet.
+   */
+  debugEvents = true;
   /** The last source entry that emptied, kept for reuse (no allocation on the flood path). */
   private spare: Source | null = null;
 
@@ -201,7 +206,7 @@ export class KnockMachine {
     }
     if (victim === undefined || oldest === null) return null;
     this.remove(victim, oldest);
-    emit({ kind: 'evicted', door: victim.door, src: oldest.src });
+    if (this.debugEvents) emit({ kind: 'evicted', door: victim.door, src: oldest.src });
     return oldest;
   }
 
@@ -277,7 +282,7 @@ export class KnockMachine {
         const f = door.tcpFlags;
         if ((pkt.flags & (f.set | f.clear)) !== f.set) {
           // Wrong flags neither advance nor reset (knockd's rule).
-          if (a !== null) emit({ kind: 'flags', door, src: pkt.src });
+          if (a !== null && this.debugEvents) emit({ kind: 'flags', door, src: pkt.src });
           continue;
         }
       }
@@ -299,11 +304,11 @@ export class KnockMachine {
         if (matches(seq[a.stage - 1], pkt)) {
           // A retransmitted SYN or a client retry: knockd resets here, which
           // breaks `nc -z` and telnet. The attempt keeps its place.
-          emit({ kind: 'duplicate', door, src: pkt.src, stage: a.stage });
+          if (this.debugEvents) emit({ kind: 'duplicate', door, src: pkt.src, stage: a.stage });
           continue;
         }
         this.remove(d, a);
-        emit({ kind: 'reset', door, src: pkt.src, stage: a.stage });
+        if (this.debugEvents) emit({ kind: 'reset', door, src: pkt.src, stage: a.stage });
       }
       // No attempt (or one just reset): the first knock starts one.
       if (!matches(seq[0], pkt)) continue;
@@ -317,7 +322,7 @@ export class KnockMachine {
         slot = this.evictOldestFresh(emit);
         if (slot === null) {
           // Everyone tracked is further along than this newcomer.
-          emit({ kind: 'evicted', door, src: pkt.src });
+          if (this.debugEvents) emit({ kind: 'evicted', door, src: pkt.src });
           continue;
         }
       }

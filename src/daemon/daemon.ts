@@ -95,6 +95,7 @@ export class Daemon {
   ) {
     this.loaded = loaded;
     this.machine = new KnockMachine(loaded.config.doors, loaded.config.options.maxAttempts);
+    this.machine.debugEvents = settings.debug;
   }
 
   get config(): Config {
