@@ -48,6 +48,54 @@ say(
 say();
 say('![flood success and latency](benchmarks.png)');
 say();
+{
+  // The issue's targets, checked against this run.
+  const fl = rows.filter((r) => r.test === 'flood' && r.daemon === 'ours');
+  const allIn = fl.length > 0 && fl.every((r) => r.opened === true);
+  const drops100k = fl.filter((r) => Number(r.rate) > 0 && Number(r.rate) <= 100_000);
+  const maxDrop = Math.max(...drops100k.map((r) => Number(r.dropped ?? 0)));
+  const lt = rows.filter((r) => r.test === 'latency');
+  const samples = (d: string, m: string) =>
+    (
+      (lt.find((r) => r.daemon === d && r.mode === m)?.samples as (number | null)[] | undefined) ??
+      []
+    ).filter((x): x is number => x !== null);
+  const nft = samples('ours', 'nft');
+  const cmdOurs = pct(samples('ours', 'command'), 50);
+  const cmdKnockd = pct(samples('knockd', 'command'), 50);
+  const mil = rows.find((r) => r.test === 'million' && r.daemon === 'ours');
+  const c = rows.find((r) => r.test === 'core');
+  const mark = (ok: boolean) => (ok ? 'met' : '**missed**');
+  say('## Targets');
+  say();
+  say('| target | measured | |');
+  say('|---|---|---|');
+  say(
+    `| legitimate client gets in at every rate, up to the generator's top speed | ${fl.filter((r) => r.opened === true).length} of ${fl.length} trials | ${mark(allIn)} |`,
+  );
+  say(
+    `| capture drops 0 packets up to 100,000 packets/s | at most ${maxDrop} | ${mark(maxDrop === 0)} |`,
+  );
+  say(
+    `| nftables knock-to-open p50 <= 5 ms | ${fmt(pct(nft, 50))} ms | ${mark(pct(nft, 50) <= 5)} |`,
+  );
+  say(
+    `| nftables knock-to-open p99 <= 20 ms | ${fmt(pct(nft, 99))} ms | ${mark(pct(nft, 99) <= 20)} |`,
+  );
+  say(
+    `| knockd-style commands: p50 below knockd's | ${fmt(cmdOurs)} ms vs ${fmt(cmdKnockd)} ms | ${mark(cmdOurs < cmdKnockd)} |`,
+  );
+  say(
+    `| peak RSS <= 150 MB with a million distinct spoofed sources | ${fmt(Number(mil?.peak_rss_kb) / 1024)} MB | ${mark(Number(mil?.peak_rss_kb) / 1024 <= 150)} |`,
+  );
+  say(
+    `| idle RSS <= 60 MB | ${fmt(Number(mil?.idle_rss_kb) / 1024)} MB | ${mark(Number(mil?.idle_rss_kb) / 1024 <= 60)} |`,
+  );
+  say(
+    `| core >= 2,000,000 packets/s from a pcap file | ${Number(c?.pps).toLocaleString('en')} packets/s | ${mark(Number(c?.pps) >= 2_000_000)} |`,
+  );
+  say();
+}
 say('## Floods: does the legitimate client get in?');
 say();
 say(

@@ -10,6 +10,8 @@
 #   (e) offline throughput of the core on a large pcap file
 # Writes bench/out/results.json, docs/benchmarks.md and docs/benchmarks.png.
 # usage: bench/run.sh [--quick]   (run as root; not part of the tests)
+#        ONLY=latency bench/run.sh   runs one section (floods, latency, memory, core)
+#        and prints its rows without rewriting the docs.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 QUICK=0
@@ -120,6 +122,8 @@ flood_trial() {
   stop_daemon
 }
 
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
+want floods && {
 echo "== (a, b) floods: ${RATES[*]} packets/s (0 = tcpreplay's top speed), ${FLOOD_SECS} s each"
 for kind in first random; do
   for rate in "${RATES[@]}"; do
@@ -127,6 +131,9 @@ for kind in first random; do
   done
 done
 
+}
+
+want latency && {
 echo "== (c) knock-to-open latency, $ROUNDS knocks each"
 latency() { # latency NAME MODE
   start_daemon "$1" "$(config "$1" "$2" 1)"
@@ -141,7 +148,9 @@ latency() { # latency NAME MODE
 latency ours command
 latency knockd command
 latency ours nft
+}
 
+want memory && {
 echo "== (d) peak RSS with $MILLION distinct spoofed sources at top speed"
 for name in ours knockd; do
   start_daemon "$name" "$(config "$name" command 5)"
@@ -155,6 +164,9 @@ for name in ours knockd; do
   stop_daemon
 done
 
+}
+
+want core && {
 echo "== (e) offline core throughput"
 node "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core",/' >>"$JSONL"
 tail -1 "$JSONL"
@@ -162,4 +174,10 @@ tail -1 "$JSONL"
 node --max-semi-space-size=2 --optimize-for-size "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core-daemon-flags",/' >>"$JSONL"
 tail -1 "$JSONL"
 
+}
+
+if [ -n "${ONLY:-}" ]; then
+  cat "$JSONL"
+  exit 0
+fi
 node "$ROOT/dist/bench/report.js" "$JSONL" "$OUT" "$ROOT/docs" "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"

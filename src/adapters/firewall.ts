@@ -28,7 +28,7 @@ export interface Firewall {
    * false when it cannot take it (the caller then does a full sync). Errors
    * surface later through `onError`.
    */
-  update?(change: { open?: Grant; close?: Grant }, now: number): boolean;
+  update?(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean;
   /** Where the fast path reports a failed change; the caller should resync. */
   onError?: (message: string) => void;
   close?(): void;
@@ -139,11 +139,11 @@ export class NftablesFirewall implements Firewall {
     }
   }
 
-  update(change: { open?: Grant; close?: Grant }, now: number): boolean {
+  update(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean {
     const lines: string[] = [];
     if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
     if (change.open !== undefined) {
-      const l = nftGrantLine(change.open, now);
+      const l = nftGrantLine(change.open, now, change.refresh ?? true);
       if (l !== null) lines.push(l);
     }
     if (lines.length === 0) return true;

@@ -108,19 +108,22 @@ export function renderNft(
 }
 
 /**
- * One nft line (one atomic batch) that opens or refreshes a grant. `add`
- * first makes the element exist, so the `delete` cannot fail, and the final
- * `add` sets the new timeout (before Linux 6.12 a plain re-add does not
- * refresh an element's expiry).
+ * One nft line (one atomic batch) that opens or refreshes a grant. For a
+ * refresh, `add` first makes the element exist, so the `delete` cannot fail,
+ * and the final `add` sets the new timeout (before Linux 6.12 a plain re-add
+ * does not refresh an element's expiry).
  */
-export function nftGrantLine(g: Grant, now: number): string | null {
+export function nftGrantLine(g: Grant, now: number, refresh = true): string | null {
   const left = Math.ceil(g.expires - now);
   if (left <= 0) return null;
   const set = `inet ${NFT_TABLE} grants${g.family}`;
   return g.ports
     .map((p) => {
       const el = `${g.address} . ${p.proto} . ${p.port}`;
-      return `add element ${set} { ${el} timeout ${left}ms }; delete element ${set} { ${el} }; add element ${set} { ${el} timeout ${left}ms }`;
+      const add = `add element ${set} { ${el} timeout ${left}ms }`;
+      // A new grant has no element yet: one add is enough, and keeps the
+      // kernel transaction (and the knock-to-open time) small.
+      return refresh ? `${add}; delete element ${set} { ${el} }; ${add}` : add;
     })
     .join('; ');
 }

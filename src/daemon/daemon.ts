@@ -314,7 +314,7 @@ export class Daemon {
    * write leaves a rule that still expires by itself (nft timeout, xt_time)
    * and that the next start reconciles away.
    */
-  private applyChange(change: { open?: Grant; close?: Grant }): void {
+  private applyChange(change: { open?: Grant; close?: Grant; refresh?: boolean }): void {
     const fw = this.deps.firewall;
     if (fw == null) return;
     // While a full sync is in flight, its table replace could undo a fast
@@ -333,7 +333,7 @@ export class Daemon {
     const now = this.deps.now();
     const g: Grant = { door: door.name, address, family, ports, expires: now + seconds * 1000 };
     const how = this.grants.upsert(g);
-    this.applyChange({ open: g });
+    this.applyChange({ open: g, refresh: how === 'refreshed' });
     this.deps.logger.log(
       MSG.grantOpen(
         address,
