@@ -8,6 +8,7 @@ import type { Grant, PortSpec } from '../core/grants.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   IPT_CHAIN,
+  NFT_TABLE,
   nftGrantLine,
   nftRevokeLine,
   renderIptables,
@@ -172,6 +173,9 @@ export class NftablesFirewall implements Firewall {
   async sync(grants: readonly Grant[], now: number): Promise<void> {
     const r = await this.exec('nft', ['-f', '-'], renderNft(grants, this.guarded, now));
     if (r.code !== 0) throw failed('nft -f', r);
+    // Start the coprocess now, not at the first knock: its start-up (and its
+    // first ruleset read) would otherwise land on someone's knock-to-open time.
+    if (this.co === null) this.coprocess()?.stdin.write(`list set inet ${NFT_TABLE} guarded\n`);
   }
 }
 
