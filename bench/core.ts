@@ -13,7 +13,7 @@ import { PcapFileSource, forEachRecord } from '../src/adapters/capture.js';
 import { parseConfig } from '../src/core/config.js';
 import { decode, newPacket, Skip } from '../src/core/decode.js';
 import { KnockMachine, type KnockEvent } from '../src/core/machine.js';
-import { frame } from '../test/helpers/frames.js';
+import { frame, pcapHeader, writeRecordHeader } from '../test/helpers/frames.js';
 
 const total = Number(process.argv[2] ?? 2_000_000);
 const r = parseConfig(
@@ -25,13 +25,7 @@ if (!r.ok) throw new Error('bench config');
 // Build the file: templates are patched in place so building is fast.
 const file = path.join(os.tmpdir(), `knockd-bench-core-${process.pid}.pcap`);
 const fd = fs.openSync(file, 'w');
-const hdr = Buffer.alloc(24);
-hdr.writeUInt32LE(0xa1b2c3d4, 0);
-hdr.writeUInt16LE(2, 4);
-hdr.writeUInt16LE(4, 6);
-hdr.writeUInt32LE(65535, 16);
-hdr.writeUInt32LE(1, 20);
-fs.writeSync(fd, hdr);
+fs.writeSync(fd, pcapHeader(1));
 const tpl = Buffer.from(frame({ src: '10.99.0.0', dst: '10.77.0.1', dport: 7000 }));
 const rec = Buffer.alloc(16 + tpl.length);
 const chunk: Buffer[] = [];
@@ -40,10 +34,7 @@ for (let i = 0; i < total; i++) {
   const legit = i % 1000 < 3; // every 1000 packets, one full sequence from one source
   const src = legit ? 0xcb007100 + ((i / 1000) & 0xff) : 0x0a630000 + (i % 1_000_000);
   const ts = Math.floor(i / 100); // 100,000 packets per second of capture time
-  rec.writeUInt32LE(Math.floor(ts / 1000), 0);
-  rec.writeUInt32LE((ts % 1000) * 1000, 4);
-  rec.writeUInt32LE(tpl.length, 8);
-  rec.writeUInt32LE(tpl.length, 12);
+  writeRecordHeader(rec, 0, ts, tpl.length);
   tpl.copy(rec, 16);
   rec.writeUInt32BE(src >>> 0, 16 + 14 + 12);
   rec.writeUInt16BE(legit ? (ports[i % 1000] as number) : 7000, 16 + 14 + 20 + 2);

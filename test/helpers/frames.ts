@@ -126,22 +126,31 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-/** A classic little-endian microsecond pcap file. */
-export function pcapFile(linktype: number, packets: { tsMs: number; data: Uint8Array }[]): Buffer {
-  const parts: Buffer[] = [];
+/** The 24-byte header of a classic little-endian microsecond pcap file. */
+export function pcapHeader(linktype: number): Buffer {
   const h = Buffer.alloc(24);
   h.writeUInt32LE(0xa1b2c3d4, 0);
   h.writeUInt16LE(2, 4);
   h.writeUInt16LE(4, 6);
   h.writeUInt32LE(65535, 16);
   h.writeUInt32LE(linktype, 20);
-  parts.push(h);
+  return h;
+}
+
+/** Writes a 16-byte pcap record header for `len` bytes captured at `tsMs` into `b` at `off`. */
+export function writeRecordHeader(b: Buffer, off: number, tsMs: number, len: number): void {
+  b.writeUInt32LE(Math.floor(tsMs / 1000), off);
+  b.writeUInt32LE((tsMs % 1000) * 1000, off + 4);
+  b.writeUInt32LE(len, off + 8);
+  b.writeUInt32LE(len, off + 12);
+}
+
+/** A classic little-endian microsecond pcap file. */
+export function pcapFile(linktype: number, packets: { tsMs: number; data: Uint8Array }[]): Buffer {
+  const parts: Buffer[] = [pcapHeader(linktype)];
   for (const p of packets) {
     const r = Buffer.alloc(16);
-    r.writeUInt32LE(Math.floor(p.tsMs / 1000), 0);
-    r.writeUInt32LE((p.tsMs % 1000) * 1000, 4);
-    r.writeUInt32LE(p.data.length, 8);
-    r.writeUInt32LE(p.data.length, 12);
+    writeRecordHeader(r, 0, p.tsMs, p.data.length);
     parts.push(r, Buffer.from(p.data));
   }
   return Buffer.concat(parts);

@@ -5,7 +5,7 @@
  * usage: mkflood OUT DSTMAC DST PORT COUNT [random-ports]
  */
 import fs from 'node:fs';
-import { frame } from './frames.js';
+import { frame, pcapHeader, writeRecordHeader } from './frames.js';
 
 const [out, mac, dst, portText, countText, mode] = process.argv.slice(2);
 if (
@@ -21,13 +21,7 @@ if (
 const count = Number(countText);
 const macBytes = mac.split(':').map((h) => parseInt(h, 16));
 const fd = fs.openSync(out, 'w');
-const h = Buffer.alloc(24);
-h.writeUInt32LE(0xa1b2c3d4, 0);
-h.writeUInt16LE(2, 4);
-h.writeUInt16LE(4, 6);
-h.writeUInt32LE(65535, 16);
-h.writeUInt32LE(1, 20);
-fs.writeSync(fd, h);
+fs.writeSync(fd, pcapHeader(1));
 let seed = 12345;
 const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0);
 const chunks: Buffer[] = [];
@@ -38,10 +32,7 @@ for (let i = 0; i < count; i++) {
   const f = frame({ src, dst, dport, sport: 1024 + (i % 60000) });
   f.set(macBytes, 0);
   const r = Buffer.alloc(16);
-  r.writeUInt32LE(Math.floor(i / 1000), 0);
-  r.writeUInt32LE((i % 1000) * 1000, 4);
-  r.writeUInt32LE(f.length, 8);
-  r.writeUInt32LE(f.length, 12);
+  writeRecordHeader(r, 0, i, f.length);
   chunks.push(r, Buffer.from(f));
   if (chunks.length >= 8192) fs.writeSync(fd, Buffer.concat(chunks.splice(0)));
 }
