@@ -1,0 +1,307 @@
+/**
+ * fwknop Single Packet Authorization: the verifier and encoder for the
+ * Rijndael (AES) packet format of fwknop 2.x (FKO protocol 3.0.0). Pure:
+ * the cryptographic primitives are passed in (node:crypto in the daemon),
+ * and time is an argument where it matters. See
+ * shared/reference/fwknop-spa.md for the format.
+ *
+ * Order of checks (as fwknopd): transport checks, HMAC over the prefixed
+ * base64 text (constant time) before anything is decrypted, then AES with
+ * the EVP_BytesToKey-MD5 key, then the inner digest, then the fields.
+ */
+
+export type HmacAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
+export type DigestAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
+export type AesMode = 'cbc' | 'ecb' | 'cfb' | 'ofb' | 'ctr' | 'legacy';
+
+/** The primitives the verifier needs; adapters/spa-crypto.ts implements them with node:crypto. */
+export interface SpaCrypto {
+  hash(alg: DigestAlg, data: Uint8Array): Uint8Array;
+  hmac(alg: HmacAlg, key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** AES-256 without padding removal; null when the data does not fit the mode. */
+  aes(
+    decrypt: boolean,
+    mode: Exclude<AesMode, 'legacy'>,
+    key: Uint8Array,
+    iv: Uint8Array,
+    data: Uint8Array,
+  ): Uint8Array | null;
+  equal(a: Uint8Array, b: Uint8Array): boolean;
+  random(n: number): Uint8Array;
+}
+
+export interface SpaKeys {
+  /** Rijndael passphrase bytes (KEY or decoded KEY_BASE64), 1..32 bytes. */
+  encKey: Uint8Array;
+  /** HMAC key bytes; without one the packet must carry no HMAC. */
+  hmacKey?: Uint8Array;
+  hmacAlg?: HmacAlg;
+  mode?: AesMode;
+}
+
+export interface SpaMessage {
+  rand: string;
+  user: string;
+  /** Unix seconds, as the client wrote them. */
+  timestamp: number;
+  version: string;
+  /** 0 command, 1 access, 2 NAT, 3 access + timeout, 4 NAT + timeout, 5 local NAT, 6 local NAT + timeout. */
+  type: number;
+  /** The IP the client asks access for (0.0.0.0 means "the packet's source"). */
+  allowIp: string;
+  /** For access types: the requested ports. */
+  access: { proto: 'tcp' | 'udp'; port: number }[];
+  /** For type 0: the command text. */
+  command?: string;
+  nat?: { host: string; port: number };
+  /** Client-requested firewall timeout (types 3, 4, 6). */
+  timeout?: number;
+  digestAlg: DigestAlg;
+}
+
+export const SPA_PREFIX = 'U2FsdGVkX1';
+export const HMAC_B64_LEN: Record<HmacAlg, number> = {
+  md5: 22,
+  sha1: 27,
+  sha256: 43,
+  sha384: 64,
+  sha512: 86,
+  'sha3-256': 43,
+  'sha3-512': 86,
+};
+/** Digest algorithms by the length of their unpadded base64, SHA-2 tried before SHA-3. */
+const DIGEST_BY_LEN: Record<number, DigestAlg[]> = {
+  22: ['md5'],
+  27: ['sha1'],
+  43: ['sha256', 'sha3-256'],
+  64: ['sha384'],
+  86: ['sha512', 'sha3-512'],
+};
+
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Standard base64 with every '=' removed, as fwknop writes it. */
+export function b64nopad(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length; i += 3) {
+    const n = ((b[i] ?? 0) << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
+    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
+    if (i + 1 < b.length) out += B64[(n >> 6) & 63]!;
+    if (i + 2 < b.length) out += B64[n & 63]!;
+  }
+  return out;
+}
+
+/** Lenient decode (stops at '=', padding optional); null on a character outside the alphabet. */
+export function b64decode(s: string): Uint8Array | null {
+  const eq = s.indexOf('=');
+  const t = eq < 0 ? s : s.slice(0, eq);
+  if (t.length % 4 === 1) return null;
+  const out = new Uint8Array(Math.floor((t.length * 3) / 4));
+  let bits = 0;
+  let acc = 0;
+  let o = 0;
+  for (let i = 0; i < t.length; i++) {
+    const v = B64.indexOf(t[i]!);
+    if (v < 0) return null;
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out.subarray(0, o);
+}
+
+const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
+const text = (b: Uint8Array) => String.fromCharCode(...b);
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** OpenSSL EVP_BytesToKey(MD5, salt, count 1): 32-byte key and 16-byte IV. */
+export function bytesToKey(
+  c: SpaCrypto,
+  pass: Uint8Array,
+  salt: Uint8Array,
+): { key: Uint8Array; iv: Uint8Array } {
+  const d1 = c.hash('md5', concat(pass, salt));
+  const d2 = c.hash('md5', concat(d1, pass, salt));
+  const d3 = c.hash('md5', concat(d2, pass, salt));
+  return { key: concat(d1, d2), iv: d3 };
+}
+
+/** Legacy mode: the passphrase is cut or right-padded with ASCII '0' to 16 bytes. */
+function passphrase(keys: SpaKeys): Uint8Array {
+  if (keys.mode !== 'legacy') return keys.encKey;
+  const p = new Uint8Array(16).fill(0x30);
+  p.set(keys.encKey.subarray(0, 16));
+  return p;
+}
+
+export type SpaResult = { ok: true; message: SpaMessage } | { ok: false; reason: string };
+const fail = (reason: string): SpaResult => ({ ok: false, reason });
+
+/** Transport checks that need no key (fwknopd's pre-checks). */
+export function precheck(payload: string): string | null {
+  if (payload.length < 140 || payload.length > 1500) return `bad length ${payload.length}`;
+  if (payload.startsWith(SPA_PREFIX)) return 'starts with the Salted__ prefix (replay attempt)';
+  if (!/^[A-Za-z0-9+/=]+$/.test(payload)) return 'not base64 text';
+  return null;
+}
+
+export function decodeSpa(payload: string, keys: SpaKeys, c: SpaCrypto): SpaResult {
+  const pre = precheck(payload);
+  if (pre !== null) return fail(pre);
+  let ct = payload;
+  if (keys.hmacKey !== undefined) {
+    const alg = keys.hmacAlg ?? 'sha256';
+    const n = HMAC_B64_LEN[alg];
+    if (payload.length - n < 36) return fail('too short for its HMAC');
+    ct = payload.slice(0, payload.length - n);
+    const mac = ascii(payload.slice(payload.length - n));
+    const want = ascii(b64nopad(c.hmac(alg, keys.hmacKey, ascii(SPA_PREFIX + ct))));
+    if (!c.equal(mac, want)) return fail('HMAC mismatch');
+  }
+  const raw = b64decode(SPA_PREFIX + ct);
+  if (raw === null || raw.length < 32 || raw.length % 16 !== 0)
+    return fail('ciphertext is not whole AES blocks');
+  const salt = raw.subarray(8, 16);
+  const { key, iv } = bytesToKey(c, passphrase(keys), salt);
+  const mode = keys.mode === undefined || keys.mode === 'legacy' ? 'cbc' : keys.mode;
+  const padded = c.aes(true, mode, key, iv, raw.subarray(16));
+  if (padded === null || padded.length === 0) return fail('decryption failed');
+  const pad = padded[padded.length - 1]!;
+  let pt = padded;
+  if (pad >= 1 && pad <= 16 && padded.subarray(padded.length - pad).every((x) => x === pad)) {
+    pt = padded.subarray(0, padded.length - pad);
+  }
+  if (pt.length < 36 || pt.length > 1499) return fail('decrypted length out of range');
+  if (!/^\d{16}:$/.test(text(pt.subarray(0, 17)))) return fail('decryption failed (wrong key?)');
+  if (!pt.every((x) => x >= 0x20 && x < 0x7f)) return fail('decrypted text is not printable');
+  return parseEncoded(text(pt), c);
+}
+
+function printableUser(u: string): boolean {
+  return u.length > 0 && /^[\x20-\x7e]+$/.test(u) && !/["/\\[\]:;|=,+*?<>]/.test(u);
+}
+
+function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
+  if ((pt.match(/:/g) ?? []).length < 6) return fail('too few fields');
+  const cut = pt.lastIndexOf(':');
+  const encoded = pt.slice(0, cut);
+  const digest = pt.slice(cut + 1);
+  const algs = DIGEST_BY_LEN[digest.length];
+  if (algs === undefined) return fail(`unknown digest length ${digest.length}`);
+  const digestAlg = algs.find((a) =>
+    c.equal(ascii(b64nopad(c.hash(a, ascii(encoded)))), ascii(digest)),
+  );
+  if (digestAlg === undefined) return fail('inner digest mismatch');
+  const f = encoded.split(':');
+  const [rand, userB64, ts, version, typeText, msgB64, ...rest] = f as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    ...string[],
+  ];
+  if (!/^\d{16}$/.test(rand)) return fail('bad random field');
+  const userBytes = userB64.length <= 64 ? b64decode(userB64) : null;
+  const user = userBytes === null ? '' : text(userBytes);
+  if (!printableUser(user)) return fail('bad username');
+  if (!/^\d{1,12}$/.test(ts)) return fail('bad timestamp');
+  if (version.length === 0 || version.length > 8) return fail('bad version');
+  if (!/^\d{1,2}$/.test(typeText) || Number(typeText) > 6) return fail('bad message type');
+  const type = Number(typeText);
+  const maxRest = type === 0 || type === 1 ? 2 : type === 4 || type === 6 ? 4 : 3;
+  if (rest.length > maxRest) return fail('too many fields for the message type');
+  const msgBytes = msgB64.length <= 256 ? b64decode(msgB64) : null;
+  if (msgBytes === null) return fail('bad message field');
+  const msg = text(msgBytes);
+  const comma = msg.indexOf(',');
+  const allowIp = comma < 0 ? '' : msg.slice(0, comma);
+  const ipOk = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(allowIp);
+  if (ipOk === null || ipOk.slice(1).some((o) => Number(o) > 255)) return fail('bad allow IP');
+  const out: SpaMessage = {
+    rand,
+    user,
+    timestamp: Number(ts),
+    version,
+    type,
+    allowIp,
+    access: [],
+    digestAlg,
+  };
+  const body = msg.slice(comma + 1);
+  if (type === 0) {
+    if (body === '') return fail('empty command');
+    out.command = body;
+  } else {
+    for (const spec of body.split(',')) {
+      const m = /^(tcp|udp)\/(\d{1,5})$/.exec(spec);
+      if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
+        return fail(`bad access spec '${spec}'`);
+      out.access.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
+    }
+  }
+  let i = 0;
+  if (type === 2 || type === 4 || type === 5 || type === 6) {
+    const natBytes = rest[i] === undefined ? null : b64decode(rest[i]!);
+    const nat = natBytes === null ? '' : text(natBytes);
+    const m = /^([^\s,/?"'\\]+),(\d{1,5})$/.exec(nat);
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) return fail('bad NAT field');
+    out.nat = { host: m[1]!, port: Number(m[2]) };
+    i++;
+  }
+  if (type === 3 || type === 4 || type === 6) {
+    const t = rest[rest.length - 1];
+    if (t === undefined || rest.length <= i || !/^\d{1,5}$/.test(t) || Number(t) > 65536)
+      return fail('bad client timeout');
+    out.timeout = Number(t);
+  }
+  return { ok: true, message: out };
+}
+
+/** Builds a packet as the stock fwknop client does (Rijndael, optional HMAC). */
+export function encodeSpa(
+  m: {
+    user: string;
+    timestamp: number;
+    allowIp: string;
+    access: { proto: 'tcp' | 'udp'; port: number }[];
+    timeout?: number;
+  },
+  keys: SpaKeys,
+  c: SpaCrypto,
+  digestAlg: DigestAlg = 'sha256',
+): string {
+  let rand = '';
+  for (const b of c.random(16)) rand += String(b % 10);
+  const type = m.timeout !== undefined && m.timeout > 0 ? 3 : 1;
+  const msg = `${m.allowIp},${m.access.map((a) => `${a.proto}/${a.port}`).join(',')}`;
+  let encoded = `${rand}:${b64nopad(ascii(m.user))}:${m.timestamp}:3.0.0:${type}:${b64nopad(ascii(msg))}`;
+  if (type === 3) encoded += `:${m.timeout}`;
+  const pt = ascii(`${encoded}:${b64nopad(c.hash(digestAlg, ascii(encoded)))}`);
+  const padLen = 16 - (pt.length % 16);
+  const padded = concat(pt, new Uint8Array(padLen).fill(padLen));
+  const salt = c.random(8);
+  const { key, iv } = bytesToKey(c, passphrase(keys), salt);
+  const mode = keys.mode === undefined || keys.mode === 'legacy' ? 'cbc' : keys.mode;
+  const ct = c.aes(false, mode, key, iv, padded);
+  if (ct === null) throw new Error('encryption failed');
+  const full = b64nopad(concat(ascii('Salted__'), salt, ct));
+  let wire = full.slice(SPA_PREFIX.length);
+  if (keys.hmacKey !== undefined)
+    wire += b64nopad(c.hmac(keys.hmacAlg ?? 'sha256', keys.hmacKey, ascii(full)));
+  return wire;
+}
