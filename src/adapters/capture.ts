@@ -80,10 +80,11 @@ export const SNAPLEN = 256;
 /** Kernel buffer sized for bursts (a spoofed flood must not crowd out knocks). */
 export const CAPTURE_BUFFER = 6 * 1024 * 1024;
 
-export function openLive(ifname: string): CaptureSource {
+/** @param snaplen bytes kept per packet; SPA needs whole datagrams (up to 1500 bytes). */
+export function openLive(ifname: string, snaplen = SNAPLEN): CaptureSource {
   const mod = loadNative();
   try {
-    return new mod.Capture(ifname, SNAPLEN, CAPTURE_BUFFER);
+    return new mod.Capture(ifname, snaplen, CAPTURE_BUFFER);
   } catch (e) {
     throw new KnockError('E_CAPTURE', (e as Error).message, { cause: e });
   }

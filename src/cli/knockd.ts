@@ -10,7 +10,8 @@ import { getopt } from './getopt.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
-import { loadNative, openLive } from '../adapters/capture.js';
+import { loadNative, openLive, SNAPLEN } from '../adapters/capture.js';
+import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 import { interfaceAddresses } from '../adapters/netif.js';
 import { loadConfig } from '../daemon/config-loader.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
@@ -176,7 +177,9 @@ export async function main(argv: string[]): Promise<void> {
     {
       logger,
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
-      openCapture: openLive,
+      // SPA packets are whole datagrams of up to 1500 bytes; knocks need only headers.
+      openCapture: (i) => openLive(i, loaded.spa === undefined ? SNAPLEN : 1600),
+      spaCrypto: nodeSpaCrypto,
       addresses: interfaceAddresses,
       now: () => Date.now(),
       firewall:

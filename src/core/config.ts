@@ -60,6 +60,9 @@ export interface Options {
   controlSocket?: string;
   /** Cap on tracked attempts (bounded memory under spoofed floods). */
   maxAttempts?: number;
+  /** fwknop access.conf for Single Packet Authorization, and its UDP port. */
+  spaAccess?: { path: string; line: number };
+  spaPort?: number;
   /** Kill a command still running after this many seconds. */
   commandKillTimeout?: number;
 }
@@ -104,6 +107,8 @@ const OPTION_KEYS = new Set([
   'STATEDIR',
   'CONTROLSOCKET',
   'MAXATTEMPTS',
+  'SPA_ACCESS',
+  'SPA_PORT',
   'COMMANDKILLTIMEOUT',
 ]);
 
@@ -246,7 +251,12 @@ export function parseConfig(text: string, file: string): ParseResult {
       else if (key === 'PIDFILE') options.pidFile = value;
       else if (key === 'STATEDIR') options.stateDir = value;
       else if (key === 'CONTROLSOCKET') options.controlSocket = value;
-      else if (key === 'MAXATTEMPTS' || key === 'COMMANDKILLTIMEOUT') {
+      else if (key === 'SPA_ACCESS') options.spaAccess = { path: value, line: lineNo };
+      else if (key === 'SPA_PORT') {
+        if (/^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535)
+          options.spaPort = Number(value);
+        else problem(lineNo, `SPA_Port must be a port 1-65535, got '${value}'`);
+      } else if (key === 'MAXATTEMPTS' || key === 'COMMANDKILLTIMEOUT') {
         const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'CommandKillTimeout';
         const n = parseSeconds(name, value, key === 'MAXATTEMPTS' ? 1 : 0);
         if (typeof n === 'string')
@@ -348,6 +358,12 @@ export function parseConfig(text: string, file: string): ParseResult {
     ) {
       problem(door.line, `door '${door.name}' has an empty knock sequence`);
     }
+  }
+  if (options.firewall === undefined && options.spaAccess !== undefined) {
+    problem(
+      options.spaAccess.line,
+      `SPA_Access needs 'Firewall = iptables' or 'nftables' in [options]`,
+    );
   }
   if (options.firewall === undefined) {
     for (const door of doors) {

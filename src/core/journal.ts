@@ -19,12 +19,14 @@ export interface PendingStop {
 export interface JournalState {
   grants: Grant[];
   stops: PendingStop[];
+  /** SPA replay cache: digest and the epoch second until which it matters. */
+  replay?: [string, number][];
 }
 
 export const JOURNAL_VERSION = 1;
 
 export function serializeJournal(s: JournalState): string {
-  return `${JSON.stringify({ version: JOURNAL_VERSION, grants: s.grants, stops: s.stops })}\n`;
+  return `${JSON.stringify({ version: JOURNAL_VERSION, grants: s.grants, stops: s.stops, replay: s.replay ?? [] })}\n`;
 }
 
 type Obj = Record<string, unknown>;
@@ -103,5 +105,20 @@ export function parseJournal(text: string): { state: JournalState } | { error: s
       due: s.due,
     });
   }
-  return { state: { grants, stops } };
+  const replay: [string, number][] = [];
+  if (raw.replay !== undefined) {
+    if (!Array.isArray(raw.replay)) return { error: 'replay is malformed' };
+    for (const e of raw.replay) {
+      if (
+        !Array.isArray(e) ||
+        typeof e[0] !== 'string' ||
+        !/^[A-Za-z0-9+/]{43}$/.test(e[0]) ||
+        !isTime(e[1])
+      ) {
+        return { error: 'replay entry is malformed' };
+      }
+      replay.push([e[0], e[1]]);
+    }
+  }
+  return { state: { grants, stops, replay } };
 }

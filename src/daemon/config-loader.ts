@@ -6,9 +6,12 @@
 import fs from 'node:fs';
 import { parseConfig, parseOneTimeFile, type Config, type OneTimeLine } from '../core/config.js';
 import type { ConfigProblem } from '../core/errors.js';
+import { parseAccessConf, type Stanza } from '../core/access.js';
 
 export interface LoadedConfig {
   config: Config;
+  /** Parsed SPA_Access stanzas, when SPA is configured. */
+  spa?: { stanzas: Stanza[]; port: number };
   /** Door index -> the one-time line in use for it. */
   oneTime: Map<number, OneTimeLine>;
 }
@@ -64,6 +67,21 @@ export function loadConfig(
     door.sequence = first.knocks;
     oneTime.set(i, first);
   });
+  let spa: LoadedConfig['spa'];
+  const sa = r.config.options.spaAccess;
+  if (sa !== undefined) {
+    let text: string | null = null;
+    try {
+      text = fs.readFileSync(sa.path, 'utf8');
+    } catch (e) {
+      problems.push({ file, line: sa.line, message: `SPA_Access: ${(e as Error).message}` });
+    }
+    if (text !== null) {
+      const a = parseAccessConf(text, sa.path);
+      if ('problems' in a) problems.push(...a.problems);
+      else spa = { stanzas: a.stanzas, port: r.config.options.spaPort ?? 62201 };
+    }
+  }
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, loaded: { config: r.config, oneTime } };
+  return { ok: true, loaded: { config: r.config, oneTime, ...(spa === undefined ? {} : { spa }) } };
 }

@@ -22,6 +22,8 @@ import { formatProblem, KnockError } from '../core/errors.js';
 import { formatPorts, GrantTable, type Grant, type PortSpec } from '../core/grants.js';
 import type { PendingStop as JournalStop } from '../core/journal.js';
 import type { ControlRequest } from '../core/control.js';
+import { evaluateSpa, ReplayCache } from '../core/spa-policy.js';
+import type { SpaCrypto } from '../core/spa.js';
 import type { Firewall } from '../adapters/firewall.js';
 import type { StateStore } from '../adapters/state.js';
 import { forEachRecord, type CaptureSource } from '../adapters/capture.js';
@@ -47,6 +49,8 @@ export interface DaemonDeps {
   firewall?: Firewall | null;
   /** Journal of grants and pending stop commands (StateDir). */
   state?: StateStore | null;
+  /** Crypto primitives for SPA (node:crypto in production). */
+  spaCrypto?: SpaCrypto;
   /** Called after a reload with the new [options] so the CLI can re-point the log. */
   onOptions?: (cfg: Config) => void;
 }
@@ -81,6 +85,7 @@ export class Daemon {
   private syncDirty = false;
   private persistWarned = false;
   private readonly limiter = new LogLimiter();
+  private readonly replay = new ReplayCache();
   private lastSummary = 0;
   private readonly running = new Set<Promise<unknown>>();
   private readonly hosts = new Map<string, string>();
@@ -117,6 +122,8 @@ export class Daemon {
       const { state, warning } = this.deps.state.load();
       if (warning !== undefined) logger.log(`warning: ${warning}`);
       for (const g of state.grants) if (g.expires > now) this.grants.upsert(g);
+      for (const [d, until] of state.replay ?? []) this.replay.add(d, until);
+      this.replay.prune(Math.floor(now / 1000));
       for (const s of state.stops) {
         this.nextStopId = Math.max(this.nextStopId, s.id + 1);
         this.pendingStops.set(s.id, { entry: s, timer: null });
@@ -199,6 +206,9 @@ export class Daemon {
         ...(d.target === undefined ? {} : { target: d.target }),
       }));
     const ethernet = (this.capture?.linktype ?? LINKTYPE.ETHERNET) === LINKTYPE.ETHERNET;
+    const spa = this.loaded.spa;
+    if (spa !== undefined)
+      doors.push({ sequence: [{ port: spa.port, proto: 'udp' }], tcpFlags: { set: 0, clear: 0 } });
     return buildFilter(doors, this.addrs, this.settings.ipv4Only, ethernet);
   }
 
@@ -242,6 +252,11 @@ export class Daemon {
       return;
     }
     this.counters.packets++;
+    const spa = this.loaded.spa;
+    if (spa !== undefined && pkt.proto === 'udp' && pkt.dport === spa.port) {
+      this.onSpa(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src, pkt.family);
+      return;
+    }
     if (this.settings.debug) {
       const d = new Date(ts);
       const p = (n: number) => String(n).padStart(2, '0');
@@ -254,9 +269,36 @@ export class Daemon {
     this.machine.onPacket(pkt, ts, this.emit);
   }
 
+  /** One SPA packet: verify, check policy, grant; every rejection is logged with its reason. */
+  private onSpa(payload: Buffer, src: string, family: 4 | 6): void {
+    const spa = this.loaded.spa;
+    const c = this.deps.spaCrypto;
+    if (spa === undefined || c === undefined) return;
+    const now = this.deps.now();
+    const text = payload.toString('latin1').replace(/\s+$/, '');
+    const d =
+      family === 6
+        ? ({
+            ok: false,
+            reason: 'IPv6 SPA is not supported by the fwknop format (IPv4 allow address)',
+          } as const)
+        : evaluateSpa(text, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
+    if (!d.ok) {
+      if (this.limiter.allow('SPA', src, now))
+        this.deps.logger.log(`${src}: SPA: rejected (${d.reason})`);
+      this.persist();
+      return;
+    }
+    this.deps.logger.log(
+      `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${spa.stanzas[d.stanza]?.line ?? '?'})`,
+    );
+    this.openGrant({ name: 'SPA' }, d.address, 4, d.ports, d.seconds);
+  }
+
   private tick(): void {
     const now = this.deps.now();
     this.machine.tick(now, this.emit);
+    this.replay.prune(Math.floor(now / 1000));
     if (now - this.lastSummary >= 10_000) {
       this.lastSummary = now;
       for (const s of this.limiter.drain()) {
@@ -275,6 +317,7 @@ export class Daemon {
       this.deps.state.save({
         grants: this.grants.all(),
         stops: [...this.pendingStops.values()].map((p) => p.entry),
+        replay: this.replay.entries(),
       });
       this.persistWarned = false;
     } catch (e) {
@@ -324,7 +367,7 @@ export class Daemon {
   }
 
   private openGrant(
-    door: Door,
+    door: { name: string },
     address: string,
     family: 4 | 6,
     ports: PortSpec[],

@@ -135,6 +135,7 @@ test('journal round-trips and rejects malformed or tampered content', () => {
   const state = {
     grants: [g()],
     stops: [{ id: 3, door: 'd', address: '192.0.2.5', command: 'echo x', due: 5 }],
+    replay: [['5Ge766VhygocDlaKWbh61j+rKGw0i+Tl6vLxvntmgNA', 1795623663] as [string, number]],
   };
   const r = parseJournal(serializeJournal(state));
   assert.deepEqual('state' in r ? r.state : null, state);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Single Packet Authorization with the stock fwknop client against our daemon
+# (capture path, nftables grants): a good packet opens tcp/22 for
+# FW_ACCESS_TIMEOUT; a replayed packet, a flipped byte, an old packet, a wrong
+# HMAC key, a port outside OPEN_PORTS and a source outside SOURCE do not, and
+# each is logged with its reason.
+. "$(dirname "$0")/lib.sh"
+trap cleanup EXIT
+setup_net
+start_service 22
+add_client_addr 10.77.0.3
+K=$(head -c 32 /dev/urandom | base64 -w0)
+H=$(head -c 64 /dev/urandom | base64 -w0)
+H2=$(head -c 64 /dev/urandom | base64 -w0)
+cat >"$WORK/access.conf" <<CONF
+SOURCE 10.77.0.2/32
+    KEY_BASE64 $K
+    HMAC_KEY_BASE64 $H
+    HMAC_DIGEST_TYPE sha512
+    OPEN_PORTS tcp/22
+    FW_ACCESS_TIMEOUT 4
+    REQUIRE_SOURCE_ADDRESS Y
+CONF
+cat >"$WORK/knockd.conf" <<CONF
+[options]
+	LogFile = $WORK/knockd.log
+	Firewall = nftables
+	SPA_Access = $WORK/access.conf
+[guard]
+	sequence = 7000
+	Open = tcp/22
+CONF
+start_knockd "$WORK/knockd.conf"
+spa() { # spa OUTFILE [extra fwknop args]: build a packet with the stock client (not sent)
+  local out=$1
+  shift
+  in_cli fwknop --no-rc-file --no-save-args -D "$SRV4" -a "$CLI4" --key-base64-rijndael "$K" --hmac-digest-type sha512 -B "$out" -T "$@" >/dev/null 2>&1
+}
+send() { in_cli sh -c "nc -u -w0 ${2:+-s $2} $SRV4 62201 < $1"; }
+
+echo " the stock fwknop client opens tcp/22"
+expect_closed "$SRV4"
+in_cli fwknop --no-rc-file --no-save-args -A tcp/22 -a "$CLI4" -D "$SRV4" --key-base64-rijndael "$K" --key-base64-hmac "$H" --hmac-digest-type sha512 -B "$WORK/good.txt" >/dev/null 2>&1
+expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
+expect_open "$SRV4"
+expect_log "$WORK/knockd.log" "$CLI4: SPA: close tcp/22 \(expired\)" 8
+expect_closed "$SRV4"
+
+echo " a replayed packet does not open"
+send "$WORK/good.txt"
+expect_log "$WORK/knockd.log" "$CLI4: SPA: rejected \(replayed packet\)"
+expect_closed "$SRV4"
+
+echo " a flipped byte, a wrong HMAC key, an old packet, a port outside OPEN_PORTS, 0.0.0.0"
+spa "$WORK/p1.txt" -A tcp/22 --key-base64-hmac "$H"
+c61=$(cut -c61 "$WORK/p1.txt")
+new=A
+[ "$c61" = A ] && new=B
+sed -i "s/^\(.\{60\}\)./\1$new/" "$WORK/p1.txt"
+send "$WORK/p1.txt"
+expect_log "$WORK/knockd.log" "rejected \(HMAC mismatch\)"
+spa "$WORK/p2.txt" -A tcp/22 --key-base64-hmac "$H2"
+send "$WORK/p2.txt"
+expect_log "$WORK/knockd.log" "rejected \(HMAC mismatch\)"
+spa "$WORK/p3.txt" -A tcp/22 --key-base64-hmac "$H" --time-offset-minus 300
+send "$WORK/p3.txt"
+expect_log "$WORK/knockd.log" "rejected \(packet is [0-9]+ s old\)"
+spa "$WORK/p4.txt" -A tcp/2222 --key-base64-hmac "$H"
+send "$WORK/p4.txt"
+expect_log "$WORK/knockd.log" "rejected \(tcp/2222 is not in OPEN_PORTS\)"
+in_cli fwknop --no-rc-file --no-save-args -D "$SRV4" -s -A tcp/22 --key-base64-rijndael "$K" --key-base64-hmac "$H" --hmac-digest-type sha512 -B "$WORK/p5.txt" -T >/dev/null 2>&1
+send "$WORK/p5.txt"
+expect_log "$WORK/knockd.log" "rejected \(0.0.0.0 when REQUIRE_SOURCE_ADDRESS is set\)"
+
+echo " a source outside SOURCE"
+spa "$WORK/p6.txt" -A tcp/22 --key-base64-hmac "$H"
+send "$WORK/p6.txt" 10.77.0.3
+expect_log "$WORK/knockd.log" "10.77.0.3: SPA: rejected \(no access.conf stanza for source 10.77.0.3\)"
+expect_closed "$SRV4"
+[ "$(grep -c 'SPA: accepted' "$WORK/knockd.log")" = 1 ] && log "ok: exactly one packet was accepted" || fail "unexpected accepts"
+kill -0 "$KNOCKD_PID" && log "ok: daemon alive" || fail "daemon died"
+finish
