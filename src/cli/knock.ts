@@ -10,6 +10,9 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getopt } from './getopt.js';
 import { VERSION } from './version.js';
+import crypto from 'node:crypto';
+import { encodeSpa, HMAC_B64_LEN, type HmacAlg } from '../core/spa.js';
+import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 
 const USAGE = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
 options:
@@ -22,6 +25,13 @@ options:
   -h, --help           this help
 
 example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
+
+Single Packet Authorization (fwknop-compatible):
+  knock --spa [--key-base64 K --hmac-key-base64 H | --spa-profile FILE]
+        [--hmac-digest-type sha256] [--allow-ip IP] [--spa-port 62201] <host> tcp/22 [udp/53 ...]
+  knock --key-gen         print a new KEY_BASE64 and HMAC_KEY_BASE64 (for access.conf and a profile)
+  A profile file holds KEY_BASE64, HMAC_KEY_BASE64 and optionally HMAC_DIGEST_TYPE lines.
+  The allow IP defaults to the address this host uses to reach <host>.
 `;
 
 const SPECS = [
@@ -32,7 +42,109 @@ const SPECS = [
   { short: 'v', long: 'verbose', arg: false },
   { short: 'V', long: 'version', arg: false },
   { short: 'h', long: 'help', arg: false },
+  { short: '\0', long: 'spa', arg: false },
+  { short: '\0', long: 'key-gen', arg: false },
+  { short: '\0', long: 'key-base64', arg: true },
+  { short: '\0', long: 'hmac-key-base64', arg: true },
+  { short: '\0', long: 'hmac-digest-type', arg: true },
+  { short: '\0', long: 'allow-ip', arg: true },
+  { short: '\0', long: 'spa-port', arg: true },
+  { short: '\0', long: 'spa-profile', arg: true },
 ];
+
+/** The local address this host uses to reach `address` (no packet is sent). */
+function localAddressFor(address: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', reject);
+    s.connect(9, address, () => {
+      const a = s.address().address;
+      s.close();
+      resolve(a);
+    });
+  });
+}
+
+async function spaMain(o: Map<string, string | true>, operands: string[]): Promise<number> {
+  const profile = new Map<string, string>();
+  const pf = o.get('spa-profile');
+  if (typeof pf === 'string') {
+    for (const line of fs.readFileSync(pf, 'utf8').split('\n')) {
+      const m = /^\s*([A-Z0-9_]+)\s+(\S+)\s*$/.exec(line);
+      if (m !== null) profile.set(m[1] as string, m[2] as string);
+    }
+  }
+  const opt = (flag: string, key: string) => {
+    const v = o.get(flag);
+    return typeof v === 'string' ? v : profile.get(key);
+  };
+  const key = opt('key-base64', 'KEY_BASE64');
+  const hkey = opt('hmac-key-base64', 'HMAC_KEY_BASE64');
+  const alg = (opt('hmac-digest-type', 'HMAC_DIGEST_TYPE') ?? 'sha256')
+    .toLowerCase()
+    .replace('_', '-') as HmacAlg;
+  if (key === undefined || hkey === undefined) {
+    process.stderr.write(
+      'error: --spa needs --key-base64 and --hmac-key-base64 (or --spa-profile)\n',
+    );
+    return 1;
+  }
+  if (!(alg in HMAC_B64_LEN)) {
+    process.stderr.write(`error: unknown HMAC digest type '${alg}'\n`);
+    return 1;
+  }
+  const [host, ...specs] = operands;
+  const access: { proto: 'tcp' | 'udp'; port: number }[] = [];
+  for (const s of specs) {
+    const m = /^(tcp|udp)\/(\d{1,5})$/.exec(s);
+    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+      process.stderr.write(`error: bad access spec '${s}' (expected tcp/N or udp/N)\n`);
+      return 1;
+    }
+    access.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
+  }
+  if (host === undefined || access.length === 0) {
+    process.stdout.write(USAGE);
+    return 1;
+  }
+  let addr: string;
+  try {
+    addr = (await dns.lookup(host, { family: 4 })).address;
+  } catch (e) {
+    process.stderr.write(
+      `Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? ''}\n`,
+    );
+    return 1;
+  }
+  const allowIp = (o.get('allow-ip') as string | undefined) ?? (await localAddressFor(addr));
+  const port = Number((o.get('spa-port') as string | undefined) ?? 62201);
+  const user = process.env.USER ?? process.env.LOGNAME ?? 'knock';
+  const pkt = encodeSpa(
+    {
+      user: /^[A-Za-z0-9._-]{1,63}$/.test(user) ? user : 'knock',
+      timestamp: Math.floor(Date.now() / 1000),
+      allowIp,
+      access,
+    },
+    {
+      encKey: new Uint8Array(Buffer.from(key, 'base64')),
+      hmacKey: new Uint8Array(Buffer.from(hkey, 'base64')),
+      hmacAlg: alg,
+    },
+    nodeSpaCrypto,
+  );
+  if (o.has('verbose'))
+    process.stdout.write(`sending SPA packet to ${addr}:${port} for ${allowIp}\n`);
+  await new Promise<void>((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', () => resolve());
+    s.send(pkt, port, addr, () => {
+      s.close();
+      resolve();
+    });
+  });
+  return 0;
+}
 
 export interface Hit {
   port: number;
@@ -115,6 +227,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`knock ${VERSION} (knockd-ts; compatible with knock 0.8)\n`);
     return 0;
   }
+  if (o.has('key-gen')) {
+    process.stdout.write(
+      `KEY_BASE64 ${crypto.randomBytes(32).toString('base64')}\nHMAC_KEY_BASE64 ${crypto.randomBytes(64).toString('base64')}\n`,
+    );
+    return 0;
+  }
+  if (o.has('spa')) return spaMain(o, parsed.operands);
   if (o.has('help') || parsed.operands.length < 2) {
     process.stdout.write(USAGE);
     return 1;

@@ -79,4 +79,42 @@ expect_log "$WORK/knockd.log" "10.77.0.3: SPA: rejected \(no access.conf stanza 
 expect_closed "$SRV4"
 [ "$(grep -c 'SPA: accepted' "$WORK/knockd.log")" = 1 ] && log "ok: exactly one packet was accepted" || fail "unexpected accepts"
 kill -0 "$KNOCKD_PID" && log "ok: daemon alive" || fail "daemon died"
+
+echo " the stock client with each HMAC digest type (one access.conf stanza per type)"
+: >"$WORK/all.conf"
+for t in md5 sha1 sha256 sha384 sha512 sha3_256 sha3_512; do
+  printf 'SOURCE 10.77.0.2\n  KEY_BASE64 %s\n  HMAC_KEY_BASE64 %s\n  HMAC_DIGEST_TYPE %s\n  OPEN_PORTS tcp/22\n  FW_ACCESS_TIMEOUT 4\n' "$K" "$H" "$t" >>"$WORK/all.conf"
+done
+sed -i "s|SPA_Access = .*|SPA_Access = $WORK/all.conf|" "$WORK/knockd.conf"
+kill -HUP "$KNOCKD_PID"
+wait_log "$WORK/knockd.log" "re-reading config file"
+n0=$(grep -c 'SPA: accepted' "$WORK/knockd.log")
+for t in md5 sha1 sha256 sha384 sha512 sha3_256 sha3_512; do
+  in_cli fwknop --no-rc-file --no-save-args -A tcp/22 -a "$CLI4" -D "$SRV4" --key-base64-rijndael "$K" --key-base64-hmac "$H" --hmac-digest-type "$t" >/dev/null 2>&1
+done
+if wait_until 5 sh -c "[ \$(grep -c 'SPA: accepted' '$WORK/knockd.log') -ge $((n0 + 7)) ]"; then log "ok: all 7 HMAC digest types accepted"; else fail "only $(($(grep -c 'SPA: accepted' "$WORK/knockd.log") - n0)) of 7 digest types accepted"; fi
+expect_open "$SRV4"
+
+echo " our client (knock --spa) against our daemon"
+printf 'KEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nHMAC_DIGEST_TYPE sha512\n' "$K" "$H" >"$WORK/profile"
+in_cli "$KNOCK" --spa --spa-profile "$WORK/profile" "$SRV4" tcp/22
+expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
+expect_open "$SRV4"
+kill "$KNOCKD_PID"
+wait "$KNOCKD_PID" 2>/dev/null
+in_srv nft delete table inet knockd
+
+echo " our client against the stock fwknopd (UDP server mode, its own iptables rules)"
+tutorial_firewall
+expect_closed "$SRV4"
+printf 'SOURCE ANY\n    KEY_BASE64 %s\n    HMAC_KEY_BASE64 %s\n    HMAC_DIGEST_TYPE sha512\n    OPEN_PORTS tcp/22\n    FW_ACCESS_TIMEOUT 30\n' "$K" "$H" >"$WORK/fwknop-access.conf"
+printf 'ENABLE_UDP_SERVER Y\nPCAP_INTF veth-s\nENABLE_RULE_PREPEND Y\n' >"$WORK/fwknopd.conf"
+chmod 600 "$WORK/fwknop-access.conf" "$WORK/fwknopd.conf"
+mkdir -p "$WORK/fwknop-run"
+ip netns exec "$SRV" fwknopd -f -U -c "$WORK/fwknopd.conf" -a "$WORK/fwknop-access.conf" -d "$WORK/fwknop-run/digest.cache" -p "$WORK/fwknop-run/fwknopd.pid" -r "$WORK/fwknop-run" >"$WORK/fwknopd.out" 2>&1 &
+PIDS+=($!)
+wait_until 10 sh -c "ip netns exec $SRV ss -lun | grep -q ':62201 '" || { fail "fwknopd did not start"; cat "$WORK/fwknopd.out"; }
+in_cli "$KNOCK" --spa --key-base64 "$K" --hmac-key-base64 "$H" --hmac-digest-type sha512 "$SRV4" tcp/22
+expect_open "$SRV4"
+grep -qE "Added access rule|ACCEPT" "$WORK/fwknopd.out" && log "ok: fwknopd added its rule" || log "fwknopd output: $(tail -3 "$WORK/fwknopd.out")"
 finish
