@@ -35,6 +35,8 @@ options:
   -V, --version          display version
   -h, --help             this help
       --check            check the config file and exit (0: valid)
+      --spa-access <f>   fwknop access.conf for SPA (overrides SPA_Access)
+      --spa-port <n>     UDP port for SPA packets (overrides SPA_Port, default 62201)
 `;
 
 const SPECS = [
@@ -50,6 +52,8 @@ const SPECS = [
   { short: 'V', long: 'version', arg: false },
   { short: 'h', long: 'help', arg: false },
   { short: '\0', long: 'check', arg: false },
+  { short: '\0', long: 'spa-access', arg: true },
+  { short: '\0', long: 'spa-port', arg: true },
 ];
 
 /** Set in the re-spawned child of `-d`; the parent waits for its word. */
@@ -121,7 +125,20 @@ export async function main(argv: string[]): Promise<void> {
   // Paths are made absolute before -d moves us to /.
   const abs = (p: string) => path.resolve(p);
   const configPath = abs((o.get('config') as string | undefined) ?? '/etc/knockd.conf');
-  const r = loadConfig(configPath);
+  const sp = o.get('spa-port');
+  if (
+    sp !== undefined &&
+    (typeof sp !== 'string' || !/^\d{1,5}$/.test(sp) || Number(sp) < 1 || Number(sp) > 65535)
+  ) {
+    return fail('E_USAGE', `knockd: --spa-port must be a port 1-65535`);
+  }
+  const spaOverrides = {
+    ...(typeof o.get('spa-access') === 'string'
+      ? { spaAccess: abs(o.get('spa-access') as string) }
+      : {}),
+    ...(typeof sp === 'string' ? { spaPort: Number(sp) } : {}),
+  };
+  const r = loadConfig(configPath, spaOverrides);
   if (!r.ok) return die('E_CONFIG', r.problems.map(formatProblem).join('\n'));
   const loaded = r.loaded;
   const cfg = loaded.config;
@@ -138,6 +155,8 @@ export async function main(argv: string[]): Promise<void> {
     if (typeof g === 'string') args.push('--logfile', abs(g));
     const p = o.get('pidfile');
     if (typeof p === 'string') args.push('--pidfile', abs(p));
+    const sa = o.get('spa-access');
+    if (typeof sa === 'string') args.push('--spa-access', abs(sa));
     await daemonize(args);
   }
 
@@ -173,7 +192,14 @@ export async function main(argv: string[]): Promise<void> {
 
   const daemon = new Daemon(
     loaded,
-    { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
+    {
+      configPath,
+      iface,
+      ipv4Only: o.has('only-ip-v4'),
+      lookup: o.has('lookup'),
+      debug,
+      spaOverrides,
+    },
     {
       logger,
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),

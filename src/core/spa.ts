@@ -154,6 +154,7 @@ const fail = (reason: string): SpaResult => ({ ok: false, reason });
 export function precheck(payload: string): string | null {
   if (payload.length < 140 || payload.length > 1500) return `bad length ${payload.length}`;
   if (payload.startsWith(SPA_PREFIX)) return 'starts with the Salted__ prefix (replay attempt)';
+  if (payload.length > 400 && payload.startsWith('hQ')) return 'GPG-encrypted SPA is not supported';
   if (!/^[A-Za-z0-9+/=]+$/.test(payload)) return 'not base64 text';
   return null;
 }

@@ -27,8 +27,15 @@ export function readOneTime(path: string): { usable: OneTimeLine[] } | { error: 
   }
 }
 
+/** Command-line values that override [options] SPA_Access and SPA_Port. */
+export interface SpaOverrides {
+  spaAccess?: string;
+  spaPort?: number;
+}
+
 export function loadConfig(
   file: string,
+  overrides: SpaOverrides = {},
 ): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
   let text: string;
   try {
@@ -67,6 +74,20 @@ export function loadConfig(
     door.sequence = first.knocks;
     oneTime.set(i, first);
   });
+  if (overrides.spaAccess !== undefined)
+    r.config.options.spaAccess = { path: overrides.spaAccess, line: 0 };
+  if (overrides.spaPort !== undefined) r.config.options.spaPort = overrides.spaPort;
+  if (
+    r.config.options.spaAccess !== undefined &&
+    r.config.options.firewall === undefined &&
+    overrides.spaAccess !== undefined
+  ) {
+    problems.push({
+      file,
+      line: 0,
+      message: `--spa-access needs 'Firewall = iptables' or 'nftables' in [options]`,
+    });
+  }
   let spa: LoadedConfig['spa'];
   const sa = r.config.options.spaAccess;
   if (sa !== undefined) {

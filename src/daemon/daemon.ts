@@ -29,7 +29,7 @@ import type { StateStore } from '../adapters/state.js';
 import { forEachRecord, type CaptureSource } from '../adapters/capture.js';
 import type { Logger } from '../adapters/logger.js';
 import type { CommandRunner } from '../adapters/runner.js';
-import { loadConfig, readOneTime, type LoadedConfig } from './config-loader.js';
+import { loadConfig, readOneTime, type LoadedConfig, type SpaOverrides } from './config-loader.js';
 
 export interface DaemonSettings {
   configPath: string;
@@ -37,6 +37,8 @@ export interface DaemonSettings {
   ipv4Only: boolean;
   lookup: boolean;
   debug: boolean;
+  /** --spa-access / --spa-port, kept across reloads. */
+  spaOverrides?: SpaOverrides;
 }
 
 export interface DaemonDeps {
@@ -276,13 +278,10 @@ export class Daemon {
     if (spa === undefined || c === undefined) return;
     const now = this.deps.now();
     const text = payload.toString('latin1').replace(/\s+$/, '');
-    const d =
-      family === 6
-        ? ({
-            ok: false,
-            reason: 'IPv6 SPA is not supported by the fwknop format (IPv4 allow address)',
-          } as const)
-        : evaluateSpa(text, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
+    // Over IPv6 a packet may ask for an IPv4 address, or (allow IP 0.0.0.0)
+    // for its own IPv6 source; SOURCE lists are IPv4, so that needs SOURCE ANY.
+    void family;
+    const d = evaluateSpa(text, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
     if (!d.ok) {
       if (this.limiter.allow('SPA', src, now))
         this.deps.logger.log(`${src}: SPA: rejected (${d.reason})`);
@@ -292,7 +291,7 @@ export class Daemon {
     this.deps.logger.log(
       `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${spa.stanzas[d.stanza]?.line ?? '?'})`,
     );
-    this.openGrant({ name: 'SPA' }, d.address, 4, d.ports, d.seconds);
+    this.openGrant({ name: 'SPA' }, d.address, d.address.includes(':') ? 6 : 4, d.ports, d.seconds);
   }
 
   private tick(): void {
@@ -536,7 +535,7 @@ export class Daemon {
   reload(): boolean {
     const { logger } = this.deps;
     logger.log(MSG.rereading(this.settings.configPath));
-    const r = loadConfig(this.settings.configPath);
+    const r = loadConfig(this.settings.configPath, this.settings.spaOverrides);
     if (!r.ok) {
       for (const p of r.problems) logger.error(formatProblem(p));
       logger.log(

@@ -38,6 +38,9 @@ spa() { # spa OUTFILE [extra fwknop args]: build a packet with the stock client 
 }
 send() { in_cli sh -c "nc -u -w0 ${2:+-s $2} $SRV4 62201 < $1"; }
 
+"$ROOT/bin/knockd" --check -c "$WORK/knockd.conf" --spa-access "$WORK/missing.conf" 2>"$WORK/check.err" && fail "--spa-access with a missing file passed --check" ||
+  { grep -q "SPA_Access: ENOENT" "$WORK/check.err" && log "ok: --spa-access is checked"; } || fail "--spa-access error: $(cat "$WORK/check.err")"
+
 echo " the stock fwknop client opens tcp/22"
 expect_closed "$SRV4"
 in_cli fwknop --no-rc-file --no-save-args -A tcp/22 -a "$CLI4" -D "$SRV4" --key-base64-rijndael "$K" --key-base64-hmac "$H" --hmac-digest-type sha512 -B "$WORK/good.txt" >/dev/null 2>&1

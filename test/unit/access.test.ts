@@ -109,6 +109,9 @@ test('policy: first matching stanza wins, ports and usernames are enforced, repl
     ok: false,
     reason: 'replayed packet',
   });
+  // Over IPv6 with allow IP 0.0.0.0, the grant is for the IPv6 source (SOURCE ANY only).
+  const v6 = evaluateSpa(pkt({ ip: '0.0.0.0' }), '2001:db8::7', ss, replay, now, c);
+  assert.ok(v6.ok && v6.address === '2001:db8::7' && v6.stanza === 1);
   // The cache forgets what the age check would reject anyway.
   const before = replay.size;
   replay.prune(now + 121);
