@@ -204,7 +204,8 @@ export async function main(argv: string[]): Promise<void> {
       logger,
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
       // SPA packets are whole datagrams of up to 1500 bytes; knocks need only headers.
-      openCapture: (i) => openLive(i, loaded.spa === undefined ? SNAPLEN : 1600),
+      openCapture: (i) =>
+        openLive(i, loaded.spa === undefined || loaded.spa.socket ? SNAPLEN : 1600),
       spaCrypto: nodeSpaCrypto,
       addresses: interfaceAddresses,
       now: () => Date.now(),

@@ -63,6 +63,8 @@ export interface Options {
   /** fwknop access.conf for Single Packet Authorization, and its UDP port. */
   spaAccess?: { path: string; line: number };
   spaPort?: number;
+  /** Where SPA packets are read: the capture path (default) or a plain UDP socket. */
+  spaReceive?: 'capture' | 'socket';
   /** Kill a command still running after this many seconds. */
   commandKillTimeout?: number;
 }
@@ -109,6 +111,7 @@ const OPTION_KEYS = new Set([
   'MAXATTEMPTS',
   'SPA_ACCESS',
   'SPA_PORT',
+  'SPA_RECEIVE',
   'COMMANDKILLTIMEOUT',
 ]);
 
@@ -252,7 +255,11 @@ export function parseConfig(text: string, file: string): ParseResult {
       else if (key === 'STATEDIR') options.stateDir = value;
       else if (key === 'CONTROLSOCKET') options.controlSocket = value;
       else if (key === 'SPA_ACCESS') options.spaAccess = { path: value, line: lineNo };
-      else if (key === 'SPA_PORT') {
+      else if (key === 'SPA_RECEIVE') {
+        const v = value.toLowerCase();
+        if (v === 'capture' || v === 'socket') options.spaReceive = v;
+        else problem(lineNo, `SPA_Receive must be capture or socket, got '${value}'`);
+      } else if (key === 'SPA_PORT') {
         if (/^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535)
           options.spaPort = Number(value);
         else problem(lineNo, `SPA_Port must be a port 1-65535, got '${value}'`);

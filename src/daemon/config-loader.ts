@@ -11,7 +11,7 @@ import { parseAccessConf, type Stanza } from '../core/access.js';
 export interface LoadedConfig {
   config: Config;
   /** Parsed SPA_Access stanzas, when SPA is configured. */
-  spa?: { stanzas: Stanza[]; port: number };
+  spa?: { stanzas: Stanza[]; port: number; socket: boolean };
   /** Door index -> the one-time line in use for it. */
   oneTime: Map<number, OneTimeLine>;
 }
@@ -100,7 +100,12 @@ export function loadConfig(
     if (text !== null) {
       const a = parseAccessConf(text, sa.path);
       if ('problems' in a) problems.push(...a.problems);
-      else spa = { stanzas: a.stanzas, port: r.config.options.spaPort ?? 62201 };
+      else
+        spa = {
+          stanzas: a.stanzas,
+          port: r.config.options.spaPort ?? 62201,
+          socket: r.config.options.spaReceive === 'socket',
+        };
     }
   }
   if (problems.length > 0) return { ok: false, problems };

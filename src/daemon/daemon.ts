@@ -4,6 +4,7 @@
  * packet path: commands are spawned asynchronously and never block capture.
  */
 import fs from 'node:fs';
+import dgram from 'node:dgram';
 import dns from 'node:dns';
 import {
   expandCommand,
@@ -151,6 +152,7 @@ export class Daemon {
     // Re-arm the stop commands; overdue ones run at once.
     for (const p of this.pendingStops.values()) this.armStop(p);
     this.openCapture(true);
+    this.openSpaSocket();
     this.deps.logger.log(MSG.startup(this.settings.iface));
     this.timers.push(setInterval(() => this.tick(), 1000));
     // Addresses are re-read so DHCP/PPP changes need no restart (knockd reads them once).
@@ -209,7 +211,7 @@ export class Daemon {
       }));
     const ethernet = (this.capture?.linktype ?? LINKTYPE.ETHERNET) === LINKTYPE.ETHERNET;
     const spa = this.loaded.spa;
-    if (spa !== undefined)
+    if (spa !== undefined && !spa.socket)
       doors.push({ sequence: [{ port: spa.port, proto: 'udp' }], tcpFlags: { set: 0, clear: 0 } });
     return buildFilter(doors, this.addrs, this.settings.ipv4Only, ethernet);
   }
@@ -255,7 +257,7 @@ export class Daemon {
     }
     this.counters.packets++;
     const spa = this.loaded.spa;
-    if (spa !== undefined && pkt.proto === 'udp' && pkt.dport === spa.port) {
+    if (spa !== undefined && !spa.socket && pkt.proto === 'udp' && pkt.dport === spa.port) {
       this.onSpa(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src, pkt.family);
       return;
     }
@@ -269,6 +271,26 @@ export class Daemon {
       );
     }
     this.machine.onPacket(pkt, ts, this.emit);
+  }
+
+  private spaSocket: dgram.Socket | null = null;
+
+  /**
+   * SPA_Receive = socket: a plain UDP socket (IPv4 and IPv6) instead of the
+   * capture path, like fwknopd's UDP server mode. It only sees packets the
+   * firewall lets through to the port.
+   */
+  private openSpaSocket(): void {
+    const spa = this.loaded.spa;
+    if (spa === undefined || !spa.socket) return;
+    const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
+    s.on('message', (msg, rinfo) => {
+      const src = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
+      this.onSpa(msg, src, src.includes(':') ? 6 : 4);
+    });
+    s.on('error', (e) => this.deps.logger.error(`error: SPA socket: ${e.message}`));
+    s.bind(spa.port);
+    this.spaSocket = s;
   }
 
   /** One SPA packet: verify, check policy, grant; every rejection is logged with its reason. */
@@ -642,6 +664,8 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    this.spaSocket?.close();
+    this.spaSocket = null;
     if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
     const st = this.capture?.stats();
     if (st != null) {

@@ -103,6 +103,17 @@ printf 'KEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nHMAC_DIGEST_TYPE sha512\n' "$K" "$H" 
 in_cli "$KNOCK" --spa --spa-profile "$WORK/profile" "$SRV4" tcp/22
 expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
 expect_open "$SRV4"
+
+echo " SPA_Receive = socket: a plain UDP socket instead of the capture path"
+kill "$KNOCKD_PID"
+wait "$KNOCKD_PID" 2>/dev/null
+sed -i "/^\[options\]/a SPA_Receive = socket" "$WORK/knockd.conf"
+: >"$WORK/knockd.log"
+start_knockd "$WORK/knockd.conf"
+wait_until 5 sh -c "ip netns exec $SRV ss -lun | grep -q ':62201 '" && log "ok: listening on udp/62201" || fail "no SPA socket"
+in_cli "$KNOCK" --spa --spa-profile "$WORK/profile" "$SRV4" tcp/22
+expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
+[ "$(grep -c 'SPA: accepted' "$WORK/knockd.log")" = 1 ] && log "ok: accepted once (not also from capture)" || fail "accepted twice"
 kill "$KNOCKD_PID"
 wait "$KNOCKD_PID" 2>/dev/null
 in_srv nft delete table inet knockd
