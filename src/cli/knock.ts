@@ -135,14 +135,7 @@ async function spaMain(o: Map<string, string | true>, operands: string[]): Promi
   );
   if (o.has('verbose'))
     process.stdout.write(`sending SPA packet to ${addr}:${port} for ${allowIp}\n`);
-  await new Promise<void>((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.on('error', () => resolve());
-    s.send(pkt, port, addr, () => {
-      s.close();
-      resolve();
-    });
-  });
+  await sendUdp(addr, 4, port, Buffer.from(pkt, 'latin1'));
   return 0;
 }
 
@@ -200,14 +193,15 @@ function tcpKnock(address: string, port: number): Promise<void> {
   });
 }
 
-function udpKnock(address: string, family: number, port: number): Promise<void> {
+/** One datagram; errors are ignored, as knock ignores them. */
+function sendUdp(address: string, family: number, port: number, payload: Buffer): Promise<void> {
   return new Promise((resolve) => {
     const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
     s.on('error', () => {
       s.close();
       resolve();
     });
-    s.send(Buffer.alloc(1), port, address, () => {
+    s.send(payload, port, address, () => {
       s.close();
       resolve();
     });
@@ -277,7 +271,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`hitting ${h.proto} ${shown}:${h.port}\n`);
     }
     if (h.proto === 'tcp') await tcpKnock(addr.address, h.port);
-    else await udpKnock(addr.address, addr.family, h.port);
+    else await sendUdp(addr.address, addr.family, h.port, Buffer.alloc(1));
     if (delay > 0) await sleep(delay);
   }
   return 0;

@@ -69,7 +69,6 @@ interface Source {
 class SlotList {
   head: Slot | null = null;
   private tail: Slot | null = null;
-  size = 0;
 
   push(s: Slot): void {
     s.prev = this.tail;
@@ -77,7 +76,6 @@ class SlotList {
     if (this.tail === null) this.head = s;
     else this.tail.next = s;
     this.tail = s;
-    this.size++;
   }
 
   unlink(s: Slot): void {
@@ -87,13 +85,11 @@ class SlotList {
     else s.next.prev = s.prev;
     s.prev = null;
     s.next = null;
-    this.size--;
   }
 
   clear(): void {
     this.head = null;
     this.tail = null;
-    this.size = 0;
   }
 
   *values(): Generator<Slot> {

@@ -258,7 +258,7 @@ export class Daemon {
     this.counters.packets++;
     const spa = this.loaded.spa;
     if (spa !== undefined && !spa.socket && pkt.proto === 'udp' && pkt.dport === spa.port) {
-      this.onSpa(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src, pkt.family);
+      this.onSpa(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src);
       return;
     }
     if (this.settings.debug) {
@@ -286,7 +286,7 @@ export class Daemon {
     const s = dgram.createSocket({ type: 'udp6', ipv6Only: false });
     s.on('message', (msg, rinfo) => {
       const src = rinfo.address.startsWith('::ffff:') ? rinfo.address.slice(7) : rinfo.address;
-      this.onSpa(msg, src, src.includes(':') ? 6 : 4);
+      this.onSpa(msg, src);
     });
     s.on('error', (e) => this.deps.logger.error(`error: SPA socket: ${e.message}`));
     s.bind(spa.port);
@@ -294,7 +294,7 @@ export class Daemon {
   }
 
   /** One SPA packet: verify, check policy, grant; every rejection is logged with its reason. */
-  private onSpa(payload: Buffer, src: string, family: 4 | 6): void {
+  private onSpa(payload: Buffer, src: string): void {
     const spa = this.loaded.spa;
     const c = this.deps.spaCrypto;
     if (spa === undefined || c === undefined) return;
@@ -302,18 +302,20 @@ export class Daemon {
     const text = payload.toString('latin1').replace(/\s+$/, '');
     // Over IPv6 a packet may ask for an IPv4 address, or (allow IP 0.0.0.0)
     // for its own IPv6 source; SOURCE lists are IPv4, so that needs SOURCE ANY.
-    void family;
+    const burned = this.replay.size;
     const d = evaluateSpa(text, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
     if (!d.ok) {
       if (this.limiter.allow('SPA', src, now))
         this.deps.logger.log(`${src}: SPA: rejected (${d.reason})`);
-      this.persist();
+      // Only an authentic packet changes the journal (its digest is burned);
+      // garbage sent to the SPA port must not cost an fsync each.
+      if (this.replay.size !== burned) this.persist();
       return;
     }
     this.deps.logger.log(
       `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${spa.stanzas[d.stanza]?.line ?? '?'})`,
     );
-    this.openGrant({ name: 'SPA' }, d.address, d.address.includes(':') ? 6 : 4, d.ports, d.seconds);
+    this.openGrant('SPA', d.address, d.ports, d.seconds);
   }
 
   private tick(): void {
@@ -387,25 +389,14 @@ export class Daemon {
     this.requestSync();
   }
 
-  private openGrant(
-    door: { name: string },
-    address: string,
-    family: 4 | 6,
-    ports: PortSpec[],
-    seconds: number,
-  ): void {
+  private openGrant(door: string, address: string, ports: PortSpec[], seconds: number): void {
     const now = this.deps.now();
-    const g: Grant = { door: door.name, address, family, ports, expires: now + seconds * 1000 };
+    const family = address.includes(':') ? 6 : 4;
+    const g: Grant = { door, address, family, ports, expires: now + seconds * 1000 };
     const how = this.grants.upsert(g);
     this.applyChange({ open: g, refresh: how === 'refreshed' });
     this.deps.logger.log(
-      MSG.grantOpen(
-        address,
-        door.name,
-        formatPorts(ports),
-        new Date(g.expires),
-        how === 'refreshed',
-      ),
+      MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
     );
     this.persist();
   }
@@ -421,17 +412,17 @@ export class Daemon {
   private readonly emit = (e: KnockEvent): void => {
     const { logger } = this.deps;
     if (this.settings.lookup && e.kind === 'stage' && e.stage === 1) this.lookup(e.src);
-    const { text, debug } = formatEvent(
-      e,
-      this.settings.lookup ? this.hosts.get(e.src) : undefined,
-    );
-    if (debug) logger.debug(text);
-    else if (
-      (e.kind !== 'stage' && e.kind !== 'timeout') ||
-      this.limiter.allow(e.door.name, e.src, this.deps.now())
-    ) {
-      // Per-knock lines are rate limited per door; OPEN and everything after it never are.
-      logger.log(text);
+    // Per-knock lines are rate limited per door, and the limit is checked
+    // before any formatting: under a flood almost all of them are dropped.
+    // OPEN and everything after it are never limited.
+    const perKnock = e.kind === 'stage' || e.kind === 'timeout';
+    if (!perKnock || this.limiter.allow(e.door.name, e.src, this.deps.now())) {
+      const { text, debug } = formatEvent(
+        e,
+        this.settings.lookup ? this.hosts.get(e.src) : undefined,
+      );
+      if (debug) logger.debug(text);
+      else logger.log(text);
     }
     if (e.kind === 'open') this.onOpen(e.door, e.doorIndex, e.src, e.family);
   };
@@ -449,8 +440,7 @@ export class Daemon {
     if (door.oneTimeSequences !== undefined) this.useOneTime(door, doorIndex);
     if (door.close !== undefined)
       this.closeGrants(this.grants.revokePorts(src, door.close.ports), 'closed by knock');
-    if (door.open !== undefined)
-      this.openGrant(door, src, family, door.open.ports, door.openTimeout);
+    if (door.open !== undefined) this.openGrant(door.name, src, door.open.ports, door.openTimeout);
     const start = startCommandFor(door, family);
     if (start === undefined || start === '') return;
     const stop = stopCommandFor(door, family);
@@ -645,8 +635,7 @@ export class Daemon {
         if (door.open === undefined)
           throw new Error(`door '${req.door}' has no Open ports to grant`);
         if (this.deps.firewall == null) throw new Error('no Firewall backend configured');
-        const family = req.address.includes(':') ? 6 : 4;
-        this.openGrant(door, req.address, family, door.open.ports, door.openTimeout);
+        this.openGrant(door.name, req.address, door.open.ports, door.openTimeout);
         return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
       }
     }
