@@ -11,8 +11,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PcapFileSource, forEachRecord } from '../src/adapters/capture.js';
 import { parseConfig } from '../src/core/config.js';
-import { decode, newPacket, Skip } from '../src/core/decode.js';
-import { KnockMachine, type KnockEvent } from '../src/core/machine.js';
+import { decode, newPacket, Skip } from '../src/core/knock/decode.js';
+import { KnockMachine, type KnockEvent } from '../src/core/knock/machine.js';
 import { frame, pcapHeader, writeRecordHeader } from '../test/helpers/frames.js';
 
 const total = Number(process.argv[2] ?? 2_000_000);

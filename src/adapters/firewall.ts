@@ -4,7 +4,8 @@
  * transaction per change, so a sync is also a reconcile.
  */
 import { KnockError } from '../core/errors.js';
-import type { Grant, PortSpec } from '../core/grants.js';
+import type { Grant } from '../core/grants/grants.js';
+import type { PortSpec } from '../core/port.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   IPT_CHAIN,
@@ -13,7 +14,7 @@ import {
   nftRevokeLine,
   renderIptables,
   renderNft,
-} from '../core/render.js';
+} from '../core/grants/render.js';
 import { execArgv, type ExecResult } from './exec.js';
 
 export interface Firewall {

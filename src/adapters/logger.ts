@@ -16,7 +16,6 @@ export interface Logger {
   debug(msg: string): void;
   /** Errors go to stderr and to the log. */
   error(msg: string): void;
-  reopen(): void;
   close(): void;
 }
 
@@ -96,11 +95,6 @@ export class KnockdLogger implements Logger {
       }
     }
     this.opts.syslog?.(msg);
-  }
-
-  reopen(): void {
-    this.close();
-    this.open();
   }
 
   close(): void {

@@ -1,6 +1,6 @@
 /** The SPA verifier's primitives, from node:crypto. */
 import crypto from 'node:crypto';
-import type { SpaCrypto } from '../core/spa.js';
+import type { SpaCrypto } from '../core/spa/spa.js';
 
 export const nodeSpaCrypto: SpaCrypto = {
   hash: (alg, data) => new Uint8Array(crypto.createHash(alg).update(data).digest()),

@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseJournal, serializeJournal, type JournalState } from '../core/journal.js';
+import { parseJournal, serializeJournal, type JournalState } from '../core/grants/journal.js';
 
 export interface StateStore {
   /** The saved state, and a warning when a bad journal was set aside. */

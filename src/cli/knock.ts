@@ -11,7 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getopt } from './getopt.js';
 import { VERSION } from './version.js';
 import crypto from 'node:crypto';
-import { encodeSpa, HMAC_B64_LEN, type HmacAlg } from '../core/spa.js';
+import { encodeSpa, HMAC_B64_LEN, type HmacAlg } from '../core/spa/spa.js';
+import { DEFAULT_SPA_PORT, parsePortSpec, type PortSpec, type Proto } from '../core/port.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 
 const USAGE = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
@@ -94,14 +95,14 @@ async function spaMain(o: Map<string, string | true>, operands: string[]): Promi
     return 1;
   }
   const [host, ...specs] = operands;
-  const access: { proto: 'tcp' | 'udp'; port: number }[] = [];
+  const access: PortSpec[] = [];
   for (const s of specs) {
-    const m = /^(tcp|udp)\/(\d{1,5})$/.exec(s);
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) {
-      process.stderr.write(`error: bad access spec '${s}' (expected tcp/N or udp/N)\n`);
+    const p = parsePortSpec(s);
+    if ('error' in p) {
+      process.stderr.write(`error: ${p.error}\n`);
       return 1;
     }
-    access.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
+    access.push(p);
   }
   if (host === undefined || access.length === 0) {
     process.stdout.write(USAGE);
@@ -117,7 +118,7 @@ async function spaMain(o: Map<string, string | true>, operands: string[]): Promi
     return 1;
   }
   const allowIp = (o.get('allow-ip') as string | undefined) ?? (await localAddressFor(addr));
-  const port = Number((o.get('spa-port') as string | undefined) ?? 62201);
+  const port = Number((o.get('spa-port') as string | undefined) ?? DEFAULT_SPA_PORT);
   const user = process.env.USER ?? process.env.LOGNAME ?? 'knock';
   const pkt = encodeSpa(
     {
@@ -139,10 +140,7 @@ async function spaMain(o: Map<string, string | true>, operands: string[]): Promi
   return 0;
 }
 
-export interface Hit {
-  port: number;
-  proto: 'tcp' | 'udp';
-}
+export type Hit = PortSpec;
 
 /** Service names (as getaddrinfo would take them) from /etc/services. */
 function serviceName(name: string, proto: string): number | null {
@@ -170,8 +168,7 @@ function serviceName(name: string, proto: string): number | null {
 export function parseHit(arg: string, allUdp: boolean): Hit | string {
   const colon = arg.indexOf(':');
   const portText = colon < 0 ? arg : arg.slice(0, colon);
-  const proto: 'tcp' | 'udp' =
-    allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
+  const proto: Proto = allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
   let port: number | null = null;
   if (/^\d{1,5}$/.test(portText)) port = Number(portText);
   else if (portText !== '') port = serviceName(portText, proto);
@@ -267,8 +264,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   for (const h of hits) {
     if (o.has('verbose')) {
-      const shown = addr.family === 6 ? addr.address : addr.address;
-      process.stdout.write(`hitting ${h.proto} ${shown}:${h.port}\n`);
+      process.stdout.write(`hitting ${h.proto} ${addr.address}:${h.port}\n`);
     }
     if (h.proto === 'tcp') await tcpKnock(addr.address, h.port);
     else await sendUdp(addr.address, addr.family, h.port, Buffer.alloc(1));

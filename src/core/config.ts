@@ -7,9 +7,9 @@
  */
 import { canonicalIP } from './ip.js';
 import type { ConfigProblem } from './errors.js';
-import { parsePortSpecs, type PortSpec } from './grants.js';
+import { parsePortList, type PortSpec, type Proto } from './port.js';
 
-export type Proto = 'tcp' | 'udp';
+export type { Proto } from './port.js';
 
 export interface Knock {
   readonly port: number;
@@ -335,7 +335,7 @@ export function parseConfig(text: string, file: string): ParseResult {
       }
       case 'OPEN':
       case 'CLOSE': {
-        const r = parsePortSpecs(value);
+        const r = parsePortList(value);
         if ('error' in r) problem(lineNo, `door '${door.name}': ${r.error}`);
         else if (key === 'OPEN') door.open = { ports: r.ports, line: lineNo };
         else door.close = { ports: r.ports, line: lineNo };

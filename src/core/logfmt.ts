@@ -4,18 +4,12 @@
  * to text mapping is exhaustive: a new event kind without a message fails to
  * compile.
  */
-import type { KnockEvent } from './machine.js';
-
-function pad(n: number, w = 2): string {
-  return String(n).padStart(w, '0');
-}
+import type { KnockEvent } from './knock/machine.js';
+import { localClock, localStamp } from './time.js';
 
 /** `[YYYY-MM-DD HH:MM] msg`, in the local time of `d`. */
 export function logFileLine(d: Date, msg: string): string {
-  const stamp = `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(
-    d.getHours(),
-  )}:${pad(d.getMinutes())}`;
-  return `[${stamp}] ${msg}\n`;
+  return `[${localStamp(d, false)}] ${msg}\n`;
 }
 
 /** `SRC` or `SRC (HOST)` when -l resolved a name. */
@@ -57,13 +51,9 @@ export function formatEvent(e: KnockEvent, host?: string): { text: string; debug
   return f(e, host);
 }
 
-function clock(d: Date): string {
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
 export const MSG = {
   grantOpen: (src: string, door: string, ports: string, until: Date, refreshed: boolean) =>
-    `${src}: ${door}: open ${ports} until ${clock(until)}${refreshed ? ' (refreshed)' : ''}`,
+    `${src}: ${door}: open ${ports} until ${localClock(until)}${refreshed ? ' (refreshed)' : ''}`,
   grantClose: (src: string, door: string, ports: string, why: string) =>
     `${src}: ${door}: close ${ports} (${why})`,
   startup: (iface: string) => `starting up, listening on ${iface}`,
@@ -73,7 +63,6 @@ export const MSG = {
     `${door}: command returned non-zero status code (${code})`,
   cmdTimeout: (src: string, door: string) => `${src}: ${door}: command timeout`,
   rereading: (path: string) => `re-reading config file: ${path}`,
-  reopening: (path: string) => `re-opening log file: ${path}`,
   noMoreOneTime: (door: string) =>
     `no more sequences left in the one time sequences file for door ${door} --> disabling the door`,
   oneTimeError: (door: string) =>

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import { parseConfig, parseOneTimeFile, type Config, type OneTimeLine } from '../core/config.js';
 import type { ConfigProblem } from '../core/errors.js';
-import { parseAccessConf, type Stanza } from '../core/access.js';
+import { DEFAULT_SPA_PORT } from '../core/port.js';
+import { parseAccessConf, type Stanza } from '../core/spa/access.js';
 
 export interface LoadedConfig {
   config: Config;
@@ -103,7 +104,7 @@ export function loadConfig(
       else
         spa = {
           stanzas: a.stanzas,
-          port: r.config.options.spaPort ?? 62201,
+          port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
           socket: r.config.options.spaReceive === 'socket',
         };
     }

@@ -14,17 +14,19 @@ import {
   type Config,
   type Door,
 } from '../core/config.js';
-import { decode, linktypeSupported, LINKTYPE, newPacket, Skip } from '../core/decode.js';
-import { buildFilter } from '../core/filter.js';
-import { KnockMachine, type KnockEvent } from '../core/machine.js';
+import { decode, linktypeSupported, LINKTYPE, newPacket, Skip } from '../core/knock/decode.js';
+import { buildFilter } from '../core/knock/filter.js';
+import { KnockMachine, type KnockEvent } from '../core/knock/machine.js';
 import { formatEvent, MSG } from '../core/logfmt.js';
 import { LogLimiter } from '../core/ratelimit.js';
 import { formatProblem, KnockError } from '../core/errors.js';
-import { formatPorts, GrantTable, type Grant, type PortSpec } from '../core/grants.js';
-import type { PendingStop as JournalStop } from '../core/journal.js';
+import { GrantTable, type Grant } from '../core/grants/grants.js';
+import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
+import { localStamp } from '../core/time.js';
+import type { PendingStop as JournalStop } from '../core/grants/journal.js';
 import type { ControlRequest } from '../core/control.js';
-import { evaluateSpa, ReplayCache } from '../core/spa-policy.js';
-import type { SpaCrypto } from '../core/spa.js';
+import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
+import type { SpaCrypto } from '../core/spa/spa.js';
 import type { Firewall } from '../adapters/firewall.js';
 import type { StateStore } from '../adapters/state.js';
 import { forEachRecord, type CaptureSource } from '../adapters/capture.js';
@@ -65,13 +67,7 @@ interface PendingStop {
 
 /** Union of the ports named in every door's Open: what the nftables guard protects. */
 export function guardedPorts(cfg: Config): PortSpec[] {
-  const out: PortSpec[] = [];
-  for (const d of cfg.doors) {
-    for (const p of d.open?.ports ?? []) {
-      if (!out.some((q) => q.proto === p.proto && q.port === p.port)) out.push(p);
-    }
-  }
-  return out;
+  return unionPorts(cfg.doors.map((d) => d.open?.ports ?? []));
 }
 
 export class Daemon {
@@ -262,12 +258,8 @@ export class Daemon {
       return;
     }
     if (this.settings.debug) {
-      const d = new Date(ts);
-      const p = (n: number) => String(n).padStart(2, '0');
       this.deps.logger.debug(
-        `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(
-          d.getSeconds(),
-        )}: ${pkt.proto}: ${pkt.src}:${pkt.sport} -> ${pkt.dst}:${pkt.dport} ${caplen} bytes`,
+        `${localStamp(new Date(ts), true)}: ${pkt.proto}: ${pkt.src}:${pkt.sport} -> ${pkt.dst}:${pkt.dport} ${caplen} bytes`,
       );
     }
     this.machine.onPacket(pkt, ts, this.emit);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { decodeSpa, type HmacAlg } from '../../src/core/spa.js';
+import { decodeSpa, type HmacAlg } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
 
 // Packets from the stock fwknop client (built with -T, saved with -B; nothing is sent).

@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseConfig, type Door } from '../../src/core/config.js';
-import { KnockMachine, type KnockEvent } from '../../src/core/machine.js';
-import { newPacket } from '../../src/core/decode.js';
+import { KnockMachine, type KnockEvent } from '../../src/core/knock/machine.js';
+import { newPacket } from '../../src/core/knock/decode.js';
 
 /**
  * The naive reference: one flat list, linear scans, eviction by sorting.

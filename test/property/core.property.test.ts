@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/decode.js';
+import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/knock/decode.js';
 import { parseConfig } from '../../src/core/config.js';
-import { KnockMachine, type KnockEvent } from '../../src/core/machine.js';
+import { KnockMachine, type KnockEvent } from '../../src/core/knock/machine.js';
 import { frame } from '../helpers/frames.js';
 
 const LINKTYPES = Object.values(LINKTYPE) as number[];

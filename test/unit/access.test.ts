@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { parseAccessConf, sourceMatches, type Stanza } from '../../src/core/access.js';
-import { evaluateSpa, ReplayCache } from '../../src/core/spa-policy.js';
-import { encodeSpa } from '../../src/core/spa.js';
+import { parseAccessConf, sourceMatches, type Stanza } from '../../src/core/spa/access.js';
+import { evaluateSpa, ReplayCache } from '../../src/core/spa/policy.js';
+import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
 
 const K = crypto.randomBytes(32).toString('base64');

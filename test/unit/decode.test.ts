@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/decode.js';
+import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/knock/decode.js';
 import { formatIPv6, parseIPv6, canonicalIP } from '../../src/core/ip.js';
 import { frame } from '../helpers/frames.js';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNative } from '../../src/adapters/capture.js';
-import { buildFilter } from '../../src/core/filter.js';
-import { LINKTYPE } from '../../src/core/decode.js';
+import { buildFilter } from '../../src/core/knock/filter.js';
+import { LINKTYPE } from '../../src/core/knock/decode.js';
 
 // The filter text is only useful if libpcap compiles it for every link type we capture on.
 const SEQ = [

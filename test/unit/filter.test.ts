@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildFilter } from '../../src/core/filter.js';
+import { buildFilter } from '../../src/core/knock/filter.js';
 
 const SEQ = [
   { port: 7000, proto: 'tcp' as const },

@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GrantTable, parsePortSpecs, type Grant } from '../../src/core/grants.js';
-import { renderIptables, renderNft, datestop, safeName } from '../../src/core/render.js';
-import { parseJournal, serializeJournal } from '../../src/core/journal.js';
+import { GrantTable, type Grant } from '../../src/core/grants/grants.js';
+import { parsePortList } from '../../src/core/port.js';
+import { renderIptables, renderNft, datestop, safeName } from '../../src/core/grants/render.js';
+import { parseJournal, serializeJournal } from '../../src/core/grants/journal.js';
 import { parseRequest } from '../../src/core/control.js';
 import { parseConfig } from '../../src/core/config.js';
 
@@ -16,14 +17,14 @@ const g = (over: Partial<Grant> = {}): Grant => ({
 });
 
 test('Open/Close port lists: tcp/N and udp/N, deduplicated, strict', () => {
-  assert.deepEqual(parsePortSpecs('tcp/22, UDP/60001,tcp/22'), {
+  assert.deepEqual(parsePortList('tcp/22, UDP/60001,tcp/22'), {
     ports: [
       { proto: 'tcp', port: 22 },
       { proto: 'udp', port: 60001 },
     ],
   });
   for (const bad of ['', '22', 'tcp/0', 'tcp/70000', 'icmp/1', 'tcp/22,'])
-    assert.ok('error' in parsePortSpecs(bad), bad);
+    assert.ok('error' in parsePortList(bad), bad);
 });
 
 test('Open and Close need a Firewall backend; Open_Timeout defaults to 30', () => {
@@ -190,7 +191,7 @@ test('log limiter: a burst passes, a flood is counted per door with distinct sou
 });
 
 test('nft fast-path lines: one atomic batch each, refresh-safe and delete-safe', async () => {
-  const { nftGrantLine, nftRevokeLine } = await import('../../src/core/render.js');
+  const { nftGrantLine, nftRevokeLine } = await import('../../src/core/grants/render.js');
   const now = Date.UTC(2026, 10, 25, 12, 0, 0);
   assert.equal(
     nftGrantLine(g(), now),

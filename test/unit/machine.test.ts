@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig, type Door } from '../../src/core/config.js';
-import { KnockMachine, type KnockEvent } from '../../src/core/machine.js';
-import { newPacket, type Packet } from '../../src/core/decode.js';
+import { KnockMachine, type KnockEvent } from '../../src/core/knock/machine.js';
+import { newPacket, type Packet } from '../../src/core/knock/decode.js';
 
 function doors(text: string): Door[] {
   const r = parseConfig(text, 't');

@@ -9,7 +9,7 @@ import {
   b64decode,
   type HmacAlg,
   type AesMode,
-} from '../../src/core/spa.js';
+} from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
 
 const encKey = new Uint8Array(crypto.randomBytes(32));

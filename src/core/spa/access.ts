@@ -5,8 +5,9 @@
  * `ALLOW_NO_HMAC Y`, and features we do not implement are errors, not
  * silently ignored.
  */
-import type { ConfigProblem } from './errors.js';
-import { parseIPv4 } from './ip.js';
+import type { ConfigProblem } from '../errors.js';
+import { parseIPv4 } from '../ip.js';
+import { parsePortList, type PortSpec } from '../port.js';
 import { b64decode, type AesMode, type HmacAlg } from './spa.js';
 
 export interface Cidr {
@@ -17,8 +18,8 @@ export interface Cidr {
 export interface Stanza {
   line: number;
   sources: Cidr[] | 'any';
-  openPorts?: { proto: 'tcp' | 'udp'; port: number }[];
-  restrictPorts: { proto: 'tcp' | 'udp'; port: number }[];
+  openPorts?: PortSpec[];
+  restrictPorts: PortSpec[];
   encKey?: Uint8Array;
   hmacKey?: Uint8Array;
   hmacAlg: HmacAlg;
@@ -70,14 +71,9 @@ export function sourceMatches(s: Stanza, address: string): boolean {
   return s.sources.some((c) => (n & c.mask) >>> 0 === c.net);
 }
 
-function ports(v: string): { proto: 'tcp' | 'udp'; port: number }[] | null {
-  const out: { proto: 'tcp' | 'udp'; port: number }[] = [];
-  for (const raw of v.split(',')) {
-    const m = /^(tcp|udp)\/(\d{1,5})$/i.exec(raw.trim());
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) return null;
-    out.push({ proto: (m[1] as string).toLowerCase() as 'tcp' | 'udp', port: Number(m[2]) });
-  }
-  return out;
+function ports(v: string): PortSpec[] | null {
+  const r = parsePortList(v);
+  return 'error' in r ? null : r.ports;
 }
 
 export function parseAccessConf(

@@ -3,6 +3,7 @@
  * (first stanza that passes wins) plus a bounded replay cache. Pure: the
  * time is an argument and the result is a decision, logged by the daemon.
  */
+import { samePort, type PortSpec } from '../port.js';
 import { sourceMatches, type Stanza } from './access.js';
 import { decodeSpa, precheck, b64nopad, type SpaCrypto } from './spa.js';
 
@@ -48,7 +49,7 @@ export type SpaDecision =
   | {
       ok: true;
       address: string;
-      ports: { proto: 'tcp' | 'udp'; port: number }[];
+      ports: PortSpec[];
       seconds: number;
       stanza: number;
       user: string;
@@ -109,18 +110,14 @@ export function evaluateSpa(
       last = `message type ${m.type} is not supported (access requests only)`;
       continue;
     }
-    const restricted = m.access.find((a) =>
-      s.restrictPorts.some((r2) => r2.proto === a.proto && r2.port === a.port),
-    );
+    const restricted = m.access.find((a) => s.restrictPorts.some((r2) => samePort(r2, a)));
     if (restricted !== undefined) {
       last = `${restricted.proto}/${restricted.port} is in RESTRICT_PORTS`;
       continue;
     }
     const open = s.openPorts;
     const outside =
-      open === undefined
-        ? undefined
-        : m.access.find((a) => !open.some((o) => o.proto === a.proto && o.port === a.port));
+      open === undefined ? undefined : m.access.find((a) => !open.some((o) => samePort(o, a)));
     if (outside !== undefined) {
       last = `${outside.proto}/${outside.port} is not in OPEN_PORTS`;
       continue;

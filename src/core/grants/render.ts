@@ -4,21 +4,16 @@
  * nft -f). Rendering the whole state each time makes every apply a
  * reconcile: whatever else sits in our chain or table is removed.
  */
-import type { Grant, PortSpec } from './grants.js';
+import type { Grant } from './grants.js';
+import { utcStamp } from '../time.js';
+import type { PortSpec } from '../port.js';
 
 export const IPT_CHAIN = 'KNOCKD';
 export const NFT_TABLE = 'knockd';
 
-function pad(n: number): string {
-  return String(n).padStart(2, '0');
-}
-
 /** xt_time's --datestop format, in UTC. */
 export function datestop(ms: number): string {
-  const d = new Date(Math.floor(ms / 1000) * 1000);
-  return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}T${pad(d.getUTCHours())}:${pad(
-    d.getUTCMinutes(),
-  )}:${pad(d.getUTCSeconds())}`;
+  return utcStamp(new Date(Math.floor(ms / 1000) * 1000));
 }
 
 /** Door names are free text; comments and nft get only a safe subset. */

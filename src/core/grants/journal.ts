@@ -3,8 +3,9 @@
  * their due times. Parsing validates every field, so a corrupt or tampered
  * file is rejected as a whole with a reason, never half-loaded.
  */
-import { canonicalIP } from './ip.js';
-import type { Grant, PortSpec } from './grants.js';
+import { canonicalIP } from '../ip.js';
+import type { Grant } from './grants.js';
+import type { PortSpec } from '../port.js';
 
 export interface PendingStop {
   id: number;

@@ -7,12 +7,7 @@
  *   never adds a second entry, so the firewall never gets a duplicate rule.
  * - A grant always has at least one port; removing its last port removes it.
  */
-import type { Proto } from './config.js';
-
-export interface PortSpec {
-  readonly proto: Proto;
-  readonly port: number;
-}
+import { samePort, type PortSpec } from '../port.js';
 
 export interface Grant {
   door: string;
@@ -21,26 +16,6 @@ export interface Grant {
   ports: PortSpec[];
   /** Epoch ms after which the grant no longer matches. */
   expires: number;
-}
-
-export function formatPorts(ports: readonly PortSpec[]): string {
-  return ports.map((p) => `${p.proto}/${p.port}`).join(',');
-}
-
-/** Parses `tcp/22[,udp/60001,...]`; returns the ports or a message quoting the bad element. */
-export function parsePortSpecs(value: string): { ports: PortSpec[] } | { error: string } {
-  if (value.trim() === '') return { error: 'empty port list' };
-  const ports: PortSpec[] = [];
-  for (const raw of value.split(',')) {
-    const el = raw.trim();
-    const m = /^(tcp|udp)\/(\d{1,5})$/i.exec(el);
-    if (m === null) return { error: `bad port '${el}': expected tcp/PORT or udp/PORT` };
-    const port = Number(m[2]);
-    if (port < 1 || port > 65535) return { error: `port ${m[2]} out of range 1-65535` };
-    const proto = (m[1] as string).toLowerCase() as Proto;
-    if (!ports.some((p) => p.proto === proto && p.port === port)) ports.push({ proto, port });
-  }
-  return { ports };
 }
 
 const key = (door: string, address: string) => `${door}\u0000${address}`;
@@ -69,9 +44,7 @@ export class GrantTable {
     const changed: Grant[] = [];
     for (const [k, g] of this.grants) {
       if (g.address !== address) continue;
-      const left = g.ports.filter(
-        (p) => !ports.some((q) => q.proto === p.proto && q.port === p.port),
-      );
+      const left = g.ports.filter((p) => !ports.some((q) => samePort(p, q)));
       if (left.length === g.ports.length) continue;
       changed.push({ ...g, ports: g.ports.filter((p) => !left.includes(p)) });
       if (left.length === 0) this.grants.delete(k);

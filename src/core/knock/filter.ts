@@ -3,7 +3,7 @@
  * JavaScript. The filter is a pre-selection; the state machine re-checks
  * everything, so a looser filter is never unsafe, only slower.
  */
-import type { Knock, TcpFlags } from './config.js';
+import type { Knock, TcpFlags } from '../config.js';
 
 export interface FilterDoor {
   sequence: readonly Knock[];

@@ -23,7 +23,7 @@
  *   decrease, so eviction takes its first entry and expiry sweeps stop at
  *   the first live one.
  */
-import type { Door, Knock } from './config.js';
+import type { Door, Knock } from '../config.js';
 import type { Packet } from './decode.js';
 
 export interface Attempt {

@@ -3,8 +3,8 @@
  * is read, and the result is a reason code, never an exception. It fills a
  * caller-owned Packet so the hot path allocates only the address strings.
  */
-import { formatIPv4, formatIPv6 } from './ip.js';
-import type { Proto } from './config.js';
+import { formatIPv4, formatIPv6 } from '../ip.js';
+import type { Proto } from '../port.js';
 
 export const LINKTYPE = {
   NULL: 0,
@@ -58,16 +58,6 @@ export const enum Skip {
   BAD_HEADER = 5,
   LINKTYPE = 6,
 }
-
-export const SKIP_NAMES = [
-  'ok',
-  'truncated',
-  'not-ip',
-  'not-tcp-udp',
-  'fragment',
-  'bad-header',
-  'linktype',
-];
 
 const ETH_IPV4 = 0x0800;
 const ETH_IPV6 = 0x86dd;

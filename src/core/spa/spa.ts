@@ -10,6 +10,8 @@
  * the EVP_BytesToKey-MD5 key, then the inner digest, then the fields.
  */
 
+import { formatPorts, parsePortSpec, type PortSpec } from '../port.js';
+
 export type HmacAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
 export type DigestAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
 export type AesMode = 'cbc' | 'ecb' | 'cfb' | 'ofb' | 'ctr' | 'legacy';
@@ -50,7 +52,7 @@ export interface SpaMessage {
   /** The IP the client asks access for (0.0.0.0 means "the packet's source"). */
   allowIp: string;
   /** For access types: the requested ports. */
-  access: { proto: 'tcp' | 'udp'; port: number }[];
+  access: PortSpec[];
   /** For type 0: the command text. */
   command?: string;
   nat?: { host: string; port: number };
@@ -249,10 +251,10 @@ function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
     out.command = body;
   } else {
     for (const spec of body.split(',')) {
-      const m = /^(tcp|udp)\/(\d{1,5})$/.exec(spec);
-      if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535)
-        return fail(`bad access spec '${spec}'`);
-      out.access.push({ proto: m[1] as 'tcp' | 'udp', port: Number(m[2]) });
+      // fwknop writes the protocol in lower case; anything else is not its packet.
+      const p = /^(tcp|udp)\//.test(spec) ? parsePortSpec(spec) : null;
+      if (p === null || 'error' in p) return fail(`bad access spec '${spec}'`);
+      out.access.push(p);
     }
   }
   let i = 0;
@@ -279,7 +281,7 @@ export function encodeSpa(
     user: string;
     timestamp: number;
     allowIp: string;
-    access: { proto: 'tcp' | 'udp'; port: number }[];
+    access: PortSpec[];
     timeout?: number;
   },
   keys: SpaKeys,
@@ -289,7 +291,7 @@ export function encodeSpa(
   let rand = '';
   for (const b of c.random(16)) rand += String(b % 10);
   const type = m.timeout !== undefined && m.timeout > 0 ? 3 : 1;
-  const msg = `${m.allowIp},${m.access.map((a) => `${a.proto}/${a.port}`).join(',')}`;
+  const msg = `${m.allowIp},${formatPorts(m.access)}`;
   let encoded = `${rand}:${b64nopad(ascii(m.user))}:${m.timestamp}:3.0.0:${type}:${b64nopad(ascii(msg))}`;
   if (type === 3) encoded += `:${m.timeout}`;
   const pt = ascii(`${encoded}:${b64nopad(c.hash(digestAlg, ascii(encoded)))}`);
