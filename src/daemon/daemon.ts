@@ -291,11 +291,10 @@ export class Daemon {
     const c = this.deps.spaCrypto;
     if (spa === undefined || c === undefined) return;
     const now = this.deps.now();
-    const text = payload.toString('latin1').replace(/\s+$/, '');
     // Over IPv6 a packet may ask for an IPv4 address, or (allow IP 0.0.0.0)
     // for its own IPv6 source; SOURCE lists are IPv4, so that needs SOURCE ANY.
     const burned = this.replay.size;
-    const d = evaluateSpa(text, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
+    const d = evaluateSpa(payload, src, spa.stanzas, this.replay, Math.floor(now / 1000), c);
     if (!d.ok) {
       if (this.limiter.allow('SPA', src, now))
         this.deps.logger.log(`${src}: SPA: rejected (${d.reason})`);
