@@ -76,8 +76,11 @@ for ip in 010.077.000.003 10.77.0.010 00.0.0.0; do
   fwknop_send "$ip"
   expect_log "$WORK/knockd.log" "$CLI4: SPA: rejected \(bad allow IP '$ip'\)"
 done
-# Sync point: a valid packet after them is processed after them.
+# Sync point: a valid packet after them is processed after them (and its
+# time to open is the baseline for the numbers below).
+T0=$(now_ms)
 fwknop_send "$CLI4"
+within_1s "baseline, no hostile traffic" "$(opened_ms "$T0")"
 expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
 [ "$(count_lines "$WORK/knockd.log" 'SPA: accepted')" = 1 ] && log "ok: only the plain address was accepted" || fail "a leading-zero allow IP was accepted: $(grep 'SPA: accepted' "$WORK/knockd.log")"
 reachable_from 10.77.0.3 "$SRV4" && fail "10.77.0.3 can connect" || log "ok: 10.77.0.3 cannot connect"
