@@ -10,10 +10,10 @@
  * the EVP_BytesToKey-MD5 key, then the inner digest, then the fields.
  *
  * Packet data is attacker input: everything here is linear in the packet.
- * The payload's length is checked before any other work, loops replace
- * regular expressions on unbounded data, and the few regular expressions
- * left see only short, already length-checked fields and have no nested or
- * overlapping quantifiers.
+ * The payload's length is checked before any other work and plain loops do
+ * the character checks; the only regular expression that sees packet data
+ * is parsePortSpec's anchored one, on one access spec of a decrypted and
+ * digest-checked message of at most 192 bytes.
  */
 
 import { formatPorts, parsePortSpec, type PortSpec } from '../port.js';
