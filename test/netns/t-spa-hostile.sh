@@ -3,7 +3,9 @@
 # packets and nftables grants:
 #  - SPA_Receive = socket: one 65,000-byte datagram of spaces and an 'x' is
 #    rejected by its length, and a valid packet sent right after it still
-#    opens tcp/22 within a second (real TCP connect);
+#    opens tcp/22 within a second (real TCP connect); a packet from a
+#    link-local IPv6 source, which the socket reports with its zone, opens
+#    nothing;
 #  - allow IPs with leading zeros (010.077.000.003, 10.77.0.010, 00.0.0.0),
 #    which the stock client sends as written, are rejected: they open nothing
 #    for any host and 00.0.0.0 does not slip past REQUIRE_SOURCE_ADDRESS;
@@ -24,6 +26,11 @@ SOURCE 10.77.0.0/24
     OPEN_PORTS tcp/22
     FW_ACCESS_TIMEOUT 3
     REQUIRE_SOURCE_ADDRESS Y
+SOURCE ANY
+    KEY_BASE64 $K
+    HMAC_KEY_BASE64 $H
+    OPEN_PORTS tcp/22
+    FW_ACCESS_TIMEOUT 3
 CONF
 cat >"$WORK/knockd.conf" <<CONF
 [options]
@@ -88,6 +95,23 @@ in_srv nft list table inet knockd >"$WORK/ruleset"
 grep -qE '8\.63\.0\.3|10\.77\.0\.(3|8|10)\b|0\.0\.0\.0' "$WORK/ruleset" && fail "a grant for another host: $(cat "$WORK/ruleset")" || log "ok: the ruleset holds no grant for another host"
 expect_log "$WORK/knockd.log" "$CLI4: SPA: close tcp/22 \(expired\)" 8
 expect_closed "$SRV4"
+
+echo " SPA_Receive = socket: a link-local sender (the socket reports its zone) opens nothing"
+ll() { ip netns exec "$1" ip -6 -o addr show dev "$2" scope link | sed -n 's/.*inet6 \([^/]*\).*/\1/p'; }
+wait_until 5 sh -c "! ip -n $CLI -6 addr show dev veth-c scope link | grep -q tentative" || fail "no link-local address"
+CLL=$(ll "$CLI" veth-c)
+SLL=$(ll "$SRV" veth-s)
+in_cli fwknop --no-rc-file --no-save-args -A tcp/22 -s -D "$SRV4" --key-base64-rijndael "$K" --key-base64-hmac "$H" -T -B "$WORK/ll.txt" >/dev/null 2>&1
+in_cli node -e "
+  const s = require('dgram').createSocket('udp6');
+  s.on('error', (e) => { console.error(e.message); process.exit(1); });
+  s.bind({ address: '$CLL%veth-c', port: 0 }, () =>
+    s.send(require('fs').readFileSync('$WORK/ll.txt'), 62201, '$SLL%veth-c', () => s.close()));
+" || fail "could not send from $CLL"
+expect_log "$WORK/knockd.log" "SPA: rejected \(source 'fe80::[0-9a-f:]+%veth-s' is not a plain IP address \(zones are refused\)\)"
+if grep -q 'SPA: accepted for fe80' "$WORK/knockd.log" || in_srv nft list table inet knockd | grep -q 'fe80'; then
+  fail "a grant for a link-local address: $(grep 'accepted for fe80' "$WORK/knockd.log")"
+else log "ok: no link-local grant"; fi
 
 echo " SPA_Receive = socket: a 65,000-byte datagram of spaces, then a valid packet"
 in_cli node -e "
