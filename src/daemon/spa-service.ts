@@ -5,8 +5,7 @@
  * reload: SPA can be turned on or off, and its port or receive mode moved,
  * without a restart.
  */
-import { canonicalIP } from '../core/ip.js';
-import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
+import { canonicalSource, evaluateSpa, ReplayCache } from '../core/spa/policy.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
@@ -69,12 +68,12 @@ export class SpaService {
 
   /** A datagram from the socket: its source is canonicalised here, at entry (no zone, no mapping). */
   private onSocketPacket(msg: Buffer, src: string): void {
-    const ip = canonicalIP(src);
+    const ip = canonicalSource(src);
     if (ip === null) {
-      this.reject(src, 'source address does not parse');
+      this.reject(src, 'source address does not parse, or has a zone');
       return;
     }
-    this.onPacket(msg, ip.text);
+    this.onPacket(msg, ip);
   }
 
   /** One SPA packet: verify, check policy, grant; every rejection is counted and logged (rate limited). */
@@ -84,7 +83,7 @@ export class SpaService {
     const now = this.now();
     const burned = this.replay.size;
     const d = evaluateSpa(
-      Buffer.from(payload).toString('latin1').trimEnd(),
+      payload,
       src,
       spa.stanzas,
       this.replay,
