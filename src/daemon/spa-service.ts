@@ -5,7 +5,7 @@
  * reload: SPA can be turned on or off, and its port or receive mode moved,
  * without a restart.
  */
-import { canonicalSource, evaluateSpa, ReplayCache } from '../core/spa/policy.js';
+import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
@@ -66,14 +66,13 @@ export class SpaService {
     this.settings = next;
   }
 
-  /** A datagram from the socket: its source is canonicalised here, at entry (no zone, no mapping). */
+  /**
+   * A datagram from the socket. Its source may carry a zone or an IPv4
+   * mapping; evaluateSpa canonicalises it (canonicalSource) and refuses a
+   * zone, so nothing downstream sees the raw text.
+   */
   private onSocketPacket(msg: Buffer, src: string): void {
-    const ip = canonicalSource(src);
-    if (ip === null) {
-      this.reject(src, 'source address does not parse, or has a zone');
-      return;
-    }
-    this.onPacket(msg, ip);
+    this.onPacket(msg, src);
   }
 
   /** One SPA packet: verify, check policy, grant; every rejection is counted and logged (rate limited). */
