@@ -62,6 +62,8 @@ export interface DaemonDeps {
 
 interface PendingStop {
   entry: JournalStop;
+  /** Expanded stop command; the journal keeps only door and address (rebuilt at start). */
+  command: string;
   timer: NodeJS.Timeout | null;
 }
 
@@ -118,18 +120,31 @@ export class Daemon {
     const now = this.deps.now();
     const { logger } = this.deps;
     if (this.deps.state != null) {
-      const { state, warning } = this.deps.state.load();
-      if (warning !== undefined) logger.log(`warning: ${warning}`);
+      const { state, warnings } = this.deps.state.load();
+      for (const w of warnings) logger.log(`warning: ${w}`);
       for (const g of state.grants) if (g.expires > now) this.grants.upsert(g);
       for (const [d, until] of state.replay ?? []) this.replay.add(d, until);
       this.replay.prune(Math.floor(now / 1000));
       for (const s of state.stops) {
         this.nextStopId = Math.max(this.nextStopId, s.id + 1);
-        this.pendingStops.set(s.id, { entry: s, timer: null });
+        // The command is rebuilt from the config, never read from the journal.
+        const door = this.loaded.config.doors.find((d) => d.name === s.door);
+        const stop = door === undefined ? undefined : stopCommandFor(door, s.family);
+        if (stop === undefined || stop === '') {
+          logger.log(
+            `warning: journal: dropped the pending stop command for ${s.address}: door '${s.door}' is gone or has no stop command`,
+          );
+          continue;
+        }
+        this.pendingStops.set(s.id, {
+          entry: s,
+          command: expandCommand(stop, s.address),
+          timer: null,
+        });
       }
       if (state.grants.length + state.stops.length > 0) {
         logger.log(
-          `restored ${this.grants.size} live grant(s) and ${state.stops.length} pending stop command(s) from the journal`,
+          `restored ${this.grants.size} live grant(s) and ${this.pendingStops.size} pending stop command(s) from the journal`,
         );
       }
     }
@@ -445,9 +460,10 @@ export class Daemon {
           id: this.nextStopId++,
           door: door.name,
           address: src,
-          command: expandCommand(stop, src),
+          family,
           due: this.deps.now() + door.cmdTimeout * 1000,
         },
+        command: expandCommand(stop, src),
         timer: null,
       };
       this.pendingStops.set(pending.entry.id, pending);
@@ -476,7 +492,7 @@ export class Daemon {
     if (!this.pendingStops.delete(p.entry.id)) return;
     if (p.timer !== null) clearTimeout(p.timer);
     this.deps.logger.log(MSG.cmdTimeout(p.entry.address, p.entry.door));
-    await this.runCommand(p.entry.door, p.entry.command);
+    await this.runCommand(p.entry.door, p.command);
     this.persist();
   }
 
