@@ -23,7 +23,11 @@ const MAX_SOCKET_PATH = 107;
 const euid = (): number => process.geteuid?.() ?? 0;
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
-/** Is something answering on this socket path? */
+/**
+ * Is something answering on this socket path? Only a refused connection
+ * proves the socket stale; any other failure (EACCES: someone else's
+ * socket) counts as in use, so it is left alone.
+ */
 function inUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(path);
@@ -31,7 +35,7 @@ function inUse(path: string): Promise<boolean> {
       c.destroy();
       resolve(true);
     });
-    c.on('error', () => resolve(false));
+    c.on('error', (e) => resolve(errno(e) !== 'ECONNREFUSED'));
   });
 }
 

@@ -14,6 +14,7 @@ import { KnockError } from '../../src/core/errors.js';
 import type { JournalState } from '../../src/core/grants/journal.js';
 
 const NOBODY = 65534;
+const tmpOf = (dir: string) => path.join(dir, 'state.json.tmp');
 const asRoot = { skip: process.geteuid?.() !== 0 ? 'needs root (chown)' : false };
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -59,7 +60,7 @@ test('a state directory we create is 0700, and save/load round-trip with a 0600 
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700);
     s.save(STATE);
     assert.equal(fs.statSync(s.file).mode & 0o777, 0o600);
-    assert.ok(!fs.existsSync(s.tmp), 'no temp file left');
+    assert.ok(!fs.existsSync(tmpOf(dir)), 'no temp file left');
     assert.deepEqual(new FileStateStore(dir).load(), { state: STATE, warnings: [] });
   } finally {
     process.umask(old);
@@ -116,29 +117,29 @@ test('a planted state.json.tmp symlink is never followed by save', (t) => {
   const s = new FileStateStore(dir);
   const victim = path.join(dir, 'victim');
   fs.writeFileSync(victim, 'precious\n');
-  fs.symlinkSync(victim, s.tmp);
+  fs.symlinkSync(victim, tmpOf(dir));
   assert.throws(() => s.save(STATE), /refusing to replace .*state\.json\.tmp/);
   assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n');
-  assert.ok(fs.lstatSync(s.tmp).isSymbolicLink(), 'the planted link is left for the admin');
+  assert.ok(fs.lstatSync(tmpOf(dir)).isSymbolicLink(), 'the planted link is left for the admin');
   assert.ok(!fs.existsSync(s.file), 'no journal written through the link');
 });
 
 test('a stale state.json.tmp left by a crash (regular file, ours) is replaced', (t) => {
   const dir = tempDir(t);
   const s = new FileStateStore(dir);
-  fs.writeFileSync(s.tmp, 'half a journ', { mode: 0o600 });
+  fs.writeFileSync(tmpOf(dir), 'half a journ', { mode: 0o600 });
   s.save(STATE);
-  assert.ok(!fs.existsSync(s.tmp));
+  assert.ok(!fs.existsSync(tmpOf(dir)));
   assert.deepEqual(s.load().state, STATE);
 });
 
 test('a stale temp owned by someone else is not removed', asRoot, (t) => {
   const dir = tempDir(t);
   const s = new FileStateStore(dir);
-  fs.writeFileSync(s.tmp, 'theirs', { mode: 0o600 });
-  fs.chownSync(s.tmp, NOBODY, NOBODY);
+  fs.writeFileSync(tmpOf(dir), 'theirs', { mode: 0o600 });
+  fs.chownSync(tmpOf(dir), NOBODY, NOBODY);
   assert.throws(() => s.save(STATE), /refusing to replace/);
-  assert.equal(fs.readFileSync(s.tmp, 'utf8'), 'theirs');
+  assert.equal(fs.readFileSync(tmpOf(dir), 'utf8'), 'theirs');
 });
 
 test('an old journal with a bad entry loads the rest, with the warning naming the file', (t) => {
