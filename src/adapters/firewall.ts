@@ -6,6 +6,7 @@
 import { KnockError } from '../core/errors.js';
 import type { Grant } from '../core/grants/grants.js';
 import type { PortSpec } from '../core/port.js';
+import type { Firewall, GrantChange } from '../daemon/ports.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   IPT_CHAIN,
@@ -16,25 +17,6 @@ import {
   renderNft,
 } from '../core/grants/render.js';
 import { execArgv, type ExecResult } from './exec.js';
-
-export interface Firewall {
-  readonly kind: 'iptables' | 'nftables' | 'memory';
-  /** Checks the tools and kernel support; creates our chain/table. Throws KnockError. */
-  init(): Promise<void>;
-  /** Ports the guard protects (nftables); others ignore it. */
-  setGuarded(ports: readonly PortSpec[]): void;
-  /** Makes the firewall match `grants` exactly. Throws on failure. */
-  sync(grants: readonly Grant[], now: number): Promise<void>;
-  /**
-   * Optional fast path for one change, without a process per change. Returns
-   * false when it cannot take it (the caller then does a full sync). Errors
-   * surface later through `onError`.
-   */
-  update?(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean;
-  /** Where the fast path reports a failed change; the caller should resync. */
-  onError?: (message: string) => void;
-  close?(): void;
-}
 
 type Exec = (file: string, args: readonly string[], input?: string) => Promise<ExecResult>;
 
@@ -47,9 +29,17 @@ function failed(what: string, r: ExecResult): KnockError {
 
 export class IptablesFirewall implements Firewall {
   readonly kind = 'iptables';
+  onError: (message: string) => void = () => {};
   constructor(private readonly exec: Exec = execArgv) {}
 
   setGuarded(): void {}
+
+  /** No fast path: every change is a full iptables-restore (coalesced by the caller). */
+  update(): boolean {
+    return false;
+  }
+
+  close(): void {}
 
   async init(): Promise<void> {
     for (const bin of ['iptables', 'ip6tables']) {
@@ -111,7 +101,7 @@ export class NftablesFirewall implements Firewall {
   private guarded: PortSpec[] = [];
   /** A long-lived `nft -i`: each line we write is one atomic batch, with no fork per grant. */
   private co: ChildProcessWithoutNullStreams | null = null;
-  onError?: (message: string) => void;
+  onError: (message: string) => void = () => {};
   constructor(private readonly exec: Exec = execArgv) {}
 
   private coprocess(): ChildProcessWithoutNullStreams | null {
@@ -125,7 +115,7 @@ export class NftablesFirewall implements Firewall {
         err += d;
         // nft prints an error and the offending line with a caret marker; report once it is complete.
         if (/\^+\s*$/.test(err) || err.split('\n').length > 3) {
-          this.onError?.(err.trim().split('\n')[0] ?? 'nft error');
+          this.onError(err.trim().split('\n')[0] ?? 'nft error');
           err = '';
         }
       });
@@ -141,7 +131,7 @@ export class NftablesFirewall implements Firewall {
     }
   }
 
-  update(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean {
+  update(change: GrantChange, now: number): boolean {
     const lines: string[] = [];
     if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
     if (change.open !== undefined) {
@@ -177,19 +167,5 @@ export class NftablesFirewall implements Firewall {
     // Start the coprocess now, not at the first knock: its start-up (and its
     // first ruleset read) would otherwise land on someone's knock-to-open time.
     if (this.co === null) this.coprocess()?.stdin.write(`list set inet ${NFT_TABLE} guarded\n`);
-  }
-}
-
-/** In-memory twin: records every synced state. */
-export class MemoryFirewall implements Firewall {
-  readonly kind = 'memory';
-  synced: Grant[][] = [];
-  guarded: PortSpec[] = [];
-  async init(): Promise<void> {}
-  setGuarded(ports: readonly PortSpec[]): void {
-    this.guarded = [...ports];
-  }
-  async sync(grants: readonly Grant[]): Promise<void> {
-    this.synced.push(grants.map((g) => ({ ...g })));
   }
 }

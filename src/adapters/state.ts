@@ -14,18 +14,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KnockError } from '../core/errors.js';
 import { parseJournal, serializeJournal, type JournalState } from '../core/grants/journal.js';
+import type { StateStore } from '../daemon/ports.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
-
-export interface StateStore {
-  /**
-   * The saved state, and warnings (a bad journal set aside, bad entries
-   * skipped). Throws KnockError E_STATE when the directory or the journal
-   * is not safe to trust.
-   */
-  load(): { state: JournalState; warnings: string[] };
-  save(state: JournalState): void;
-}
 
 const euid = (): number => process.geteuid?.() ?? 0;
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
@@ -166,17 +157,5 @@ export class FileStateStore implements StateStore {
       );
     }
     fs.unlinkSync(this.tmp);
-  }
-}
-
-export class MemoryStateStore implements StateStore {
-  saved: JournalState = { grants: [], stops: [] };
-  saves = 0;
-  load(): { state: JournalState; warnings: string[] } {
-    return { state: structuredClone(this.saved), warnings: [] };
-  }
-  save(state: JournalState): void {
-    this.saved = structuredClone(state);
-    this.saves++;
   }
 }

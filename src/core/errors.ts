@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'E_CAPTURE' // the capture device cannot be opened
   | 'E_RESOLVE' // a host name does not resolve
   | 'E_FIREWALL' // the firewall backend is missing or refused a change
+  | 'E_SPA' // the SPA socket cannot be bound (port taken)
   | 'E_STATE'; // the state directory or journal is not safe to trust (owner, mode, type)
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
@@ -18,6 +19,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_CAPTURE: 69,
   E_RESOLVE: 68,
   E_FIREWALL: 69,
+  E_SPA: 69,
   E_STATE: 77, // EX_NOPERM
 };
 

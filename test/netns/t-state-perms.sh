@@ -66,7 +66,7 @@ start_knockd "$WORK/knockd.conf"
 wait_until 5 grep -q '^stop 10.77.0.9$' "$WORK/cmds" 2>/dev/null &&
   log "ok: the stop command was rebuilt from the config" ||
   fail "the config's stop command did not run: $(cat "$WORK/cmds" 2>/dev/null)"
-expect_log "$WORK/knockd.out" "dropped the pending stop command for 10.77.0.8: door 'gone'"
+expect_log "$WORK/knockd.out" "10.77.0.8: gone: pending stop command dropped"
 [ ! -e "$WORK/pwned-$RUN_ID" ] && [ ! -e "$WORK/pwned2-$RUN_ID" ] &&
   log "ok: the journal's command text did not run" || fail "the planted command ran"
 wait_until 5 grep -q '"version":2' "$WORK/state/state.json" &&

@@ -23,12 +23,12 @@ function parsed(text: string): { state: JournalState; warnings: string[] } {
   return r as { state: JournalState; warnings: string[] };
 }
 
-test('journal round-trips grants, stops (door, address, family, due) and replay', () => {
+test('journal round-trips grants, stops (id, door, address, due) and replay', () => {
   const state: JournalState = {
     grants: [grant(), grant({ address: '2001:db8::5', family: 6, door: 'v6' })],
     stops: [
-      { id: 3, door: 'cmd', address: '192.0.2.7', family: 4, due: 5 },
-      { id: 4, door: 'cmd', address: '2001:db8::7', family: 6, due: 6 },
+      { id: 3, door: 'cmd', address: '192.0.2.7', due: 5 },
+      { id: 4, door: 'cmd', address: '2001:db8::7', due: 6 },
     ],
     replay: [[DIGEST, 1795623663]],
   };
@@ -40,7 +40,7 @@ test('journal round-trips grants, stops (door, address, family, due) and replay'
 });
 
 test('serialize writes only the known fields (no command text reaches the file)', () => {
-  const stop = { id: 1, door: 'cmd', address: '192.0.2.7', family: 4 as const, due: 5 };
+  const stop = { id: 1, door: 'cmd', address: '192.0.2.7', due: 5 };
   const text = serializeJournal({
     grants: [{ ...grant(), extra: 'x' } as Grant],
     stops: [{ ...stop, command: 'touch /tmp/pwned' } as typeof stop],
@@ -115,7 +115,7 @@ test('addresses read from the journal are canonicalised', () => {
   const text = JSON.stringify({
     version: 2,
     grants: [{ ...grant(), address: '2001:DB8:0:0:0:0:0:5', family: 6 }],
-    stops: [{ id: 1, door: 'cmd', address: '2001:0DB8::0007', family: 6, due: 1 }],
+    stops: [{ id: 1, door: 'cmd', address: '2001:0DB8::0007', due: 1 }],
   });
   const r = parsed(text);
   assert.equal(r.state.grants[0]!.address, '2001:db8::5');
@@ -126,7 +126,7 @@ test('addresses read from the journal are canonicalised', () => {
       JSON.stringify({
         version: 2,
         grants: [],
-        stops: [{ id: 1, door: 'cmd', address: bad, family: 4, due: 1 }],
+        stops: [{ id: 1, door: 'cmd', address: bad, due: 1 }],
       }),
     );
     assert.equal(w.state.stops.length, 0, JSON.stringify(bad));
@@ -134,34 +134,32 @@ test('addresses read from the journal are canonicalised', () => {
   }
 });
 
-test('a version 1 stop loads without its command; the family comes from the address', () => {
+test('a version 1 stop loads without its command', () => {
   const text = JSON.stringify({
     version: 1,
     grants: [],
     stops: [{ id: 5, door: 'cmd', address: '2001:db8::7', command: 'touch /tmp/pwned-v1', due: 9 }],
   });
   const r = parsed(text);
-  assert.deepEqual(r.state.stops, [
-    { id: 5, door: 'cmd', address: '2001:db8::7', family: 6, due: 9 },
-  ]);
+  assert.deepEqual(r.state.stops, [{ id: 5, door: 'cmd', address: '2001:db8::7', due: 9 }]);
   assert.ok(!('command' in r.state.stops[0]!), 'the command text is not carried');
 });
 
-test('version 2 stops need a family matching the address, a positive id, unique ids', () => {
-  const stop = { id: 1, door: 'cmd', address: '192.0.2.7', family: 4, due: 1 };
+test('stops need a positive integer id, unique ids, a door and a due time', () => {
+  const stop = { id: 1, door: 'cmd', address: '192.0.2.7', due: 1 };
   const r = parsed(
     JSON.stringify({
       version: 2,
       grants: [],
       stops: [
         stop,
-        { ...stop, id: 2, family: 6 },
-        { ...stop, id: 3, family: undefined },
         { ...stop, id: 0 },
         { ...stop, id: 1.5 },
+        { ...stop, id: '2' },
         { ...stop, id: 1 },
         { ...stop, id: 7, door: '' },
         { ...stop, id: 8, due: Infinity },
+        { ...stop, id: 9, due: undefined },
       ],
     }),
   );
@@ -170,7 +168,7 @@ test('version 2 stops need a family matching the address, a positive id, unique 
     [1],
   );
   assert.equal(r.warnings.length, 7);
-  assert.match(r.warnings[4]!, /duplicate id 1/);
+  assert.match(r.warnings[3]!, /duplicate id 1/);
 });
 
 test('a file that is not a journal at all is rejected whole', () => {
@@ -192,7 +190,7 @@ test('a section that is not a list is reported and the others still load', () =>
     JSON.stringify({
       version: 2,
       grants: 'x',
-      stops: [{ id: 1, door: 'd', address: '192.0.2.1', family: 4, due: 1 }],
+      stops: [{ id: 1, door: 'd', address: '192.0.2.1', due: 1 }],
     }),
   );
   assert.equal(r.state.stops.length, 1);

@@ -16,9 +16,8 @@ import type { PortSpec } from '../port.js';
 export interface PendingStop {
   id: number;
   door: string;
-  /** Canonical text (canonicalIP) of the address the stop command is for. */
+  /** Canonical text (canonicalIP) of the address; its family picks the stop command. */
   address: string;
-  family: 4 | 6;
   /** Epoch ms when it is due. */
   due: number;
 }
@@ -31,8 +30,8 @@ export interface JournalState {
 }
 
 /**
- * 2: pending stops carry the family and no command. Version 1 is still read;
- * its stops' command text is ignored.
+ * 2: pending stops carry no command. Version 1 is still read; its stops'
+ * command text is ignored.
  */
 export const JOURNAL_VERSION = 2;
 const READABLE_VERSIONS: readonly unknown[] = [1, 2];
@@ -53,7 +52,6 @@ export function serializeJournal(s: JournalState): string {
     id: p.id,
     door: p.door,
     address: p.address,
-    family: p.family,
     due: p.due,
   }));
   return `${JSON.stringify({ version: JOURNAL_VERSION, grants, stops, replay: s.replay ?? [] })}\n`;
@@ -95,19 +93,17 @@ function grantEntry(g: unknown): Grant | string {
   return { door: g.door, address: ip.text, family: ip.family, ports: ps, expires: g.expires };
 }
 
-/** Why a pending stop entry is unusable, or the stop. Version 1 has no family. */
-function stopEntry(s: unknown, version: number): PendingStop | string {
+/** Why a pending stop entry is unusable, or the stop. */
+function stopEntry(s: unknown): PendingStop | string {
   if (!isObj(s)) return 'not an object';
   if (typeof s.id !== 'number' || !Number.isSafeInteger(s.id) || s.id < 1)
     return `bad id ${quote(s.id)}`;
   if (typeof s.door !== 'string' || s.door === '') return `bad door ${quote(s.door)}`;
   const ip = typeof s.address === 'string' ? canonicalIP(s.address) : null;
   if (ip === null) return `bad address ${quote(s.address)}`;
-  if (version >= 2 && s.family !== ip.family)
-    return `family ${quote(s.family)} does not match address ${quote(s.address)}`;
   if (!isTime(s.due)) return `bad due time ${quote(s.due)}`;
   // A version 1 'command' field is deliberately not read.
-  return { id: s.id, door: s.door, address: ip.text, family: ip.family, due: s.due };
+  return { id: s.id, door: s.door, address: ip.text, due: s.due };
 }
 
 export type ParsedJournal = { state: JournalState; warnings: string[] } | { error: string };
@@ -122,7 +118,6 @@ export function parseJournal(text: string): ParsedJournal {
   if (!isObj(raw)) return { error: 'not an object' };
   if (!READABLE_VERSIONS.includes(raw.version))
     return { error: `unknown version ${quote(raw.version)}` };
-  const version = raw.version as number;
 
   const warnings: string[] = [];
   let skipped = 0;
@@ -148,7 +143,7 @@ export function parseJournal(text: string): ParsedJournal {
   const stops: PendingStop[] = [];
   const ids = new Set<number>();
   for (const [i, s] of list('stops').entries()) {
-    const r = stopEntry(s, version);
+    const r = stopEntry(s);
     if (typeof r === 'string') warn(`stop ${i} skipped: ${r}`);
     else if (ids.has(r.id)) warn(`stop ${i} skipped: duplicate id ${r.id}`);
     else {
