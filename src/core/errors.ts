@@ -9,7 +9,8 @@ export type ErrorCode =
   | 'E_CAPTURE' // the capture device cannot be opened
   | 'E_RESOLVE' // a host name does not resolve
   | 'E_FIREWALL' // the firewall backend is missing or refused a change
-  | 'E_SPA'; // the SPA socket cannot be bound (port taken)
+  | 'E_SPA' // the SPA socket cannot be bound (port taken)
+  | 'E_STATE'; // the state directory or journal is not safe to trust (owner, mode, type)
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
   E_USAGE: 64,
@@ -19,6 +20,7 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_RESOLVE: 68,
   E_FIREWALL: 69,
   E_SPA: 69,
+  E_STATE: 77, // EX_NOPERM
 };
 
 export class KnockError extends Error {

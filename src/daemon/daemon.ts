@@ -119,8 +119,8 @@ export class Daemon {
    */
   async start(): Promise<void> {
     const { logger } = this.deps;
-    const { state, warning } = this.deps.state.load();
-    if (warning !== undefined) logger.log(`warning: ${warning}`);
+    const { state, warnings } = this.deps.state.load();
+    for (const w of warnings) logger.log(`warning: ${w}`);
     await this.grants.restore(state.grants, guardedPorts(this.loaded.config.doors));
     this.spa.restore(state.replay ?? []);
     this.commands.restore(state.stops);

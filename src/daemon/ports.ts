@@ -68,8 +68,11 @@ export interface Firewall {
 
 /** The journal: grants, pending stop commands and burned SPA digests. */
 export interface StateStore {
-  /** The saved state, and warnings about what was set aside. Throws KnockError when unsafe. */
-  load(): { state: JournalState; warning?: string };
+  /**
+   * The saved state, and warnings: a journal set aside, bad entries skipped.
+   * Throws KnockError E_STATE when the state directory or journal is unsafe.
+   */
+  load(): { state: JournalState; warnings: string[] };
   save(state: JournalState): void;
 }
 

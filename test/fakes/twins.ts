@@ -66,8 +66,8 @@ export class MemoryFirewall implements P.Firewall {
 export class MemoryStateStore implements P.StateStore {
   saved: JournalState = { grants: [], stops: [] };
   saves = 0;
-  load(): { state: JournalState } {
-    return { state: structuredClone(this.saved) };
+  load(): { state: JournalState; warnings: string[] } {
+    return { state: structuredClone(this.saved), warnings: [] };
   }
   save(state: JournalState): void {
     this.saved = structuredClone(state);

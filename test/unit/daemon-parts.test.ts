@@ -159,7 +159,7 @@ test('journal writer: a failing store is reported once and flush still resolves'
   const logger = new MemoryLogger();
   const w = new JournalWriter(
     {
-      load: () => ({ state: { grants: [], stops: [] } }),
+      load: () => ({ state: { grants: [], stops: [] }, warnings: [] }),
       save: () => {
         throw new Error('EROFS');
       },
