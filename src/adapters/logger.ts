@@ -13,6 +13,12 @@ export interface LoggerOptions {
   logFile?: string;
   /** -g: the log file when [options] LogFile does not name one. */
   cliLogFile?: string;
+  /**
+   * stderr is connected to journald (systemd's JOURNAL_STREAM): log lines go
+   * there without knockd's timestamp (journald stamps them), unless LogFile
+   * or UseSyslog send them elsewhere.
+   */
+  journal?: boolean;
   /** Opens syslog (the native addon) when [options] UseSyslog asks for it; may throw. */
   openSyslog?: () => (msg: string) => void;
   syslog?: (msg: string) => void;
@@ -68,6 +74,10 @@ export class KnockdLogger implements Logger {
   }
 
   log(msg: string): void {
+    if (this.opts.journal === true && this.fd === null && this.opts.syslog === undefined) {
+      this.err(`${msg}\n`);
+      return;
+    }
     if (this.opts.verbose || this.opts.debug) this.out(`${msg}\n`);
     if (this.fd !== null) {
       try {
@@ -111,5 +121,17 @@ export class KnockdLogger implements Logger {
       }
       this.fd = null;
     }
+  }
+}
+
+/** Whether stderr is the journal stream systemd named in JOURNAL_STREAM (`dev:inode`). */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (js === undefined) return false;
+  try {
+    const st = fs.fstatSync(2);
+    return js === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
   }
 }

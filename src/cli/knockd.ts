@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { getopt } from './getopt.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
-import { KnockdLogger } from '../adapters/logger.js';
+import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
 import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
@@ -166,6 +166,7 @@ export async function main(argv: string[]): Promise<void> {
   const debug = o.has('debug');
   const logger = new KnockdLogger({
     cliLogFile: o.get('logfile') as string | undefined,
+    journal: stderrIsJournal(),
     openSyslog: () => {
       const nat = loadNative();
       nat.openlog('knockd');
