@@ -213,11 +213,13 @@ export async function main(argv: string[]): Promise<void> {
         cfg.options.firewall === 'iptables'
           ? new IptablesFirewall()
           : cfg.options.firewall === 'nftables'
-            ? new NftablesFirewall()
+            ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
             : null,
       state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
       onOptions: (c) => {
         logger.setLogFile(resolveLog(c));
+        if (String(c.options.guardInterfaces) !== String(cfg.options.guardInterfaces))
+          logger.log('Guard_Interfaces changes need a restart; keeping the running guard');
         if (c.options.useSyslog) {
           enableSyslog();
           logger.setSyslog(syslogFn);

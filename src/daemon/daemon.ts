@@ -386,7 +386,8 @@ export class Daemon {
     const family = address.includes(':') ? 6 : 4;
     const g: Grant = { door, address, family, ports, expires: now + seconds * 1000 };
     const how = this.grants.upsert(g);
-    this.applyChange({ open: g, refresh: how === 'refreshed' });
+    // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
+    this.applyChange({ open: this.grants.get(door, address) ?? g, refresh: how === 'refreshed' });
     this.deps.logger.log(
       MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
     );
