@@ -6,6 +6,7 @@
 import { KnockError } from '../core/errors.js';
 import type { Grant } from '../core/grants/grants.js';
 import type { PortSpec } from '../core/port.js';
+import type { Firewall, GrantChange } from '../daemon/ports.js';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import {
   IPT_CHAIN,
@@ -18,25 +19,6 @@ import {
 import { execArgv, type ExecResult } from './exec.js';
 import { isInterfaceName } from '../core/config.js';
 
-export interface Firewall {
-  readonly kind: 'iptables' | 'nftables' | 'memory';
-  /** Checks the tools and kernel support; creates our chain/table. Throws KnockError. */
-  init(): Promise<void>;
-  /** Ports the guard protects (nftables); others ignore it. */
-  setGuarded(ports: readonly PortSpec[]): void;
-  /** Makes the firewall match `grants` exactly. Throws on failure. */
-  sync(grants: readonly Grant[], now: number): Promise<void>;
-  /**
-   * Optional fast path for one change, without a process per change. Returns
-   * false when it cannot take it (the caller then does a full sync). Errors
-   * surface later through `onError`.
-   */
-  update?(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean;
-  /** Where the fast path reports a failed change; the caller should resync. */
-  onError?: (message: string) => void;
-  close?(): void;
-}
-
 type Exec = (file: string, args: readonly string[], input?: string) => Promise<ExecResult>;
 
 function failed(what: string, r: ExecResult): KnockError {
@@ -48,9 +30,17 @@ function failed(what: string, r: ExecResult): KnockError {
 
 export class IptablesFirewall implements Firewall {
   readonly kind = 'iptables';
+  onError: (message: string) => void = () => {};
   constructor(private readonly exec: Exec = execArgv) {}
 
   setGuarded(): void {}
+
+  /** No fast path: every change is a full iptables-restore (coalesced by the caller). */
+  update(): boolean {
+    return false;
+  }
+
+  close(): void {}
 
   async init(): Promise<void> {
     for (const bin of ['iptables', 'ip6tables']) {
@@ -136,7 +126,7 @@ export class NftablesFirewall implements Firewall {
   private coDied = false;
   /** Its stdin is past the high-water mark: changes take full syncs until 'drain'. */
   private congested = false;
-  onError?: (message: string) => void;
+  onError: (message: string) => void = () => {};
 
   constructor(opts: NftablesOptions) {
     this.guardInterfaces = [...opts.guardInterfaces];
@@ -152,7 +142,7 @@ export class NftablesFirewall implements Firewall {
       co = this.spawnNft();
     } catch (e) {
       this.coDied = true;
-      this.onError?.(`cannot start nft -i: ${(e as Error).message}`);
+      this.onError(`cannot start nft -i: ${(e as Error).message}`);
       return null;
     }
     this.co = co;
@@ -165,7 +155,7 @@ export class NftablesFirewall implements Firewall {
       this.co = null;
       this.coDied = true;
       co.kill('SIGKILL');
-      this.onError?.(
+      this.onError(
         `nft coprocess (pid ${co.pid ?? '?'}) ${why}; the changes it had not applied are re-applied by a full sync`,
       );
     };
@@ -182,7 +172,7 @@ export class NftablesFirewall implements Firewall {
       err += d;
       // nft prints an error and the offending line with a caret marker; report once it is complete.
       if (/\^+\s*$/.test(err) || err.split('\n').length > 3) {
-        this.onError?.(err.trim().split('\n')[0] ?? 'nft error');
+        this.onError(err.trim().split('\n')[0] ?? 'nft error');
         err = '';
       }
     });
@@ -209,7 +199,7 @@ export class NftablesFirewall implements Firewall {
     });
   }
 
-  update(change: { open?: Grant; close?: Grant; refresh?: boolean }, now: number): boolean {
+  update(change: GrantChange, now: number): boolean {
     const lines: string[] = [];
     if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
     if (change.open !== undefined) {
@@ -264,19 +254,5 @@ export class NftablesFirewall implements Firewall {
     // time. After a death it starts lazily, so a failing nft costs one
     // process per change, never a loop of syncs.
     if (!this.coDied) this.coprocess()?.stdin.write(`list set inet ${NFT_TABLE} guarded\n`);
-  }
-}
-
-/** In-memory twin: records every synced state. */
-export class MemoryFirewall implements Firewall {
-  readonly kind = 'memory';
-  synced: Grant[][] = [];
-  guarded: PortSpec[] = [];
-  async init(): Promise<void> {}
-  setGuarded(ports: readonly PortSpec[]): void {
-    this.guarded = [...ports];
-  }
-  async sync(grants: readonly Grant[]): Promise<void> {
-    this.synced.push(grants.map((g) => ({ ...g })));
   }
 }

@@ -7,12 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseJournal, serializeJournal, type JournalState } from '../core/grants/journal.js';
-
-export interface StateStore {
-  /** The saved state, and a warning when a bad journal was set aside. */
-  load(): { state: JournalState; warning?: string };
-  save(state: JournalState): void;
-}
+import type { StateStore } from '../daemon/ports.js';
 
 export class FileStateStore implements StateStore {
   readonly file: string;
@@ -68,17 +63,5 @@ export class FileStateStore implements StateStore {
     } finally {
       fs.closeSync(dfd);
     }
-  }
-}
-
-export class MemoryStateStore implements StateStore {
-  saved: JournalState = { grants: [], stops: [] };
-  saves = 0;
-  load(): { state: JournalState } {
-    return { state: structuredClone(this.saved) };
-  }
-  save(state: JournalState): void {
-    this.saved = structuredClone(state);
-    this.saves++;
   }
 }

@@ -10,10 +10,11 @@ import { getopt } from './getopt.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
-import { loadNative, openLive, SNAPLEN } from '../adapters/capture.js';
+import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
-import { interfaceAddresses } from '../adapters/netif.js';
-import { loadConfig } from '../daemon/config-loader.js';
+import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
+import { dnsResolver, udpBinder } from '../adapters/net.js';
+import { NO_FIREWALL } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
 import { FileStateStore } from '../adapters/state.js';
@@ -161,70 +162,46 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface ?? 'eth0';
-  const cliLog = o.get('logfile') as string | undefined;
-  const cliPid = o.get('pidfile') as string | undefined;
   const verbose = o.has('verbose');
   const debug = o.has('debug');
-
-  let syslogFn: ((m: string) => void) | undefined;
-  const enableSyslog = () => {
-    if (syslogFn !== undefined) return;
-    const nat = loadNative();
-    nat.openlog('knockd');
-    syslogFn = (m) => nat.syslog(m);
-  };
-  // [options] LogFile and PidFile override -g and -p, as in knockd.
-  const resolveLog = (c: typeof cfg) => c.options.logFile ?? cliLog;
   const logger = new KnockdLogger({
-    logFile: resolveLog(cfg),
+    cliLogFile: o.get('logfile') as string | undefined,
+    openSyslog: () => {
+      const nat = loadNative();
+      nat.openlog('knockd');
+      return (m) => nat.syslog(m);
+    },
     verbose,
     debug,
     now: () => new Date(),
   });
   try {
-    if (cfg.options.useSyslog) {
-      enableSyslog();
-      logger.setSyslog(syslogFn);
-    }
+    logger.configure(cfg);
   } catch (e) {
     die('E_CAPTURE', (e as Error).message);
   }
 
+  const firewall =
+    cfg.options.firewall === 'iptables'
+      ? new IptablesFirewall()
+      : cfg.options.firewall === 'nftables'
+        ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
+        : NO_FIREWALL;
   const daemon = new Daemon(
     loaded,
-    {
-      configPath,
-      iface,
-      ipv4Only: o.has('only-ip-v4'),
-      lookup: o.has('lookup'),
-      debug,
-      spaOverrides,
-    },
+    { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
     {
       logger,
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
-      // SPA packets are whole datagrams of up to 1500 bytes; knocks need only headers.
-      openCapture: (i) =>
-        openLive(i, loaded.spa === undefined || loaded.spa.socket ? SNAPLEN : 1600),
-      spaCrypto: nodeSpaCrypto,
-      addresses: interfaceAddresses,
-      now: () => Date.now(),
-      firewall:
-        cfg.options.firewall === 'iptables'
-          ? new IptablesFirewall()
-          : cfg.options.firewall === 'nftables'
-            ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
-            : null,
+      capture: liveCapture,
+      firewall,
       state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
-      onOptions: (c) => {
-        logger.setLogFile(resolveLog(c));
-        if (String(c.options.guardInterfaces) !== String(cfg.options.guardInterfaces))
-          logger.log('Guard_Interfaces changes need a restart; keeping the running guard');
-        if (c.options.useSyslog) {
-          enableSyslog();
-          logger.setSyslog(syslogFn);
-        }
-      },
+      datagrams: udpBinder,
+      resolver: dnsResolver,
+      oneTime: oneTimeFiles,
+      config: configFile(configPath, spaOverrides),
+      spaCrypto: nodeSpaCrypto,
+      now: () => Date.now(),
     },
   );
 
@@ -237,7 +214,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const control = new ControlServer(
     abs(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
-    (req) => daemon.control(req),
+    (req) => Promise.resolve(daemon.control(req)),
   );
   try {
     await control.listen();
@@ -246,7 +223,8 @@ export async function main(argv: string[]): Promise<void> {
     logger.error(`warning: no control socket: ${(e as Error).message}`);
   }
 
-  const pidFile = cfg.options.pidFile ?? cliPid ?? '/var/run/knockd.pid';
+  const pidFile =
+    cfg.options.pidFile ?? (o.get('pidfile') as string | undefined) ?? '/var/run/knockd.pid';
   if (o.has('daemon')) {
     try {
       fs.writeFileSync(pidFile, `${process.pid}\n`);
@@ -258,7 +236,7 @@ export async function main(argv: string[]): Promise<void> {
   if (isChild && process.disconnect !== undefined) process.disconnect();
 
   process.on('SIGHUP', () => {
-    daemon.reload();
+    void daemon.reload();
   });
   let exiting = false;
   const stop = () => {

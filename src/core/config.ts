@@ -65,6 +65,8 @@ export interface Options {
   spaPort?: number;
   /** Where SPA packets are read: the capture path (default) or a plain UDP socket. */
   spaReceive?: 'capture' | 'socket';
+  /** Commands (start and stop) running at once per door; starts beyond it are dropped. */
+  maxCommands?: number;
   /** Kill a command still running after this many seconds. */
   commandKillTimeout?: number;
   /** Where the nftables guard drops (default: the capture interface); never loopback. */
@@ -123,6 +125,7 @@ const OPTION_KEYS = new Set([
   'STATEDIR',
   'CONTROLSOCKET',
   'MAXATTEMPTS',
+  'MAXCOMMANDS',
   'SPA_ACCESS',
   'SPA_PORT',
   'SPA_RECEIVE',
@@ -204,7 +207,13 @@ function newDoor(name: string, line: number): Door {
   };
 }
 
-export function parseConfig(text: string, file: string): ParseResult {
+/** Command-line values that override [options] SPA_Access and SPA_Port. */
+export interface SpaOverrides {
+  spaAccess?: string;
+  spaPort?: number;
+}
+
+export function parseConfig(text: string, file: string, overrides: SpaOverrides = {}): ParseResult {
   const problems: ConfigProblem[] = [];
   const options: Options = { useSyslog: false };
   const doors: Door[] = [];
@@ -285,15 +294,16 @@ export function parseConfig(text: string, file: string): ParseResult {
         if (/^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535)
           options.spaPort = Number(value);
         else problem(lineNo, `SPA_Port must be a port 1-65535, got '${value}'`);
-      } else if (key === 'MAXATTEMPTS' || key === 'COMMANDKILLTIMEOUT') {
-        const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'CommandKillTimeout';
-        const n =
-          key === 'MAXATTEMPTS'
-            ? parseSeconds(name, value, 1, 999_999_999)
-            : parseSeconds(name, value, 0, MAX_TIMER_SECONDS);
+      } else if (key === 'MAXATTEMPTS' || key === 'MAXCOMMANDS') {
+        const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'MaxCommands';
+        const n = parseSeconds(name, value, 1, 999_999_999);
         if (typeof n === 'string')
           problem(lineNo, n.replace('a whole number of seconds', 'a whole number'));
         else if (key === 'MAXATTEMPTS') options.maxAttempts = n;
+        else options.maxCommands = n;
+      } else if (key === 'COMMANDKILLTIMEOUT') {
+        const n = parseSeconds('CommandKillTimeout', value, 0, MAX_TIMER_SECONDS);
+        if (typeof n === 'string') problem(lineNo, n);
         else options.commandKillTimeout = n;
       } else if (key === 'FIREWALL') {
         const v = value.toLowerCase();
@@ -405,10 +415,12 @@ export function parseConfig(text: string, file: string): ParseResult {
       problem(door.line, `door '${door.name}' has an empty knock sequence`);
     }
   }
+  if (overrides.spaAccess !== undefined) options.spaAccess = { path: overrides.spaAccess, line: 0 };
+  if (overrides.spaPort !== undefined) options.spaPort = overrides.spaPort;
   if (options.firewall === undefined && options.spaAccess !== undefined) {
     problem(
       options.spaAccess.line,
-      `SPA_Access needs 'Firewall = iptables' or 'nftables' in [options]`,
+      `${options.spaAccess.line === 0 ? '--spa-access' : 'SPA_Access'} needs 'Firewall = iptables' or 'nftables' in [options]`,
     );
   }
   if (options.guardInterfaces !== undefined && options.firewall !== 'nftables') {

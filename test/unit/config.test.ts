@@ -210,7 +210,7 @@ test('MaxAttempts and CommandKillTimeout are whole numbers in [options]', () => 
   assert.equal(c.options.commandKillTimeout, 0);
   const errs = problems('[options]\nMaxAttempts = 0\nCommandKillTimeout = 5s\n[a]\nsequence=1\n');
   assert.match(errs[0]!, /:2: MaxAttempts must be at least 1/);
-  assert.match(errs[1]!, /:3: CommandKillTimeout must be a whole number, got '5s'/);
+  assert.match(errs[1]!, /:3: CommandKillTimeout must be a whole number of seconds, got '5s'/);
 });
 
 test('timeouts are bounded: setTimeout keeps at most 2^31-1 ms, Open_Timeout at most a day', () => {

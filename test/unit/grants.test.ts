@@ -140,7 +140,7 @@ test('nft rendering: atomic table replace, elements with the time left, the guar
 test('journal round-trips and rejects malformed or tampered content', () => {
   const state = {
     grants: [g()],
-    stops: [{ id: 3, door: 'd', address: '192.0.2.5', command: 'echo x', due: 5 }],
+    stops: [{ id: 3, door: 'd', address: '192.0.2.5', due: 5 }],
     replay: [['5Ge766VhygocDlaKWbh61j+rKGw0i+Tl6vLxvntmgNA', 1795623663] as [string, number]],
   };
   const r = parseJournal(serializeJournal(state));

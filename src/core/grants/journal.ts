@@ -11,8 +11,6 @@ export interface PendingStop {
   id: number;
   door: string;
   address: string;
-  /** The stop command with %IP% already expanded, as it will run. */
-  command: string;
   /** Epoch ms when it is due. */
   due: number;
 }
@@ -93,7 +91,6 @@ export function parseJournal(text: string): { state: JournalState } | { error: s
       typeof s.id !== 'number' ||
       typeof s.door !== 'string' ||
       address(s.address) === null ||
-      typeof s.command !== 'string' ||
       !isTime(s.due)
     ) {
       return { error: `stop ${i} is malformed` };
@@ -102,7 +99,8 @@ export function parseJournal(text: string): { state: JournalState } | { error: s
       id: s.id,
       door: s.door,
       address: s.address as string,
-      command: s.command,
+      // A `command` field (journals before 0.2) is ignored: the stop command
+      // is rebuilt from the config, never taken from disk.
       due: s.due,
     });
   }
