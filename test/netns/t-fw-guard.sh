@@ -44,6 +44,10 @@ write_config "	Guard_Interfaces = kt-dummy0"
 start_knockd "$WORK/knockd.conf"
 in_srv nft list chain inet knockd input | grep -q 'iifname "kt-dummy0"' && log "ok: guard names kt-dummy0" || fail "guard: $(in_srv nft list chain inet knockd input)"
 expect_open "$SRV4"
+write_config "	Guard_Interfaces = veth-s"
+our_options "$WORK/knockd.conf"
+kill -HUP "$KNOCKD_PID"
+expect_log "$WORK/knockd.log" "Guard_Interfaces changes need a restart; keeping the running guard"
 kill "$KNOCKD_PID"
 wait "$KNOCKD_PID" 2>/dev/null
 
