@@ -222,6 +222,22 @@ export async function main(argv: string[]): Promise<void> {
     // knockctl is a convenience: the daemon's job goes on without it.
     logger.error(`warning: no control socket: ${(e as Error).message}`);
   }
+  let metrics: { close(): void } | null = null;
+  const m = cfg.options.metrics;
+  if (m !== undefined) {
+    // Loaded only when configured: prom-client stays out of memory otherwise.
+    const { MetricsServer } = await import('../adapters/metrics.js');
+    const server = new MetricsServer(() => daemon.metrics());
+    try {
+      await server.listen(m.host, m.port);
+      metrics = server;
+      logger.verbose(
+        `metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`,
+      );
+    } catch (e) {
+      logger.error(`warning: no metrics: ${(e as Error).message}`);
+    }
+  }
 
   const pidFile =
     cfg.options.pidFile ?? (o.get('pidfile') as string | undefined) ?? '/var/run/knockd.pid';
@@ -244,6 +260,7 @@ export async function main(argv: string[]): Promise<void> {
     exiting = true;
     logger.verbose('waiting for child processes...');
     control.close();
+    metrics?.close();
     void daemon.shutdown().then(() => {
       logger.verbose('closing...');
       if (o.has('daemon')) {

@@ -7,7 +7,7 @@
  */
 import { canonicalIP } from './ip.js';
 import type { ConfigProblem } from './errors.js';
-import { parsePortList, type PortSpec, type Proto } from './port.js';
+import { isPort, parsePortList, type PortSpec, type Proto } from './port.js';
 
 export type { Proto } from './port.js';
 
@@ -65,6 +65,10 @@ export interface Options {
   spaPort?: number;
   /** Where SPA packets are read: the capture path (default) or a plain UDP socket. */
   spaReceive?: 'capture' | 'socket';
+  /** Where /metrics is served (Prometheus text format); off when absent. */
+  metrics?: { host: string; port: number; line: number };
+  /** Allows Metrics on a non-loopback address. */
+  metricsPublic?: boolean;
   /** Commands (start and stop) running at once per door; starts beyond it are dropped. */
   maxCommands?: number;
   /** Kill a command still running after this many seconds. */
@@ -131,6 +135,8 @@ const OPTION_KEYS = new Set([
   'SPA_RECEIVE',
   'COMMANDKILLTIMEOUT',
   'GUARD_INTERFACES',
+  'METRICS',
+  'METRICS_PUBLIC',
 ]);
 
 /** A Linux interface name (at most 15 bytes), from the characters nft and ip accept unquoted. */
@@ -211,6 +217,21 @@ function newDoor(name: string, line: number): Door {
 export interface SpaOverrides {
   spaAccess?: string;
   spaPort?: number;
+}
+
+/** `ADDRESS:PORT` or `[IPv6]:PORT`, the address canonical. */
+export function parseListen(value: string): { host: string; port: number } | string {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$|^([0-9.]+):(\d{1,5})$/.exec(value);
+  const ip = m === null ? null : canonicalIP((m[1] ?? m[3]) as string);
+  const port = m === null ? 0 : Number(m[2] ?? m[4]);
+  if (ip === null || !isPort(port))
+    return `expected ADDRESS:PORT (e.g. 127.0.0.1:9560 or [::1]:9560), got '${value}'`;
+  return { host: ip.text, port };
+}
+
+/** Loopback: 127.0.0.0/8 and ::1. */
+export function isLoopback(host: string): boolean {
+  return host === '::1' || /^127\./.test(host);
 }
 
 export function parseConfig(text: string, file: string, overrides: SpaOverrides = {}): ParseResult {
@@ -305,6 +326,14 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
         const n = parseSeconds('CommandKillTimeout', value, 0, MAX_TIMER_SECONDS);
         if (typeof n === 'string') problem(lineNo, n);
         else options.commandKillTimeout = n;
+      } else if (key === 'METRICS') {
+        const m = parseListen(value);
+        if (typeof m === 'string') problem(lineNo, `Metrics: ${m}`);
+        else options.metrics = { ...m, line: lineNo };
+      } else if (key === 'METRICS_PUBLIC') {
+        const v = value.toLowerCase();
+        if (v === 'yes' || v === 'no') options.metricsPublic = v === 'yes';
+        else problem(lineNo, `Metrics_Public must be yes or no, got '${value}'`);
       } else if (key === 'FIREWALL') {
         const v = value.toLowerCase();
         if (v === 'iptables' || v === 'nftables') options.firewall = v;
@@ -427,6 +456,15 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
     // The iptables backend only adds ACCEPT rules before the admin's own DROP: it guards nothing.
     problem(guardLine, `Guard_Interfaces needs 'Firewall = nftables' in [options]`);
   }
+  if (
+    options.metrics !== undefined &&
+    !isLoopback(options.metrics.host) &&
+    options.metricsPublic !== true
+  )
+    problem(
+      options.metrics.line,
+      `Metrics on ${options.metrics.host} is not loopback: add 'Metrics_Public = yes' to serve it there`,
+    );
   if (options.firewall === undefined) {
     for (const door of doors) {
       for (const d of [door.open, door.close]) {

@@ -64,3 +64,22 @@ export function statusView(s: StatusInput): object {
     capture: s.capture,
   };
 }
+
+/** Counters since start and gauges now, for /metrics; read at scrape time, never on the packet path. */
+export interface MetricsSnapshot {
+  knocks: { door: string; stage: number; count: number }[];
+  opens: { door: string; count: number }[];
+  attempts: number;
+  evictions: number;
+  grants: { backend: string; live: number; opened: number; expired: number; closed: number };
+  commands: { run: number; failed: number; killed: number; dropped: number };
+  capture: {
+    received: number;
+    dropped: number;
+    ifdropped: number;
+    decoded: number;
+    skipped: number;
+  };
+  spa: { accepted: number; rejected: { reason: string; count: number }[] };
+  logSuppressed: number;
+}

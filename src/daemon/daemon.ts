@@ -14,7 +14,7 @@ import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
 import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
-import { grantView, statusView } from '../core/status.js';
+import { grantView, statusView, type MetricsSnapshot } from '../core/status.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -272,6 +272,31 @@ export class Daemon {
         return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
       }
     }
+  }
+
+  metrics(): MetricsSnapshot {
+    const cap = this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
+    return {
+      knocks: [...this.events.knocks].flatMap(([door, a]) =>
+        a.map((count, i) => ({ door, stage: i + 1, count: count ?? 0 })),
+      ),
+      opens: [...this.events.opens].map(([door, count]) => ({ door, count })),
+      attempts: this.machine.attemptCount(),
+      evictions: this.machine.evictions,
+      grants: { backend: this.grants.kind, live: this.grants.table.size, ...this.grants.counters },
+      commands: { ...this.commands.counters },
+      capture: {
+        ...cap,
+        decoded: this.capture.counters.packets,
+        skipped: this.capture.counters.skipped,
+      },
+      spa: {
+        accepted: this.spa.counters.accepted,
+        rejected: [...this.spa.counters.rejected].map(([reason, count]) => ({ reason, count })),
+      },
+      logSuppressed:
+        this.events.knockLimiter.suppressedTotal + this.events.openLimiter.suppressedTotal,
+    };
   }
 
   /**

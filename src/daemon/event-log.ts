@@ -23,6 +23,9 @@ export class EventLog {
   /** OPEN lines: fewer, but a replayed sequence from spoofed sources must not fill the disk either. */
   readonly openLimiter = new LogLimiter(5, 50);
   private readonly names = new Map<string, string | null>();
+  /** Knocks matched per door and stage (index stage-1), and opens per door, since start. */
+  readonly knocks = new Map<string, number[]>();
+  readonly opens = new Map<string, number>();
   private inflight = 0;
 
   constructor(
@@ -33,6 +36,12 @@ export class EventLog {
 
   /** Logs an event; returns whether its line was printed (not rate limited). */
   log(e: KnockEvent): boolean {
+    if (e.kind === 'stage') {
+      let a = this.knocks.get(e.door.name);
+      if (a === undefined) this.knocks.set(e.door.name, (a = []));
+      a[e.stage - 1] = (a[e.stage - 1] ?? 0) + 1;
+    } else if (e.kind === 'open')
+      this.opens.set(e.door.name, (this.opens.get(e.door.name) ?? 0) + 1);
     const limiter =
       e.kind === 'open'
         ? this.openLimiter
