@@ -186,7 +186,7 @@ export async function main(argv: string[]): Promise<void> {
     cfg.options.firewall === 'iptables'
       ? new IptablesFirewall()
       : cfg.options.firewall === 'nftables'
-        ? new NftablesFirewall()
+        ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
         : NO_FIREWALL;
   const daemon = new Daemon(
     loaded,

@@ -73,6 +73,8 @@ export interface Options {
   maxCommands?: number;
   /** Kill a command still running after this many seconds. */
   commandKillTimeout?: number;
+  /** Where the nftables guard drops (default: the capture interface); never loopback. */
+  guardInterfaces?: string[];
 }
 
 export interface Config {
@@ -88,6 +90,18 @@ export const DEFAULT_OPEN_TIMEOUT = 30;
 export const DEFAULT_STATE_DIR = '/var/lib/knockd';
 export const DEFAULT_CONTROL_SOCKET = '/run/knockd.sock';
 export const SEQ_MAX = 32;
+/**
+ * The longest timer Node keeps: setTimeout takes at most 2^31-1 ms (24.8
+ * days) and runs a longer one at once, so a larger Cmd_Timeout would run the
+ * Stop_Command right after the start. Every seconds directive is bounded by it.
+ */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/**
+ * Open_Timeout at most one day: a knock opens a door for a session, not for
+ * weeks (that is a static rule in the firewall's own config). It also keeps
+ * grant expiries far from the kernel's and tools' limits (nft, xt_time).
+ */
+export const MAX_OPEN_TIMEOUT = 86_400;
 
 const DOOR_KEYS = new Set([
   'SEQUENCE',
@@ -120,9 +134,15 @@ const OPTION_KEYS = new Set([
   'SPA_PORT',
   'SPA_RECEIVE',
   'COMMANDKILLTIMEOUT',
+  'GUARD_INTERFACES',
   'METRICS',
   'METRICS_PUBLIC',
 ]);
+
+/** A Linux interface name (at most 15 bytes), from the characters nft and ip accept unquoted. */
+export function isInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.@-]{1,15}$/.test(name);
+}
 
 /** Parse one `Sequence` value. Returns the knocks or a message quoting the bad element. */
 export function parseSequence(value: string): { knocks: Knock[] } | { error: string } {
@@ -152,10 +172,11 @@ export function parseSequence(value: string): { knocks: Knock[] } | { error: str
   return { knocks };
 }
 
-function parseSeconds(key: string, value: string, min: number): number | string {
-  if (!/^\d{1,9}$/.test(value)) return `${key} must be a whole number of seconds, got '${value}'`;
+function parseSeconds(key: string, value: string, min: number, max: number): number | string {
+  if (!/^\d+$/.test(value)) return `${key} must be a whole number of seconds, got '${value}'`;
   const n = Number(value);
   if (n < min) return `${key} must be at least ${min}, got '${value}'`;
+  if (n > max) return `${key} must be at most ${max}, got '${value}'`;
   return n;
 }
 
@@ -220,6 +241,7 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
   let section: 'none' | 'options' | Door = 'none';
   // Doors whose Sequence line had an error: already reported, not "empty" too.
   const badSequence = new Set<Door>();
+  let guardLine = 0;
   const problem = (line: number, message: string) => problems.push({ file, line, message });
 
   const lines = text.split('\n');
@@ -295,13 +317,13 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
         else problem(lineNo, `SPA_Port must be a port 1-65535, got '${value}'`);
       } else if (key === 'MAXATTEMPTS' || key === 'MAXCOMMANDS') {
         const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'MaxCommands';
-        const n = parseSeconds(name, value, 1);
+        const n = parseSeconds(name, value, 1, 999_999_999);
         if (typeof n === 'string')
           problem(lineNo, n.replace('a whole number of seconds', 'a whole number'));
         else if (key === 'MAXATTEMPTS') options.maxAttempts = n;
         else options.maxCommands = n;
       } else if (key === 'COMMANDKILLTIMEOUT') {
-        const n = parseSeconds('CommandKillTimeout', value, 0);
+        const n = parseSeconds('CommandKillTimeout', value, 0, MAX_TIMER_SECONDS);
         if (typeof n === 'string') problem(lineNo, n);
         else options.commandKillTimeout = n;
       } else if (key === 'METRICS') {
@@ -316,6 +338,20 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
         const v = value.toLowerCase();
         if (v === 'iptables' || v === 'nftables') options.firewall = v;
         else problem(lineNo, `Firewall must be iptables or nftables, got '${value}'`);
+      } else if (key === 'GUARD_INTERFACES') {
+        const names = value.split(',').map((n) => n.trim());
+        const bad = names.find((n) => !isInterfaceName(n));
+        if (bad !== undefined)
+          problem(lineNo, `Guard_Interfaces: '${bad}' is not an interface name in '${value}'`);
+        else if (names.includes('lo'))
+          problem(
+            lineNo,
+            `Guard_Interfaces: loopback is never guarded (it would lock out local logins), got '${value}'`,
+          );
+        else {
+          options.guardInterfaces = [...new Set(names)];
+          guardLine = lineNo;
+        }
       } else options.interface = value;
       continue;
     }
@@ -338,13 +374,13 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
         break;
       case 'SEQ_TIMEOUT':
       case 'TIMEOUT': {
-        const n = parseSeconds('seq_timeout', value, 1);
+        const n = parseSeconds('seq_timeout', value, 1, MAX_TIMER_SECONDS);
         if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
         else door.seqTimeout = n;
         break;
       }
       case 'CMD_TIMEOUT': {
-        const n = parseSeconds('cmd_timeout', value, 0);
+        const n = parseSeconds('cmd_timeout', value, 0, MAX_TIMER_SECONDS);
         if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
         else door.cmdTimeout = n;
         break;
@@ -384,7 +420,7 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
         break;
       }
       case 'OPEN_TIMEOUT': {
-        const n = parseSeconds('open_timeout', value, 1);
+        const n = parseSeconds('open_timeout', value, 1, MAX_OPEN_TIMEOUT);
         if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
         else door.openTimeout = n;
         break;
@@ -415,6 +451,10 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
       options.spaAccess.line,
       `${options.spaAccess.line === 0 ? '--spa-access' : 'SPA_Access'} needs 'Firewall = iptables' or 'nftables' in [options]`,
     );
+  }
+  if (options.guardInterfaces !== undefined && options.firewall !== 'nftables') {
+    // The iptables backend only adds ACCEPT rules before the admin's own DROP: it guards nothing.
+    problem(guardLine, `Guard_Interfaces needs 'Firewall = nftables' in [options]`);
   }
   if (
     options.metrics !== undefined &&

@@ -215,6 +215,8 @@ export class Daemon {
       logger.log(`Interface changes need a restart; still listening on ${this.settings.iface}`);
     if ((opts.firewall ?? 'none') !== (this.loaded.config.options.firewall ?? 'none'))
       logger.log('Firewall changes need a restart; keeping the running backend');
+    if (String(opts.guardInterfaces) !== String(this.loaded.config.options.guardInterfaces))
+      logger.log('Guard_Interfaces changes need a restart; keeping the running guard');
     try {
       await this.spa.configure(next.spa);
     } catch (e) {

@@ -73,7 +73,8 @@ export class GrantKeeper {
     };
     const how = this.table.upsert(g);
     this.counters.opened++;
-    this.apply({ open: g, refresh: how === 'refreshed' });
+    // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
+    this.apply({ open: this.table.get(door, address) ?? g, refresh: how === 'refreshed' });
     this.logger.log(
       MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
     );
