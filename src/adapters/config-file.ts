@@ -5,6 +5,7 @@
  * the directive's line.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import {
   parseConfig,
   parseOneTimeFile,
@@ -58,6 +59,23 @@ export function loadConfig(
   const r = parseConfig(t.text, file, overrides);
   if (!r.ok) return { ok: false, problems: r.problems };
   const problems: ConfigProblem[] = [];
+  for (const inc of r.config.options.include ?? []) {
+    const files = expandGlob(inc.pattern);
+    if ('error' in files) {
+      problems.push({ file, line: inc.line, message: `Include: ${files.error}` });
+      continue;
+    }
+    for (const f of files.files) {
+      const it = readText(f);
+      if ('error' in it) {
+        problems.push({ file, line: inc.line, message: `Include: ${it.error}` });
+        continue;
+      }
+      const ir = parseConfig(it.text, f, {}, r.config.options);
+      if (!ir.ok) problems.push(...ir.problems);
+      else r.config.doors.push(...ir.config.doors);
+    }
+  }
   const oneTime = new Map<number, OneTimeLine>();
   r.config.doors.forEach((door, i) => {
     const ot = door.oneTimeSequences;
@@ -93,6 +111,35 @@ export function loadConfig(
   }
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, loaded: { config: r.config, oneTime, ...(spa === undefined ? {} : { spa }) } };
+}
+
+/**
+ * The files a `/dir/pattern` names, sorted by name. Only the last component
+ * may have wildcards (`*`, `?`); like the shell, `*` does not match a leading dot.
+ */
+export function expandGlob(pattern: string): { files: string[] } | { error: string } {
+  const slash = pattern.lastIndexOf('/');
+  const dir = pattern.slice(0, slash) || '/';
+  const base = pattern.slice(slash + 1);
+  if (!/[*?]/.test(base)) return { files: [pattern] };
+  const re = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]')}$`,
+  );
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  const files = names
+    .filter((n) => re.test(n) && !(n.startsWith('.') && !base.startsWith('.')))
+    .sort()
+    .map((n) => path.join(dir, n))
+    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile() === true);
+  return { files };
 }
 
 /** The loader the daemon re-runs on SIGHUP. */

@@ -14,6 +14,7 @@ import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
+import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
 import { NO_FIREWALL } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
@@ -161,7 +162,16 @@ export async function main(argv: string[]): Promise<void> {
     await daemonize(args);
   }
 
-  const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface ?? 'eth0';
+  // knockd's default is eth0; where there is none (a VPS with ens3), the
+  // interface of the default route is the one the world knocks on.
+  let iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
+  let ifaceNote: string | null = null;
+  if (iface === undefined) {
+    const route = interfaceExists('eth0') ? null : defaultRouteInterface();
+    iface = route ?? 'eth0';
+    if (route !== null)
+      ifaceNote = `no eth0: listening on ${route}, the interface of the default route`;
+  }
   const verbose = o.has('verbose');
   const debug = o.has('debug');
   const logger = new KnockdLogger({
@@ -182,6 +192,7 @@ export async function main(argv: string[]): Promise<void> {
     die('E_CAPTURE', (e as Error).message);
   }
 
+  if (ifaceNote !== null) logger.log(ifaceNote);
   const firewall =
     cfg.options.firewall === 'iptables'
       ? new IptablesFirewall()

@@ -55,6 +55,8 @@ export interface Options {
   logFile?: string;
   pidFile?: string;
   interface?: string;
+  /** Include = glob: more door files, read in name order (the loader expands them). */
+  include?: { pattern: string; line: number }[];
   firewall?: FirewallKind;
   stateDir?: string;
   controlSocket?: string;
@@ -125,6 +127,7 @@ const OPTION_KEYS = new Set([
   'LOGFILE',
   'PIDFILE',
   'INTERFACE',
+  'INCLUDE',
   'FIREWALL',
   'STATEDIR',
   'CONTROLSOCKET',
@@ -234,9 +237,18 @@ export function isLoopback(host: string): boolean {
   return host === '::1' || /^127\./.test(host);
 }
 
-export function parseConfig(text: string, file: string, overrides: SpaOverrides = {}): ParseResult {
+/**
+ * @param inherited for a file named by Include: the main file's [options],
+ *   which the included file may not change (it holds doors only).
+ */
+export function parseConfig(
+  text: string,
+  file: string,
+  overrides: SpaOverrides = {},
+  inherited?: Options,
+): ParseResult {
   const problems: ConfigProblem[] = [];
-  const options: Options = { useSyslog: false };
+  const options: Options = inherited === undefined ? { useSyslog: false } : { ...inherited };
   const doors: Door[] = [];
   let section: 'none' | 'options' | Door = 'none';
   // Doors whose Sequence line had an error: already reported, not "empty" too.
@@ -255,6 +267,9 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
       const name = line.slice(1, -1);
       if (name === '') {
         problem(lineNo, 'bad section name');
+        section = 'none';
+      } else if (name === 'options' && inherited !== undefined) {
+        problem(lineNo, '[options] belongs in the main config file, not in an included one');
         section = 'none';
       } else if (name === 'options') {
         section = 'options';
@@ -352,6 +367,12 @@ export function parseConfig(text: string, file: string, overrides: SpaOverrides 
           options.guardInterfaces = [...new Set(names)];
           guardLine = lineNo;
         }
+      } else if (key === 'INCLUDE') {
+        if (!value.startsWith('/'))
+          problem(lineNo, `Include needs an absolute path, got '${value}'`);
+        else if (/[*?[]/.test(value.slice(0, value.lastIndexOf('/'))))
+          problem(lineNo, `Include: only the file name may have wildcards, got '${value}'`);
+        else (options.include ??= []).push({ pattern: value, line: lineNo });
       } else options.interface = value;
       continue;
     }
