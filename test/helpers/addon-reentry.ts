@@ -7,7 +7,8 @@
  *
  * usage: addon-reentry MODE IFNAME [ITERATIONS]
  *   filter        setFilter from inside onBatch (valid, then invalid expressions)
- *   throw         onBatch throws: onError reports it and batches keep coming
+ *   throw         onBatch throws: onError reports it and batches keep coming;
+ *                 the batch's memory transferred away is replaced, not written
  *   error-throws  onBatch and onError both throw: capture stops cleanly
  *   close         close() from inside onBatch: no callback after it, socket gone
  *   close-in-error  close() from inside onError (what the daemon does)
@@ -144,12 +145,16 @@ function runMode(which: string, ifname: string, iterations: number): void {
     const c = open('udp');
     progress = () => `${batches} batches, errors ${JSON.stringify(errors)}`;
     c.start(
-      () => {
+      (batch) => {
         batches++;
         if (batches === 1) throw new Error('boom 1');
         if (batches === 2) throw 'boom 2';
         if (batches === 3) throw null;
         if (batches === 4) stall(30);
+        // Transferring the batch's memory away must not make the addon write into freed memory.
+        if (batches === 5) structuredClone(batch.buffer, { transfer: [batch.buffer] });
+        if (batches === 6)
+          ok(batch.length === 256 * 1024, `a fresh batch after a transfer (${batch.length})`);
         if (batches < 20) return;
         c.close();
         ok(

@@ -40,12 +40,20 @@ constexpr int kMaxSnaplen = 65535;  // so at least 3 records fit in a batch
 // the event loop; the poll is level triggered, so the rest comes next turn.
 constexpr int kRounds = 64;
 
+// Drops an exception raised while describing another one.
+void ClearPending(napi_env env) {
+  bool pending = false;
+  napi_value ignored;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
 // The message of a thrown value: an Error's message, else String(value).
-// Neither step may leave an exception pending.
+// A throwing getter or toString, or a Symbol, must not leave an exception pending.
 std::string Describe(napi_env env, napi_value v) {
   napi_valuetype type;
   napi_value text;
-  bool pending = false;
   if (napi_typeof(env, v, &type) == napi_ok && type == napi_object) {
     napi_value msg;
     napi_valuetype mtype;
@@ -53,15 +61,12 @@ std::string Describe(napi_env env, napi_value v) {
         napi_typeof(env, msg, &mtype) == napi_ok && mtype == napi_string) {
       v = msg;
     }
+    ClearPending(env);
   }
   if (napi_coerce_to_string(env, v, &text) == napi_ok) {
     return Napi::String(env, text).Utf8Value();
   }
-  // A Symbol, or a throwing getter or toString: drop that second exception.
-  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
-    napi_value ignored;
-    napi_get_and_clear_last_exception(env, &ignored);
-  }
+  ClearPending(env);
   return "(a value that cannot be printed)";
 }
 
@@ -259,7 +264,8 @@ class Capture : public Napi::ObjectWrap<Capture> {
       batch_data_ = buf.Data();
       batch_used_ = 0;
       batch_count_ = 0;
-      int n = pcap_dispatch(pcap_, max_packets_, &Capture::OnPacket, reinterpret_cast<u_char*>(this));
+      int n = pcap_dispatch(pcap_, max_packets_, &Capture::OnPacket,
+                            reinterpret_cast<u_char*>(this));
       std::string pcap_error = n < 0 ? pcap_geterr(pcap_) : "";
       // libpcap is done with its ring: from here JavaScript may re-enter.
       if (batch_count_ > 0) {
