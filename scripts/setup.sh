@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
-  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus)
+  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()

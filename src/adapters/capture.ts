@@ -42,6 +42,8 @@ export interface NativeModule {
   /** Compiles a filter for a link type; returns the instruction count or throws. */
   compileFilter(linktype: number, snaplen: number, expr: string): number;
   syslog(msg: string): void;
+  /** One datagram to systemd's notification socket; false when it failed. */
+  sdNotify(socketPath: string, state: string): boolean;
 }
 
 let native: NativeModule | undefined;

@@ -15,6 +15,7 @@ import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
+import { systemdNotifier } from '../adapters/notify.js';
 import { NO_FIREWALL } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
@@ -193,6 +194,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   if (ifaceNote !== null) logger.log(ifaceNote);
+  const notifier = systemdNotifier();
   const firewall =
     cfg.options.firewall === 'iptables'
       ? new IptablesFirewall()
@@ -260,16 +262,19 @@ export async function main(argv: string[]): Promise<void> {
       logger.log(`could not create pid file ${pidFile}: ${(e as Error).message}`);
     }
   }
+  notifier.ready(daemon.summary());
   report({ ok: true });
   if (isChild && process.disconnect !== undefined) process.disconnect();
 
   process.on('SIGHUP', () => {
-    void daemon.reload();
+    notifier.reloading();
+    void daemon.reload().then(() => notifier.ready(daemon.summary()));
   });
   let exiting = false;
   const stop = () => {
     if (exiting) return;
     exiting = true;
+    notifier.stopping();
     logger.verbose('waiting for child processes...');
     control.close();
     metrics?.close();

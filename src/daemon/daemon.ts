@@ -274,6 +274,12 @@ export class Daemon {
     }
   }
 
+  /** One line for systemd's STATUS=. */
+  summary(): string {
+    const doors = this.loaded.config.doors.length;
+    return `listening on ${this.settings.iface}: ${doors} door(s), ${this.grants.table.size} grant(s), ${this.machine.attemptCount()} attempt(s)`;
+  }
+
   metrics(): MetricsSnapshot {
     const cap = this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
     return {

@@ -24,9 +24,13 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <pcap/pcap.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <syslog.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <initializer_list>
@@ -434,6 +438,33 @@ Napi::Value Syslog(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// sdNotify(socketPath, state): one datagram to systemd's notification socket
+// (NOTIFY_SOCKET; a leading '@' names an abstract socket). Node has no Unix
+// datagram sockets, hence this. Returns false when the send failed.
+Napi::Value SdNotify(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    Napi::TypeError::New(env, "sdNotify(socketPath, state)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string path = info[0].As<Napi::String>();
+  std::string state = info[1].As<Napi::String>();
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path || (path[0] != '/' && path[0] != '@'))
+    return Napi::Boolean::New(env, false);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Napi::Boolean::New(env, false);
+  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                     reinterpret_cast<struct sockaddr*>(&addr), len);
+  close(fd);
+  return Napi::Boolean::New(env, n == static_cast<ssize_t>(state.size()));
+}
+
 // compileFilter(linktype, snaplen, expr): throws with libpcap's message when
 // the expression does not compile. Uses a dead handle: no device, no root.
 Napi::Value CompileFilter(const Napi::CallbackInfo& info) {
@@ -467,6 +498,7 @@ Napi::Object InitAll(Napi::Env env, Napi::Object exports) {
   exports.Set("Capture", Capture::Init(env));
   exports.Set("openlog", Napi::Function::New(env, OpenLog));
   exports.Set("syslog", Napi::Function::New(env, Syslog));
+  exports.Set("sdNotify", Napi::Function::New(env, SdNotify));
   return exports;
 }
 
