@@ -8,10 +8,12 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { getopt } from './getopt.js';
+import { parseKnockArgs, type KnockOpt } from './args.js';
 import { VERSION } from './version.js';
 import crypto from 'node:crypto';
-import { encodeSpa, HMAC_B64_LEN, type HmacAlg } from '../core/spa/spa.js';
+import { encodeSpa } from '../core/spa/spa.js';
+import { EXIT_CODES, KnockError } from '../core/errors.js';
+import { resolveSpaKeys } from '../client/spa-keys.js';
 import { DEFAULT_SPA_PORT, parsePortSpec, type PortSpec, type Proto } from '../core/port.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
 
@@ -28,30 +30,14 @@ options:
 example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
 
 Single Packet Authorization (fwknop-compatible):
-  knock --spa [--key-base64 K --hmac-key-base64 H | --spa-profile FILE]
+  knock --spa [--key-file F --hmac-key-file F | --spa-profile FILE]
         [--hmac-digest-type sha256] [--allow-ip IP] [--spa-port 62201] <host> tcp/22 [udp/53 ...]
   knock --key-gen         print a new KEY_BASE64 and HMAC_KEY_BASE64 (for access.conf and a profile)
-  A profile file holds KEY_BASE64, HMAC_KEY_BASE64 and optionally HMAC_DIGEST_TYPE lines.
+  A key file holds one base64 key; a profile file holds KEY_BASE64, HMAC_KEY_BASE64 and
+  optionally HMAC_DIGEST_TYPE lines. Both must be private to you (mode 600), as ssh keys.
+  --key-base64 K / --hmac-key-base64 H work too, but other users can read them in ps.
   The allow IP defaults to the address this host uses to reach <host>.
 `;
-
-const SPECS = [
-  { short: 'u', long: 'udp', arg: false },
-  { short: 'd', long: 'delay', arg: true },
-  { short: '4', long: 'ipv4', arg: false },
-  { short: '6', long: 'ipv6', arg: false },
-  { short: 'v', long: 'verbose', arg: false },
-  { short: 'V', long: 'version', arg: false },
-  { short: 'h', long: 'help', arg: false },
-  { short: '\0', long: 'spa', arg: false },
-  { short: '\0', long: 'key-gen', arg: false },
-  { short: '\0', long: 'key-base64', arg: true },
-  { short: '\0', long: 'hmac-key-base64', arg: true },
-  { short: '\0', long: 'hmac-digest-type', arg: true },
-  { short: '\0', long: 'allow-ip', arg: true },
-  { short: '\0', long: 'spa-port', arg: true },
-  { short: '\0', long: 'spa-profile', arg: true },
-];
 
 /** The local address this host uses to reach `address` (no packet is sent). */
 function localAddressFor(address: string): Promise<string> {
@@ -66,34 +52,26 @@ function localAddressFor(address: string): Promise<string> {
   });
 }
 
-async function spaMain(o: Map<string, string | true>, operands: string[]): Promise<number> {
-  const profile = new Map<string, string>();
-  const pf = o.get('spa-profile');
-  if (typeof pf === 'string') {
-    for (const line of fs.readFileSync(pf, 'utf8').split('\n')) {
-      const m = /^\s*([A-Z0-9_]+)\s+(\S+)\s*$/.exec(line);
-      if (m !== null) profile.set(m[1] as string, m[2] as string);
-    }
-  }
-  const opt = (flag: string, key: string) => {
-    const v = o.get(flag);
-    return typeof v === 'string' ? v : profile.get(key);
+async function spaMain(o: Map<KnockOpt, string | true>, operands: string[]): Promise<number> {
+  const str = (k: KnockOpt) => {
+    const v = o.get(k);
+    return typeof v === 'string' ? v : undefined;
   };
-  const key = opt('key-base64', 'KEY_BASE64');
-  const hkey = opt('hmac-key-base64', 'HMAC_KEY_BASE64');
-  const alg = (opt('hmac-digest-type', 'HMAC_DIGEST_TYPE') ?? 'sha256')
-    .toLowerCase()
-    .replace('_', '-') as HmacAlg;
-  if (key === undefined || hkey === undefined) {
-    process.stderr.write(
-      'error: --spa needs --key-base64 and --hmac-key-base64 (or --spa-profile)\n',
-    );
-    return 1;
+  let keys;
+  try {
+    keys = resolveSpaKeys({
+      keyBase64: str('key-base64'),
+      hmacKeyBase64: str('hmac-key-base64'),
+      keyFile: str('key-file'),
+      hmacKeyFile: str('hmac-key-file'),
+      profile: str('spa-profile'),
+      digestType: str('hmac-digest-type'),
+    });
+  } catch (e) {
+    process.stderr.write(`knock: ${(e as Error).message}\n`);
+    return e instanceof KnockError ? EXIT_CODES[e.code] : 1;
   }
-  if (!(alg in HMAC_B64_LEN)) {
-    process.stderr.write(`error: unknown HMAC digest type '${alg}'\n`);
-    return 1;
-  }
+  for (const w of keys.warnings) process.stderr.write(`knock: ${w}\n`);
   const [host, ...specs] = operands;
   const access: PortSpec[] = [];
   for (const s of specs) {
@@ -127,11 +105,7 @@ async function spaMain(o: Map<string, string | true>, operands: string[]): Promi
       allowIp,
       access,
     },
-    {
-      encKey: new Uint8Array(Buffer.from(key, 'base64')),
-      hmacKey: new Uint8Array(Buffer.from(hkey, 'base64')),
-      hmacAlg: alg,
-    },
+    { encKey: keys.encKey, hmacKey: keys.hmacKey, hmacAlg: keys.hmacAlg },
     nodeSpaCrypto,
   );
   if (o.has('verbose'))
@@ -208,10 +182,10 @@ function sendUdp(address: string, family: number, port: number, payload: Buffer)
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = getopt(argv, SPECS);
+    parsed = parseKnockArgs(argv);
   } catch (e) {
     process.stderr.write(`knock: ${(e as Error).message}\n${USAGE}`);
-    return 1;
+    return EXIT_CODES.E_USAGE;
   }
   const o = parsed.opts;
   if (o.has('version')) {
