@@ -132,6 +132,15 @@ const KNOCK = {
   'allow-ip': { type: 'string' },
   'spa-port': { type: 'string' },
   'spa-profile': { type: 'string' },
+  'hosts-file': { type: 'string', short: 'F' },
+  wait: { type: 'string' },
+  tries: { type: 'string' },
+  'wait-time': { type: 'string' },
+  repeat: { type: 'string' },
+  proxy: { type: 'boolean' },
+  totp: { type: 'string' },
+  'totp-show': { type: 'boolean' },
+  'totp-gen': { type: 'boolean' },
 } as const satisfies OptDefs;
 export type KnockOpt = keyof typeof KNOCK;
 

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { KnockError } from '../core/errors.js';
 
-function readChecked(path: string, forbidden: number, what: string): string {
+function readChecked(path: string, forbidden: number, what: string, fix: string): string {
   let fd: number;
   try {
     fd = fs.openSync(path, 'r');
@@ -25,7 +25,7 @@ function readChecked(path: string, forbidden: number, what: string): string {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
       throw new KnockError(
         'E_IO',
-        `${path}: permissions ${mode} are too open for a ${what}; refusing it (chmod go-rwx ${path})`,
+        `${path}: permissions ${mode} are too open for a ${what}; refusing it (chmod ${fix} ${path})`,
       );
     }
     return fs.readFileSync(fd, 'utf8');
@@ -36,12 +36,12 @@ function readChecked(path: string, forbidden: number, what: string): string {
 
 /** A file holding a secret (key, HMAC key, TOTP secret, SPA profile). */
 export function readSecretFile(path: string): string {
-  return readChecked(path, 0o077, 'key file');
+  return readChecked(path, 0o077, 'key file', 'go-rwx');
 }
 
 /** A profile file: others must not be able to change it. */
 export function readProfileFile(path: string): string {
-  return readChecked(path, 0o022, 'profile');
+  return readChecked(path, 0o022, 'profile', 'go-w');
 }
 
 /** The base64 key held by a key file (surrounding blanks ignored). */

@@ -1,0 +1,38 @@
+/**
+ * ProxyCommand plumbing, as `ssh -W` or nc do it: bytes from `input` go to
+ * the socket and bytes from the socket go to `output`. Each direction is
+ * shut down on its own (the socket must allow half-open): input's EOF
+ * becomes a FIN to the server, which may still answer; the server's FIN
+ * ends `output`, while input keeps flowing to the server. Resolves once the
+ * socket is closed (both FINs exchanged, every byte flushed) and output is
+ * finished; rejects on a socket error such as a reset.
+ */
+import type net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+
+export function splice(input: Readable, output: Writable, sock: net.Socket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let closed = false;
+    let finished = false;
+    const done = () => {
+      if (closed && finished) resolve();
+    };
+    // pipe() calls sock.end() at input's EOF, and output.end() at the server's FIN.
+    input.pipe(sock);
+    sock.pipe(output);
+    output.once('finish', () => {
+      finished = true;
+      done();
+    });
+    sock.once('error', reject);
+    sock.once('close', () => {
+      closed = true;
+      // Nothing more can reach the server: stop reading input, and end
+      // output even if the socket went away without a FIN.
+      input.unpipe(sock);
+      input.pause();
+      if (!output.writableEnded) output.end();
+      done();
+    });
+  });
+}
