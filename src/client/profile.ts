@@ -137,6 +137,7 @@ export function parseProfiles(text: string, file: string): ProfileFile {
   }
 
   for (const [p, kv] of raw) {
+    const before = problems.length;
     const bad = (k: Key, message: string) =>
       problems.push({ file, line: kv.get(k)?.line ?? Number(p.where.split(':').pop()), message });
     const get = (k: Key) => kv.get(k)?.value;
@@ -216,7 +217,8 @@ export function parseProfiles(text: string, file: string): ProfileFile {
     }
     const ways = [p.sequence, p.spa, p.totp].filter((w) => w !== undefined).length;
     if (p.address === undefined) bad('address', `Host '${p.name}' has no Address`);
-    if (ways !== 1)
+    // A profile whose only way was refused above has said enough already.
+    if (ways > 1 || (ways === 0 && problems.length === before))
       bad(
         'sequence',
         `Host '${p.name}' needs exactly one of Sequence, SPA_Key_File or TOTP_Secret_File`,

@@ -24,14 +24,21 @@ export function splice(input: Readable, output: Writable, sock: net.Socket): Pro
       finished = true;
       done();
     });
-    sock.once('error', reject);
-    sock.once('close', () => {
-      closed = true;
-      // Nothing more can reach the server: stop reading input, and end
-      // output even if the socket went away without a FIN.
+    // Once the socket is gone (both FINs exchanged, or a reset) nothing more
+    // can reach the server: stop reading input, and end output even if no
+    // FIN came, so the reader sees EOF.
+    const shut = () => {
       input.unpipe(sock);
       input.pause();
       if (!output.writableEnded) output.end();
+    };
+    sock.once('error', (e) => {
+      shut();
+      reject(e);
+    });
+    sock.once('close', () => {
+      closed = true;
+      shut();
       done();
     });
   });
