@@ -36,6 +36,11 @@ export function splice(input: Readable, output: Writable, sock: net.Socket): Pro
       shut();
       reject(e);
     });
+    // The reader went away (EPIPE): the connection has no one to serve.
+    output.once('error', (e) => {
+      sock.destroy();
+      reject(e);
+    });
     sock.once('close', () => {
       closed = true;
       shut();

@@ -151,4 +151,5 @@ fi
 out=$(ssh_to "$KNOCK --proxy %n %p" true 2>&1)
 rc=$?
 [ "$rc" = 255 ] && log "ok: ssh through --proxy fails cleanly with no daemon ($(echo "$out" | tail -1))" || fail "ssh exit $rc: $out"
+if wait_until 3 sh -c "[ -z \"\$(ip netns pids $CLI)\" ]"; then log "ok: no knock process left behind"; else fail "left in the client namespace: $(ip netns pids "$CLI" | xargs -r ps -o pid,args -p)"; fi
 finish
