@@ -152,4 +152,33 @@ out=$(ssh_to "$KNOCK --proxy %n %p" true 2>&1)
 rc=$?
 [ "$rc" = 255 ] && log "ok: ssh through --proxy fails cleanly with no daemon ($(echo "$out" | tail -1))" || fail "ssh exit $rc: $out"
 if wait_until 3 sh -c "[ -z \"\$(ip netns pids $CLI)\" ]"; then log "ok: no knock process left behind"; else fail "left in the client namespace: $(ip netns pids "$CLI" | xargs -r ps -o pid,args -p)"; fi
+
+echo " an SPA profile (key files) through ssh's ProxyCommand"
+head -c 32 /dev/urandom | base64 -w0 >"$XDG_CONFIG_HOME/knock/spa.key"
+head -c 64 /dev/urandom | base64 -w0 >"$XDG_CONFIG_HOME/knock/spa.hmac"
+chmod 600 "$XDG_CONFIG_HOME/knock/spa.key" "$XDG_CONFIG_HOME/knock/spa.hmac"
+cat >"$WORK/access.conf" <<CONF
+SOURCE ANY
+    KEY_BASE64 $(cat "$XDG_CONFIG_HOME/knock/spa.key")
+    HMAC_KEY_BASE64 $(cat "$XDG_CONFIG_HOME/knock/spa.hmac")
+    OPEN_PORTS tcp/22
+    FW_ACCESS_TIMEOUT 30
+CONF
+cat >>"$XDG_CONFIG_HOME/knock/hosts" <<CONF
+Host srv-spa
+    Address           $SRV4
+    SPA_Key_File      spa.key
+    SPA_HMAC_Key_File spa.hmac
+    Open              tcp/22
+CONF
+sed -i "/^\[options\]/a Firewall = iptables\nSPA_Access = $WORK/access.conf" "$WORK/knockd.conf"
+start_knockd "$WORK/knockd.conf"
+expect_closed "$SRV4"
+out=$(ssh_to "$KNOCK --proxy srv-spa %p" 'echo spa-ok' 2>"$WORK/ssh3.err")
+[ "$out" = spa-ok ] && log "ok: ssh through an SPA profile" || fail "SPA profile: '$out' $(cat "$WORK/ssh3.err")"
+expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
+chmod 644 "$XDG_CONFIG_HOME/knock/spa.key"
+in_cli "$KNOCK" srv-spa 2>"$WORK/spa644.err"
+rc=$?
+[ "$rc" = 74 ] && grep -q "0644 are too open" "$WORK/spa644.err" && log "ok: a key file others can read is refused (exit 74)" || fail "mode 644 key: exit $rc $(cat "$WORK/spa644.err")"
 finish

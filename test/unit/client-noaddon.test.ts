@@ -14,6 +14,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { sequenceFor, stepIndex, TOTP_DEFAULTS } from '../../src/core/knock/totp.js';
+import { nodeTotpHmac } from '../../src/client/totp.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(here, '..', '..'); // dist/
@@ -112,6 +114,32 @@ test('the client runs from a build with no native addon at all', async () => {
     r = await run(tmp, ['--proxy', 'here', String(port)], env, 'relay me');
     assert.equal(r.code, 0, r.err);
     assert.equal(r.out, 'RELAY ME');
+    // TOTP through the CLI agrees with the core's sequenceFor (the daemon's function).
+    fs.writeFileSync(
+      path.join(tmp, 'xdg', 'knock', 'otp.secret'),
+      'GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ\n',
+    );
+    fs.chmodSync(path.join(tmp, 'xdg', 'knock', 'otp.secret'), 0o600);
+    fs.appendFileSync(
+      path.join(tmp, 'xdg', 'knock', 'hosts'),
+      'Host otp\n  Address 127.0.0.1\n  TOTP_Secret_File otp.secret\n  Sequence_Length 5\n  Port_Range 30000-30999\n',
+    );
+    const secret = new TextEncoder().encode('12345678901234567890');
+    const params = { ...TOTP_DEFAULTS, length: 5, portMin: 30000, portMax: 30999 };
+    const expect = (t: number) =>
+      sequenceFor(secret, stepIndex(t, 30), params, nodeTotpHmac)
+        .map((x) => `${x.port}:tcp`)
+        .join(' ');
+    const before = expect(Date.now());
+    r = await run(tmp, ['--totp-show', 'otp'], env);
+    const after = expect(Date.now());
+    assert.equal(r.code, 0, r.err);
+    const shown = r.out.replace(/ {2}\(\d+ s left\)\n$/, '');
+    assert.ok(shown === before || shown === after, `${r.out} vs ${before}`);
+    fs.chmodSync(path.join(tmp, 'xdg', 'knock', 'otp.secret'), 0o644);
+    r = await run(tmp, ['--totp-show', 'otp'], env);
+    assert.equal(r.code, 74);
+    assert.match(r.err, /permissions 0644 are too open/);
     srv.close();
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
