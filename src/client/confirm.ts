@@ -46,13 +46,18 @@ export interface WaitOptions {
   tries: number;
   /** Bound on the whole operation, knocks included. */
   totalMs: number;
-  /** The first try's connect window; each further try doubles it. */
+  /**
+   * The first try's connect window; each further try's is half as long
+   * again, up to MAX_WINDOW_MS. The growth is gentle because a lost knock,
+   * not a slow server, is the usual reason a try fails.
+   */
   firstWindowMs: number;
   say?: ((line: string) => void) | undefined;
   now?: () => number;
 }
 
 export const WAIT_DEFAULTS = { tries: 3, totalMs: 20_000, firstWindowMs: 2_000 };
+const MAX_WINDOW_MS = 8_000;
 
 /**
  * Runs `knock` then probes, up to o.tries times; resolves with the connected
@@ -81,7 +86,7 @@ export async function knockUntilOpen(
       return s;
     }
     o.say?.(`port ${port} did not answer`);
-    windowMs *= 2;
+    windowMs = Math.min(windowMs * 1.5, MAX_WINDOW_MS);
     // A short pause lets a half-finished attempt on the daemon expire or reset.
     if (attempt < o.tries) await sleep(Math.min(200, Math.max(0, deadline - now())));
   }

@@ -122,11 +122,11 @@ done
 [ "$ok" = "$RUNS" ] && log "ok: --wait opened in $ok of $RUNS runs under loss ($tries_used rounds in all)" || fail "--wait opened only $ok of $RUNS runs under loss"
 # The defaults (3 tries, each knock once) for the record: not asserted, loss is random.
 ok=0
-for i in $(seq 1 $RUNS); do
+for i in 1 2 3 4; do
   close_door
-  in_cli "$KNOCK" --wait tcp/22 --wait-time 15 srv >/dev/null 2>&1 && ok=$((ok + 1))
+  in_cli "$KNOCK" --wait tcp/22 srv >/dev/null 2>&1 && ok=$((ok + 1))
 done
-log "defaults (3 tries, no repeat) under loss: opened $ok of $RUNS"
+log "defaults (3 tries, no repeat) under loss: opened $ok of 4"
 if [ "${LOSS#tc}" = "$LOSS" ]; then
   dropped=$(in_cli iptables -L OUTPUT -v -x -n | awk '/statistic/ {print $1}')
   sent=$(in_cli cat /sys/class/net/veth-c/statistics/tx_packets)
