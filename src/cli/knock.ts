@@ -290,15 +290,19 @@ async function run(o: Opts, plan: Plan, keepSocket: boolean, say: (l: string) =>
     await plan.knock(addr.address, addr.family);
     return 0;
   }
+  let rounds = 0;
   const sock = await knockUntilOpen(
-    () => plan.knock(addr.address, addr.family),
+    () => {
+      rounds++;
+      return plan.knock(addr.address, addr.family);
+    },
     addr.address,
     plan.confirm.port,
     { ...WAIT_DEFAULTS, tries, totalMs, say },
   );
   if (sock === null) {
     process.stderr.write(
-      `knock: ${plan.host} port ${plan.confirm.port} did not open after ${tries} knock(s)\n`,
+      `knock: ${plan.host} port ${plan.confirm.port} did not open after ${rounds} knock round(s)\n`,
     );
     return 1;
   }
