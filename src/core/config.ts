@@ -9,7 +9,8 @@ import type { ConfigProblem } from './errors.js';
 import type { PortSpec, Proto } from './port.js';
 import type { TotpParams } from './knock/totp.js';
 import { applyOption, isLoopback, OPTION_KEYS } from './config-options.js';
-import { applyDoorDirective, checkTotpDoor, DOOR_KEYS, newDoor } from './knock/door-config.js';
+import { applyDoorDirective, DOOR_KEYS, newDoor } from './knock/door-config.js';
+import { checkTotpDoor } from './knock/totp-door.js';
 
 export type { Proto } from './port.js';
 export {

@@ -85,7 +85,7 @@ export class Daemon {
     this.totp = new TotpDoors((alg, key, data) => deps.spaCrypto.hmac(alg, key, data), now);
     this.machine = new KnockMachine(this.totp.build(loaded.config.doors), opts.maxAttempts);
     this.machine.debugEvents = settings.debug;
-    this.events = new EventLog(logger, now, settings.lookup ? deps.resolver : null);
+    this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();
     this.grants = new GrantKeeper(deps.firewall, logger, now, dirty);
