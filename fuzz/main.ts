@@ -7,7 +7,7 @@
  *   FUZZ_TARGETS=a,b          only these targets
  *   FUZZ_SHARD=k/n            run the k-th of n equal slices of each target's inputs
  *   FUZZ_ONE=<target>:<i>     rebuild and run input i alone, printing it
- *   FUZZ_JSON=<file>          also write the results as JSON
+ *   FUZZ_JSON=<file>          also write the results as JSON (node dist/fuzz/sum.js adds shards up)
  *
  * Exit status 1 when anything is found (crash, property, acceptance, confirmed hang).
  */
@@ -58,7 +58,8 @@ TARGETS.forEach((t, id) => {
   const r = runTarget(t, id, SEED, from, to);
   results.push(r);
   console.log(
-    `  ${t.name}: inputs ${from}..${to - 1} in ${r.seconds.toFixed(1)} s` +
+    `  ${t.name}: inputs ${from}..${to - 1} in ${r.seconds.toFixed(1)} s: crashes ${r.crashes}, properties ${r.properties}, ` +
+      `hangs ${r.hangsRaw} raw / ${r.hangsConfirmed} confirmed, acceptances ${r.acceptances}` +
       (Object.keys(r.notes).length > 0 ? `; ${Object.entries(r.notes).map(([k, v]) => `${k}: ${v}`).join('; ')}` : ''),
   );
 });

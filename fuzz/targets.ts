@@ -133,7 +133,7 @@ interface DecodeInput {
 
 export const decoderTarget: Target<DecodeInput> = {
   name: 'decode',
-  weight: 0.46,
+  weight: 0.5,
   gen(r) {
     const lt = r.chance(0.95) ? r.pick(LINKTYPES) : r.below(300);
     return { lt, b: fuzzFrame(r, lt), front: r.bytes(r.below(16)), back: r.bytes(r.int(1, 64)) };
@@ -189,7 +189,7 @@ interface MachineInput {
 
 export const machineTarget: Target<MachineInput> = {
   name: 'machine',
-  weight: 0.04,
+  weight: 0.03,
   gen(r) {
     const steps = Array.from({ length: r.int(1, 24) }, () => {
       const lt = r.pick(LINKTYPES);
@@ -374,7 +374,7 @@ const REQUESTS = [
 
 export const controlTarget: Target<string> = {
   name: 'control',
-  weight: 0.12,
+  weight: 0.11,
   gen: (r) => mutateText(r, r.pick(REQUESTS), REQUESTS, JSON_DICT, 6000),
   run(line) {
     const r = parseRequest(line);
@@ -509,7 +509,7 @@ function spaTarget(name: string, pkts: Authentic[], stanzas: Stanza[], hmac: boo
   const corpus = pkts.map((p) => p.bytes);
   return {
     name,
-    weight: 0.03,
+    weight: 0.02,
     notes,
     gen(r) {
       const orig = r.below(pkts.length);
