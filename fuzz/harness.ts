@@ -143,7 +143,17 @@ export function runTarget<I>(
 }
 
 export function table(results: TargetResult[]): string {
-  const head = ['target', 'inputs', 'crashes', 'props', 'hangs raw', 'hangs conf', 'accepts', 'max ms', 'seconds'];
+  const head = [
+    'target',
+    'inputs',
+    'crashes',
+    'props',
+    'hangs raw',
+    'hangs conf',
+    'accepts',
+    'max ms',
+    'seconds',
+  ];
   const rows = results.map((r) => [
     r.name,
     String(r.inputs),
@@ -168,6 +178,11 @@ export function table(results: TargetResult[]): string {
     results.reduce((n, r) => n + r.seconds, 0).toFixed(1),
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
-  return [line(head), `|${w.map((n, i) => (i === 0 ? ':' : '-').padEnd(n + 1, '-') + (i === 0 ? '-' : ':')).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells: string[]) =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
+  return [
+    line(head),
+    `|${w.map((n, i) => (i === 0 ? ':' : '-').padEnd(n + 1, '-') + (i === 0 ? '-' : ':')).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }

@@ -23,7 +23,12 @@ const SEED = Number(env.FUZZ_SEED ?? 20261125);
 const only = env.FUZZ_TARGETS?.split(',').filter((s) => s !== '');
 const [shardK, shardN] = (env.FUZZ_SHARD ?? '0/1').split('/').map(Number) as [number, number];
 
-if (!Number.isInteger(N) || N < 0 || !Number.isInteger(SEED) || !(shardN >= 1 && shardK >= 0 && shardK < shardN)) {
+if (
+  !Number.isInteger(N) ||
+  N < 0 ||
+  !Number.isInteger(SEED) ||
+  !(shardN >= 1 && shardK >= 0 && shardK < shardN)
+) {
   console.error('fuzz: FUZZ_N, FUZZ_SEED must be integers and FUZZ_SHARD k/n with 0 <= k < n');
   process.exit(64);
 }
@@ -60,16 +65,27 @@ TARGETS.forEach((t, id) => {
   console.log(
     `  ${t.name}: inputs ${from}..${to - 1} in ${r.seconds.toFixed(1)} s: crashes ${r.crashes}, properties ${r.properties}, ` +
       `hangs ${r.hangsRaw} raw / ${r.hangsConfirmed} confirmed, acceptances ${r.acceptances}` +
-      (Object.keys(r.notes).length > 0 ? `; ${Object.entries(r.notes).map(([k, v]) => `${k}: ${v}`).join('; ')}` : ''),
+      (Object.keys(r.notes).length > 0
+        ? `; ${Object.entries(r.notes)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join('; ')}`
+        : ''),
   );
 });
 console.log(`\n${table(results)}\n`);
 let bad = 0;
 for (const r of results) {
   for (const f of r.findings) {
-    if (f.kind === 'hang' || f.kind === 'crash' || f.kind === 'property' || f.kind === 'acceptance') bad++;
-    console.log(`[${r.name}] ${f.kind} at input ${f.index} (FUZZ_SEED=${SEED} FUZZ_ONE=${r.name}:${f.index}): ${f.message}\n    input: ${f.input.slice(0, 800)}`);
+    if (f.kind === 'hang' || f.kind === 'crash' || f.kind === 'property' || f.kind === 'acceptance')
+      bad++;
+    console.log(
+      `[${r.name}] ${f.kind} at input ${f.index} (FUZZ_SEED=${SEED} FUZZ_ONE=${r.name}:${f.index}): ${f.message}\n    input: ${f.input.slice(0, 800)}`,
+    );
   }
 }
-if (env.FUZZ_JSON !== undefined) writeFileSync(env.FUZZ_JSON, `${JSON.stringify({ seed: SEED, n: N, shard: `${shardK}/${shardN}`, results }, null, 1)}\n`);
+if (env.FUZZ_JSON !== undefined)
+  writeFileSync(
+    env.FUZZ_JSON,
+    `${JSON.stringify({ seed: SEED, n: N, shard: `${shardK}/${shardN}`, results }, null, 1)}\n`,
+  );
 process.exit(bad > 0 ? 1 : 0);

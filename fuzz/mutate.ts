@@ -8,9 +8,16 @@ import type { Rng } from './rng.js';
 
 const INTERESTING8 = [0, 1, 2, 4, 5, 6, 8, 10, 16, 17, 20, 24, 28, 30, 0x40, 0x45, 0x4f, 0x60];
 const MORE8 = [0x7f, 0x80, 0xfe, 0xff, 44, 43, 51, 60, 0x81, 0x88, 0x86, 0xdd, 0x08, 0xa8];
-const INTERESTING16 = [0, 1, 0xffff, 0xfffe, 0x8000, 0x7fff, 0x0800, 0x86dd, 0x8100, 0x88a8, 8, 20, 40, 14, 13];
+const INTERESTING16 = [
+  0, 1, 0xffff, 0xfffe, 0x8000, 0x7fff, 0x0800, 0x86dd, 0x8100, 0x88a8, 8, 20, 40, 14, 13,
+];
 
-export function mutateBytes(r: Rng, input: Uint8Array, corpus: readonly Uint8Array[], max = 4096): Uint8Array {
+export function mutateBytes(
+  r: Rng,
+  input: Uint8Array,
+  corpus: readonly Uint8Array[],
+  max = 4096,
+): Uint8Array {
   let b: Uint8Array = Uint8Array.from(input);
   const n = r.int(1, r.chance(0.7) ? 3 : 10);
   for (let k = 0; k < n; k++) {
@@ -103,10 +110,30 @@ function splice(b: Uint8Array, at: number, del: number, ins: Uint8Array): Uint8A
 const CHARS =
   ' \t\n\r=,:;#[]/.-_%"\\{}0123456789abcdefxyzABCDEFXYZ!~+*?<>\'`\0\v\f' +
   '\u00a0\u00e9\u2028\u3000\ufeff\ud800\udfff\u{1f600}';
-const NUMBERS = ['0', '-1', '1', '65535', '65536', '4294967296', '1e309', '-0', '0x10', '99999999999999999999', '1.5', 'NaN', '007'];
+const NUMBERS = [
+  '0',
+  '-1',
+  '1',
+  '65535',
+  '65536',
+  '4294967296',
+  '1e309',
+  '-0',
+  '0x10',
+  '99999999999999999999',
+  '1.5',
+  'NaN',
+  '007',
+];
 
 /** A text mutation; `dict` holds target-specific tokens (keywords, values). */
-export function mutateText(r: Rng, input: string, corpus: readonly string[], dict: readonly string[], max = 20000): string {
+export function mutateText(
+  r: Rng,
+  input: string,
+  corpus: readonly string[],
+  dict: readonly string[],
+  max = 20000,
+): string {
   let s = input;
   const n = r.int(1, r.chance(0.6) ? 3 : 12);
   for (let k = 0; k < n; k++) {
@@ -133,8 +160,11 @@ export function mutateText(r: Rng, input: string, corpus: readonly string[], dic
       case 5: {
         // Repeat a short chunk many times: long runs of one character class.
         const from = r.below(len + 1);
-        const chunk = r.chance(0.5) ? s.slice(from, from + r.int(1, 3)) : r.pick([' ', '\t', '0', 'a', ':', '=', ',', '/', ' x', '1,']);
-        if (chunk !== '') s = s.slice(0, pos) + chunk.repeat(r.int(2, r.chance(0.05) ? 5000 : 200)) + s.slice(pos);
+        const chunk = r.chance(0.5)
+          ? s.slice(from, from + r.int(1, 3))
+          : r.pick([' ', '\t', '0', 'a', ':', '=', ',', '/', ' x', '1,']);
+        if (chunk !== '')
+          s = s.slice(0, pos) + chunk.repeat(r.int(2, r.chance(0.05) ? 5000 : 200)) + s.slice(pos);
         break;
       }
       case 6: {
@@ -160,7 +190,8 @@ export function mutateText(r: Rng, input: string, corpus: readonly string[], dic
         const m = /\d+/g;
         m.lastIndex = pos;
         const hit = m.exec(s);
-        if (hit !== null) s = s.slice(0, hit.index) + r.pick(NUMBERS) + s.slice(hit.index + hit[0].length);
+        if (hit !== null)
+          s = s.slice(0, hit.index) + r.pick(NUMBERS) + s.slice(hit.index + hit[0].length);
         break;
       }
       case 9:
@@ -169,7 +200,8 @@ export function mutateText(r: Rng, input: string, corpus: readonly string[], dic
       case 10: {
         const end = pos + r.int(1, 20);
         const mid = s.slice(pos, end);
-        s = s.slice(0, pos) + (r.chance(0.5) ? mid.toUpperCase() : mid.toLowerCase()) + s.slice(end);
+        s =
+          s.slice(0, pos) + (r.chance(0.5) ? mid.toUpperCase() : mid.toLowerCase()) + s.slice(end);
         break;
       }
       case 11:
@@ -188,7 +220,12 @@ export function mutateText(r: Rng, input: string, corpus: readonly string[], dic
         const lo = Math.min(i, j);
         const hi = Math.max(i, j);
         if (lo === hi) break;
-        s = s.slice(0, lo) + (lo === i ? b : a) + s.slice(lo + 1, hi) + (lo === i ? a : b) + s.slice(hi + 1);
+        s =
+          s.slice(0, lo) +
+          (lo === i ? b : a) +
+          s.slice(lo + 1, hi) +
+          (lo === i ? a : b) +
+          s.slice(hi + 1);
       }
     }
   }

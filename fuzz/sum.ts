@@ -7,8 +7,15 @@ import { table, type TargetResult } from './harness.js';
 
 const byName = new Map<string, TargetResult>();
 for (const file of process.argv.slice(2)) {
-  const j = JSON.parse(readFileSync(file, 'utf8')) as { seed: number; n: number; shard: string; results: TargetResult[] };
-  console.log(`${file}: seed ${j.seed}, FUZZ_N ${j.n}, shard ${j.shard}, targets ${j.results.map((r) => r.name).join(',')}`);
+  const j = JSON.parse(readFileSync(file, 'utf8')) as {
+    seed: number;
+    n: number;
+    shard: string;
+    results: TargetResult[];
+  };
+  console.log(
+    `${file}: seed ${j.seed}, FUZZ_N ${j.n}, shard ${j.shard}, targets ${j.results.map((r) => r.name).join(',')}`,
+  );
   for (const r of j.results) {
     const a = byName.get(r.name);
     if (a === undefined) {
@@ -29,4 +36,5 @@ for (const file of process.argv.slice(2)) {
 }
 const results = [...byName.values()];
 console.log(`\n${table(results)}\n`);
-for (const r of results) for (const [k, v] of Object.entries(r.notes)) console.log(`${r.name}: ${k}: ${v}`);
+for (const r of results)
+  for (const [k, v] of Object.entries(r.notes)) console.log(`${r.name}: ${k}: ${v}`);

@@ -56,7 +56,9 @@ function randomSpec(r: Rng): FrameSpec & { v6: boolean } {
     dport: r.chance(0.7) ? r.pick([7000, 8000, 9000]) : r.int(0, 65535),
     flags: r.chance(0.7) ? 0x02 : r.below(256),
     ...(r.chance(0.1) ? { fragOffset: r.int(1, 20) } : {}),
-    ...(v6 && r.chance(0.3) ? { ext: Array.from({ length: r.int(1, 3) }, () => r.pick([0, 43, 60, 44, 51])) } : {}),
+    ...(v6 && r.chance(0.3)
+      ? { ext: Array.from({ length: r.int(1, 3) }, () => r.pick([0, 43, 60, 44, 51])) }
+      : {}),
   };
 }
 
@@ -64,7 +66,11 @@ function randomSpec(r: Rng): FrameSpec & { v6: boolean } {
 function frameFor(lt: number, s: FrameSpec & { v6: boolean }, r: Rng): Uint8Array {
   switch (lt) {
     case LINKTYPE.ETHERNET:
-      return frame({ ...s, link: 'eth', ...(r.chance(0.2) ? { vlan: r.int(1, 4094) & 0xff } : {}) });
+      return frame({
+        ...s,
+        link: 'eth',
+        ...(r.chance(0.2) ? { vlan: r.int(1, 4094) & 0xff } : {}),
+      });
     case LINKTYPE.LINUX_SLL:
       return frame({ ...s, link: 'sll' });
     case LINKTYPE.LINUX_SLL2:
@@ -87,7 +93,11 @@ function frameFor(lt: number, s: FrameSpec & { v6: boolean }, r: Rng): Uint8Arra
 const FRAMES = new Map<number, Uint8Array[]>();
 {
   const r = new Rng(0xf4a3e5);
-  for (const lt of LINKTYPES) FRAMES.set(lt, Array.from({ length: 300 }, () => frameFor(lt, randomSpec(r), r)));
+  for (const lt of LINKTYPES)
+    FRAMES.set(
+      lt,
+      Array.from({ length: 300 }, () => frameFor(lt, randomSpec(r), r)),
+    );
 }
 const ALL_FRAMES = [...FRAMES.values()].flat();
 
@@ -117,9 +127,12 @@ function fields(p: Packet, off: number): string {
 function sanePacket(p: Packet): void {
   const ip = canonicalIP(p.src);
   const ipd = canonicalIP(p.dst);
-  if (ip === null || ip.family !== p.family || ip.text !== p.src) fail(`src '${p.src}' is not canonical family ${p.family}`);
-  if (ipd === null || ipd.family !== p.family || ipd.text !== p.dst) fail(`dst '${p.dst}' is not canonical family ${p.family}`);
-  for (const n of [p.sport, p.dport]) if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`port ${n}`);
+  if (ip === null || ip.family !== p.family || ip.text !== p.src)
+    fail(`src '${p.src}' is not canonical family ${p.family}`);
+  if (ipd === null || ipd.family !== p.family || ipd.text !== p.dst)
+    fail(`dst '${p.dst}' is not canonical family ${p.family}`);
+  for (const n of [p.sport, p.dport])
+    if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`port ${n}`);
   if (!Number.isInteger(p.flags) || p.flags < 0 || p.flags > 63) fail(`flags ${p.flags}`);
   if (p.proto === 'udp' && p.flags !== 0) fail('udp with flags');
 }
@@ -151,9 +164,11 @@ export const decoderTarget: Target<DecodeInput> = {
     if (r1 !== r2 || fields(p1, 0) !== fields(p2, front.length))
       fail(`exact ${r1} [${fields(p1, 0)}] vs padded ${r2} [${fields(p2, front.length)}]`);
     if (r1 === Skip.OK) sanePacket(p1);
-    if (decode(lt, b, 0, b.length + 1, freshPacket()) !== Skip.TRUNCATED) fail('len past the buffer was not TRUNCATED');
+    if (decode(lt, b, 0, b.length + 1, freshPacket()) !== Skip.TRUNCATED)
+      fail('len past the buffer was not TRUNCATED');
   },
-  show: ({ lt, b, front, back }) => `linktype ${lt} frame ${hex(b)} front ${hex(front)} back ${hex(back)}`,
+  show: ({ lt, b, front, back }) =>
+    `linktype ${lt} frame ${hex(b)} front ${hex(front)} back ${hex(back)}`,
 };
 
 // ---------------------------------------------------------------- machine
@@ -210,10 +225,16 @@ export const machineTarget: Target<MachineInput> = {
         const seq = e.door.sequence;
         const last = seq[seq.length - 1];
         if (pkt === null) return fail('open outside a packet');
-        if (e.src !== pkt.src || last === undefined || last.port !== pkt.dport || last.proto !== pkt.proto)
+        if (
+          e.src !== pkt.src ||
+          last === undefined ||
+          last.port !== pkt.dport ||
+          last.proto !== pkt.proto
+        )
           fail(`door ${e.door.name} opened for ${e.src} on ${pkt.proto}/${pkt.dport}`);
       }
-      if (e.kind === 'stage' && (e.stage < 1 || e.stage > e.door.sequence.length)) fail(`stage ${e.stage} of ${e.door.name}`);
+      if (e.kind === 'stage' && (e.stage < 1 || e.stage > e.door.sequence.length))
+        fail(`stage ${e.stage} of ${e.door.name}`);
       if (e.kind === 'stage' && pkt === null) fail('stage from tick');
     };
     for (const s of steps) {
@@ -226,7 +247,8 @@ export const machineTarget: Target<MachineInput> = {
       }
       if (s.tick) m.tick(now, check);
       const n = m.attemptCount();
-      if (n > cap || n !== m.attempts().length) fail(`attemptCount ${n}, attempts ${m.attempts().length}, cap ${cap}`);
+      if (n > cap || n !== m.attempts().length)
+        fail(`attemptCount ${n}, attempts ${m.attempts().length}, cap ${cap}`);
     }
   },
   show: ({ cap, local, steps }) =>
@@ -242,11 +264,55 @@ const CONFIGS = [
   `[options]\n  Firewall = iptables\n[web]\n  One_Time_Sequences = /etc/knockd/web.seq\n  Target = 192.0.2.1\n  Open = tcp/80, tcp/443\n  Open_Timeout = 60\n  Close = udp/53\n  tcpflags = syn,!ack,!rst,fin\n[close]\n  sequence = 1:udp\n  timeout = 9\n`,
 ];
 const CONFIG_DICT = [
-  '[options]', '[door]', '[]', '[ options ]', 'UseSyslog', 'sequence', 'Sequence = ', 'seq_timeout', 'timeout', 'tcpflags',
-  'syn', '!ack', 'fin,', 'urg', 'start_command', 'stop_command', 'command_6', 'cmd_timeout', 'target', 'open', 'close',
-  'open_timeout', 'one_time_sequences', 'Firewall = nftables', 'SPA_Access', 'SPA_Port', 'SPA_Receive = capture',
-  'MaxAttempts', 'CommandKillTimeout', 'LogFile', 'PidFile', 'Interface', 'StateDir', 'ControlSocket', ':tcp', ':udp',
-  'tcp/', 'udp/', '%IP%', '=', ',', '\n', '\n[', '::1', 'fd00::1', '10.0.0.1', '1.2.3.4.5', '#', ' = ',
+  '[options]',
+  '[door]',
+  '[]',
+  '[ options ]',
+  'UseSyslog',
+  'sequence',
+  'Sequence = ',
+  'seq_timeout',
+  'timeout',
+  'tcpflags',
+  'syn',
+  '!ack',
+  'fin,',
+  'urg',
+  'start_command',
+  'stop_command',
+  'command_6',
+  'cmd_timeout',
+  'target',
+  'open',
+  'close',
+  'open_timeout',
+  'one_time_sequences',
+  'Firewall = nftables',
+  'SPA_Access',
+  'SPA_Port',
+  'SPA_Receive = capture',
+  'MaxAttempts',
+  'CommandKillTimeout',
+  'LogFile',
+  'PidFile',
+  'Interface',
+  'StateDir',
+  'ControlSocket',
+  ':tcp',
+  ':udp',
+  'tcp/',
+  'udp/',
+  '%IP%',
+  '=',
+  ',',
+  '\n',
+  '\n[',
+  '::1',
+  'fd00::1',
+  '10.0.0.1',
+  '1.2.3.4.5',
+  '#',
+  ' = ',
 ];
 
 function linesOf(text: string): number {
@@ -262,16 +328,22 @@ export const configTarget: Target<string> = {
     const n = linesOf(text);
     if (!r.ok) {
       if (r.problems.length === 0) fail('not ok without a problem');
-      for (const p of r.problems) if (!(p.line >= 1 && p.line <= n) || p.file !== 'f') fail(`problem line ${p.line} of ${n}: ${p.message}`);
+      for (const p of r.problems)
+        if (!(p.line >= 1 && p.line <= n) || p.file !== 'f')
+          fail(`problem line ${p.line} of ${n}: ${p.message}`);
       return;
     }
     for (const d of r.config.doors) {
       if (d.sequence.length > SEQ_MAX) fail(`sequence of ${d.sequence.length}`);
-      if (d.sequence.length === 0 && d.oneTimeSequences === undefined) fail(`door ${d.name} has no sequence`);
-      for (const k of d.sequence) if (!Number.isInteger(k.port) || k.port < 1 || k.port > 65535) fail(`port ${k.port}`);
+      if (d.sequence.length === 0 && d.oneTimeSequences === undefined)
+        fail(`door ${d.name} has no sequence`);
+      for (const k of d.sequence)
+        if (!Number.isInteger(k.port) || k.port < 1 || k.port > 65535) fail(`port ${k.port}`);
       if (!Number.isInteger(d.seqTimeout) || d.seqTimeout < 1) fail(`seq_timeout ${d.seqTimeout}`);
-      if (d.target !== undefined && canonicalIP(d.target)?.text !== d.target) fail(`target ${d.target}`);
-      if ((d.tcpFlags.set & d.tcpFlags.clear) !== 0) fail(`flags both set and clear ${JSON.stringify(d.tcpFlags)}`);
+      if (d.target !== undefined && canonicalIP(d.target)?.text !== d.target)
+        fail(`target ${d.target}`);
+      if ((d.tcpFlags.set & d.tcpFlags.clear) !== 0)
+        fail(`flags both set and clear ${JSON.stringify(d.tcpFlags)}`);
     }
   },
   show: (t) => JSON.stringify(clip(t, 4000)),
@@ -285,11 +357,48 @@ const ACCESS = [
   `SOURCE 10.0.0.0/255.255.255.0\nKEY secretkey\nHMAC_KEY otherkey\nENCRYPTION_MODE legacy\nRESTRICT_PORTS tcp/23\nACCESS_EXPIRE_EPOCH 1900000000\nSOURCE ANY\nKEY k2\nHMAC_KEY h2\nHMAC_DIGEST_TYPE sha512\nENCRYPTION_MODE ctr\n`,
 ];
 const ACCESS_DICT = [
-  'SOURCE', 'ANY', 'KEY', 'KEY_BASE64', 'HMAC_KEY', 'HMAC_KEY_BASE64', 'HMAC_DIGEST_TYPE', 'ENCRYPTION_MODE',
-  'OPEN_PORTS', 'RESTRICT_PORTS', 'FW_ACCESS_TIMEOUT', 'MAX_FW_TIMEOUT', 'REQUIRE_SOURCE_ADDRESS', 'REQUIRE_USERNAME',
-  'ACCESS_EXPIRE', 'ACCESS_EXPIRE_EPOCH', 'ALLOW_NO_HMAC', 'CMD_CYCLE_OPEN', 'GPG_HOME_DIR', ' Y', ' N', ':', ';', '#',
-  '/32', '/0', '/33', '/255.255.0.0', 'tcp/', 'udp/', '__CHANGEME__', '==', '/', '+', 'sha3_512', 'md5', 'cbc', 'ecb',
-  '02/30/2024', '\n', '  ', '\t',
+  'SOURCE',
+  'ANY',
+  'KEY',
+  'KEY_BASE64',
+  'HMAC_KEY',
+  'HMAC_KEY_BASE64',
+  'HMAC_DIGEST_TYPE',
+  'ENCRYPTION_MODE',
+  'OPEN_PORTS',
+  'RESTRICT_PORTS',
+  'FW_ACCESS_TIMEOUT',
+  'MAX_FW_TIMEOUT',
+  'REQUIRE_SOURCE_ADDRESS',
+  'REQUIRE_USERNAME',
+  'ACCESS_EXPIRE',
+  'ACCESS_EXPIRE_EPOCH',
+  'ALLOW_NO_HMAC',
+  'CMD_CYCLE_OPEN',
+  'GPG_HOME_DIR',
+  ' Y',
+  ' N',
+  ':',
+  ';',
+  '#',
+  '/32',
+  '/0',
+  '/33',
+  '/255.255.0.0',
+  'tcp/',
+  'udp/',
+  '__CHANGEME__',
+  '==',
+  '/',
+  '+',
+  'sha3_512',
+  'md5',
+  'cbc',
+  'ecb',
+  '02/30/2024',
+  '\n',
+  '  ',
+  '\t',
 ];
 
 export const accessTarget: Target<string> = {
@@ -301,14 +410,18 @@ export const accessTarget: Target<string> = {
     const n = linesOf(text);
     if ('problems' in r) {
       if (r.problems.length === 0) fail('problems without a problem');
-      for (const p of r.problems) if (!(p.line >= 1 && p.line <= n)) fail(`problem line ${p.line} of ${n}: ${p.message}`);
+      for (const p of r.problems)
+        if (!(p.line >= 1 && p.line <= n)) fail(`problem line ${p.line} of ${n}: ${p.message}`);
       return;
     }
     for (const s of r.stanzas) {
-      if (s.encKey === undefined || s.encKey.length < 1 || s.encKey.length > 32) fail(`encKey length ${s.encKey?.length}`);
+      if (s.encKey === undefined || s.encKey.length < 1 || s.encKey.length > 32)
+        fail(`encKey length ${s.encKey?.length}`);
       if (s.hmacKey === undefined && !s.allowNoHmac) fail('no HMAC key without ALLOW_NO_HMAC');
-      if (!Number.isInteger(s.fwAccessTimeout) || s.fwAccessTimeout < 0) fail(`timeout ${s.fwAccessTimeout}`);
-      if (s.accessExpire !== undefined && !Number.isFinite(s.accessExpire)) fail(`expire ${s.accessExpire}`);
+      if (!Number.isInteger(s.fwAccessTimeout) || s.fwAccessTimeout < 0)
+        fail(`timeout ${s.fwAccessTimeout}`);
+      if (s.accessExpire !== undefined && !Number.isFinite(s.accessExpire))
+        fail(`expire ${s.accessExpire}`);
     }
   },
   show: (t) => JSON.stringify(clip(t, 4000)),
@@ -321,24 +434,95 @@ const JOURNALS: string[] = (() => {
     { grants: [], stops: [] },
     {
       grants: [
-        { door: 'ssh', address: '10.0.0.2', family: 4, ports: [{ proto: 'tcp', port: 22 }], expires: 1_800_000_030_000 },
-        { door: 'web', address: 'fd00::2', family: 6, ports: [{ proto: 'tcp', port: 80 }, { proto: 'udp', port: 53 }], expires: 1_800_000_060_000 },
+        {
+          door: 'ssh',
+          address: '10.0.0.2',
+          family: 4,
+          ports: [{ proto: 'tcp', port: 22 }],
+          expires: 1_800_000_030_000,
+        },
+        {
+          door: 'web',
+          address: 'fd00::2',
+          family: 6,
+          ports: [
+            { proto: 'tcp', port: 80 },
+            { proto: 'udp', port: 53 },
+          ],
+          expires: 1_800_000_060_000,
+        },
       ],
-      stops: [{ id: 1, door: 'ssh', address: '10.0.0.2', command: '/sbin/iptables -D INPUT -s 10.0.0.2 -j ACCEPT', due: 1_800_000_010_000 }],
+      stops: [
+        {
+          id: 1,
+          door: 'ssh',
+          address: '10.0.0.2',
+          command: '/sbin/iptables -D INPUT -s 10.0.0.2 -j ACCEPT',
+          due: 1_800_000_010_000,
+        },
+      ],
       replay: [['47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU', 1_800_000_120]],
     },
     {
-      grants: [{ door: 'x', address: '::ffff:10.0.0.9', family: 6, ports: [{ proto: 'udp', port: 65535 }], expires: 0 }],
+      grants: [
+        {
+          door: 'x',
+          address: '::ffff:10.0.0.9',
+          family: 6,
+          ports: [{ proto: 'udp', port: 65535 }],
+          expires: 0,
+        },
+      ],
       stops: [],
     },
   ];
   return [...states.map(serializeJournal), '{"version":1,"grants":[],"stops":[],"replay":[]}\n'];
 })();
 const JSON_DICT = [
-  '{', '}', '[', ']', ',', ':', '"', 'null', 'true', 'false', '"version"', '"grants"', '"stops"', '"replay"', '"door"',
-  '"address"', '"family"', '"ports"', '"proto"', '"port"', '"expires"', '"id"', '"command"', '"due"', '"cmd"',
-  '"10.0.0.1"', '"::1"', '"::ffff:1.2.3.4"', '"FD00::1"', '"010.0.0.1"', '"tcp"', '"udp"', '6', '4', '-1', '1e400',
-  '"__proto__"', '"constructor"', '\\u0000', '\\ud800', '"status"', '"grants"', '"revoke"', '"grant"',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '"',
+  'null',
+  'true',
+  'false',
+  '"version"',
+  '"grants"',
+  '"stops"',
+  '"replay"',
+  '"door"',
+  '"address"',
+  '"family"',
+  '"ports"',
+  '"proto"',
+  '"port"',
+  '"expires"',
+  '"id"',
+  '"command"',
+  '"due"',
+  '"cmd"',
+  '"10.0.0.1"',
+  '"::1"',
+  '"::ffff:1.2.3.4"',
+  '"FD00::1"',
+  '"010.0.0.1"',
+  '"tcp"',
+  '"udp"',
+  '6',
+  '4',
+  '-1',
+  '1e400',
+  '"__proto__"',
+  '"constructor"',
+  '\\u0000',
+  '\\ud800',
+  '"status"',
+  '"grants"',
+  '"revoke"',
+  '"grant"',
 ];
 
 export const journalTarget: Target<string> = {
@@ -351,7 +535,8 @@ export const journalTarget: Target<string> = {
       if (typeof r.error !== 'string' || r.error === '') fail('empty error');
       return;
     }
-    for (const g of r.state.grants) if (canonicalIP(g.address)?.text !== g.address) fail(`grant address ${g.address}`);
+    for (const g of r.state.grants)
+      if (canonicalIP(g.address)?.text !== g.address) fail(`grant address ${g.address}`);
     // What was accepted is written back and read back as the same state.
     const s1 = serializeJournal(r.state);
     const r2 = parseJournal(s1);
@@ -380,10 +565,12 @@ export const controlTarget: Target<string> = {
     const r = parseRequest(line);
     if ('error' in r) return;
     if (!['status', 'grants', 'revoke', 'grant'].includes(r.cmd)) fail(`cmd ${String(r.cmd)}`);
-    if ('address' in r && canonicalIP(r.address)?.text !== r.address) fail(`address ${r.address} not canonical`);
+    if ('address' in r && canonicalIP(r.address)?.text !== r.address)
+      fail(`address ${r.address} not canonical`);
     if ('door' in r && typeof r.door !== 'string') fail('door not a string');
     const again = parseRequest(JSON.stringify(r));
-    if (JSON.stringify(again) !== JSON.stringify(r)) fail(`round trip ${JSON.stringify(r)} -> ${JSON.stringify(again)}`);
+    if (JSON.stringify(again) !== JSON.stringify(r))
+      fail(`round trip ${JSON.stringify(r)} -> ${JSON.stringify(again)}`);
   },
   show: (t) => JSON.stringify(clip(t, 4000)),
 };
@@ -437,7 +624,10 @@ function authentic(stanzas: Stanza[], seed: number): Authentic[] {
   const out: Authentic[] = [];
   stanzas.forEach((s, i) => {
     for (let k = 0; k < 12; k++) {
-      const ports = Array.from({ length: r.int(1, 4) }, () => ({ proto: r.chance(0.7) ? ('tcp' as const) : ('udp' as const), port: r.int(1, 65535) }));
+      const ports = Array.from({ length: r.int(1, 4) }, () => ({
+        proto: r.chance(0.7) ? ('tcp' as const) : ('udp' as const),
+        port: r.int(1, 65535),
+      }));
       const m = {
         user: r.pick(['alice', 'bob', 'root', 'x', 'a-very-long-user-name-for-the-field']),
         timestamp: NOW - r.below(60),
@@ -445,11 +635,23 @@ function authentic(stanzas: Stanza[], seed: number): Authentic[] {
         access: ports,
         ...(r.chance(0.3) ? { timeout: r.int(1, 3600) } : {}),
       };
-      const digest = r.pick<DigestAlg>(['sha256', 'sha512', 'md5', 'sha1', 'sha384', 'sha3-256', 'sha3-512']);
+      const digest = r.pick<DigestAlg>([
+        'sha256',
+        'sha512',
+        'md5',
+        'sha1',
+        'sha384',
+        'sha3-256',
+        'sha3-512',
+      ]);
       const text = encodeSpa(m, keysOf(s), cc, digest);
       const d = decodeSpaBytes(Buffer.from(text, 'latin1'), keysOf(s), c);
       if (!d.ok) throw new Error(`authentic packet for stanza ${i} does not verify: ${d.reason}`);
-      out.push({ bytes: new Uint8Array(Buffer.from(text, 'latin1')), stanza: i, message: d.message });
+      out.push({
+        bytes: new Uint8Array(Buffer.from(text, 'latin1')),
+        stanza: i,
+        message: d.message,
+      });
     }
   });
   return out;
@@ -457,7 +659,9 @@ function authentic(stanzas: Stanza[], seed: number): Authentic[] {
 const HMAC_PKTS = authentic(HMAC_STANZAS, 0xa11ce);
 const NOHMAC_PKTS = authentic(NOHMAC_STANZAS, 0xb0b);
 
-const B64CHARS = new TextEncoder().encode('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=');
+const B64CHARS = new TextEncoder().encode(
+  'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=',
+);
 const SPACE = [0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c];
 
 /** A mutation of an authentic payload that differs from it in at least one byte. */
@@ -471,14 +675,21 @@ function mutateSpa(r: Rng, orig: Uint8Array, corpus: readonly Uint8Array[]): Uin
       for (let k = r.int(1, 3); k > 0; k--) b[r.below(b.length)] = r.pick([...B64CHARS]);
     } else if (how === 1) {
       // Base64 tail games: '=' and more text, or another last character.
-      const tail = r.chance(0.5) ? new Uint8Array([0x3d, ...Array.from({ length: r.below(8) }, () => r.pick([...B64CHARS]))]) : new Uint8Array([r.pick([...B64CHARS])]);
+      const tail = r.chance(0.5)
+        ? new Uint8Array([0x3d, ...Array.from({ length: r.below(8) }, () => r.pick([...B64CHARS]))])
+        : new Uint8Array([r.pick([...B64CHARS])]);
       b = r.chance(0.5) ? concat(orig, tail) : concat(orig.subarray(0, orig.length - 1), tail);
     } else if (how === 2) {
       // Whitespace, as a sloppy client or an attacker might add it (the daemon trims the tail).
       // Rarely a long run: enough to show a super-linear trim, few enough to keep the campaign short.
-      const ws = new Uint8Array(r.chance(0.01) ? r.int(1000, 8000) : r.int(1, 8)).map(() => r.pick(SPACE));
+      const ws = new Uint8Array(r.chance(0.01) ? r.int(1000, 8000) : r.int(1, 8)).map(() =>
+        r.pick(SPACE),
+      );
       const at = r.chance(0.6) ? orig.length : r.below(orig.length + 1);
-      b = concat(concat(orig.subarray(0, at), ws), concat(r.chance(0.3) ? new Uint8Array([0x41]) : new Uint8Array(0), orig.subarray(at)));
+      b = concat(
+        concat(orig.subarray(0, at), ws),
+        concat(r.chance(0.3) ? new Uint8Array([0x41]) : new Uint8Array(0), orig.subarray(at)),
+      );
     } else {
       b = mutateBytes(r, orig, corpus, 1600);
     }
@@ -500,7 +711,12 @@ interface SpaInput {
   b: Uint8Array;
 }
 
-function spaTarget(name: string, pkts: Authentic[], stanzas: Stanza[], hmac: boolean): Target<SpaInput> {
+function spaTarget(
+  name: string,
+  pkts: Authentic[],
+  stanzas: Stanza[],
+  hmac: boolean,
+): Target<SpaInput> {
   const notes = new Map<string, number>([
     ['equivalent decodes (same message)', 0],
     ['accepted by the packet path with a fresh replay cache', 0],
@@ -521,14 +737,22 @@ function spaTarget(name: string, pkts: Authentic[], stanzas: Stanza[], hmac: boo
       // Key-less pieces: must not throw, whatever the bytes.
       precheck(text);
       const raw = b64decode(text);
-      if (raw !== null && /^[A-Za-z0-9+/]*$/.test(text) && text.length % 4 !== 1 && b64nopad(raw).length !== text.length)
+      if (
+        raw !== null &&
+        /^[A-Za-z0-9+/]*$/.test(text) &&
+        text.length % 4 !== 1 &&
+        b64nopad(raw).length !== text.length
+      )
         fail('b64decode length');
       // The strict view: the verifier alone, every stanza's keys.
       for (const s of stanzas) {
         const d = decodeSpaBytes(b, keysOf(s), c);
         if (!d.ok) continue;
         if (hmac) accept(`HMAC stanza ${s.line} verified a mutated packet (of #${orig})`);
-        if (!sameMessage(d.message, o.message)) accept(`no-HMAC stanza verified a mutation of #${orig} as a different message ${JSON.stringify(d.message)}`);
+        if (!sameMessage(d.message, o.message))
+          accept(
+            `no-HMAC stanza verified a mutation of #${orig} as a different message ${JSON.stringify(d.message)}`,
+          );
         bump('equivalent decodes (same message)');
       }
       // The packet path: once the original was accepted, no mutation may be accepted again.
@@ -538,9 +762,13 @@ function spaTarget(name: string, pkts: Authentic[], stanzas: Stanza[], hmac: boo
       const first = evalSpa(o.bytes, SRC, stanzas, replay, NOW, c);
       if (!first.ok) fail(`the authentic packet #${orig} was refused: ${first.reason}`);
       const second = evalSpa(b, SRC, stanzas, replay, NOW, c);
-      if (second.ok) accept(`after authentic #${orig} was accepted, its mutation was accepted too (${JSON.stringify(second)})`);
+      if (second.ok)
+        accept(
+          `after authentic #${orig} was accepted, its mutation was accepted too (${JSON.stringify(second)})`,
+        );
     },
-    show: ({ orig, b }) => `authentic #${orig}, mutated payload ${JSON.stringify(clip(latin1(b), 3000))}`,
+    show: ({ orig, b }) =>
+      `authentic #${orig}, mutated payload ${JSON.stringify(clip(latin1(b), 3000))}`,
   };
 }
 
