@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { decode, newPacket, Skip, LINKTYPE } from '../../src/core/knock/decode.js';
+import { decode, newPacket, Skip, LINKTYPE, type Packet } from '../../src/core/knock/decode.js';
 import { parseConfig } from '../../src/core/config.js';
 import { KnockMachine, type KnockEvent } from '../../src/core/knock/machine.js';
 import { frame } from '../helpers/frames.js';
@@ -52,6 +52,96 @@ test('decoder: every truncation and every single-byte mutation of real frames is
       m[pos % m.length] = val;
       decode(lt, m, 0, m.length, newPacket());
     }),
+    { numRuns: 3000 },
+  );
+});
+
+/** Every field decode() may have written, with payloadOffset relative to the frame start. */
+function packetFields(p: Packet, off: number): unknown[] {
+  const po = p.payloadOffset === -1 ? 'unset' : p.payloadOffset - off;
+  return [p.family, p.src, p.dst, p.proto, p.sport, p.dport, p.flags, po];
+}
+
+function untouchedPacket(): Packet {
+  return { ...newPacket(), src: '?', dst: '?', payloadOffset: -1 };
+}
+
+test('decoder: a frame cut to any length decodes the same alone and inside a garbage-padded buffer', () => {
+  // An out-of-bounds Uint8Array read returns undefined (0 in bit arithmetic),
+  // so a missing length check does not throw: it reads zeros from an
+  // exact-length buffer and garbage from a larger one. Comparing the two
+  // catches every read past `off + len`.
+  const specs = fc.record({
+    v6: fc.boolean(),
+    proto: fc.constantFrom('tcp' as const, 'udp' as const),
+    dport: fc.integer({ min: 1, max: 65535 }),
+    flags: fc.nat(255),
+    lt: fc.constantFrom(...LINKTYPES),
+    vlan: fc.option(fc.integer({ min: 1, max: 200 }), { nil: undefined }),
+    ext: fc.array(fc.constantFrom(0, 43, 44, 51, 60), { maxLength: 3 }),
+    options: fc.integer({ min: 0, max: 10 }),
+  });
+  const nonzero = (n: number) =>
+    fc.uint8Array({ minLength: n, maxLength: n }).map((b) => b.map((x) => 1 + (x % 255)));
+  fc.assert(
+    fc.property(
+      specs,
+      fc.integer({ min: 0, max: 16 }).chain((n) => nonzero(n)),
+      nonzero(64),
+      fc.option(fc.tuple(fc.nat(), fc.nat(255)), { nil: undefined }),
+      (s, front, back, mutation) => {
+        let ip = frame({
+          src: s.v6 ? 'fd00::2' : '10.0.0.2',
+          dst: s.v6 ? 'fd00::1' : '10.0.0.1',
+          proto: s.proto,
+          dport: s.dport,
+          flags: s.flags,
+          link: 'raw',
+          ...(s.v6 ? { ext: s.ext } : {}),
+        });
+        if (!s.v6 && s.options > 0) {
+          // IPv4 options: the header grows past 20 bytes (IHL > 5).
+          const o = new Uint8Array(ip.length + s.options * 4);
+          o.set(ip.subarray(0, 20), 0);
+          o.fill(1, 20, 20 + s.options * 4); // NOP options
+          o.set(ip.subarray(20), 20 + s.options * 4);
+          o[0] = 0x45 + s.options;
+          o[2] = o.length >> 8;
+          o[3] = o.length & 0xff;
+          ip = o;
+        }
+        const et = s.v6 ? [0x86, 0xdd] : [0x08, 0x00];
+        const link: Record<number, number[]> = {
+          [LINKTYPE.ETHERNET]:
+            s.vlan === undefined
+              ? [...new Array<number>(12).fill(2), ...et]
+              : [...new Array<number>(12).fill(2), 0x81, 0x00, 0, s.vlan, ...et],
+          [LINKTYPE.LINUX_SLL]: [...new Array<number>(14).fill(0), ...et],
+          [LINKTYPE.LINUX_SLL2]: [...et, ...new Array<number>(18).fill(0)],
+          [LINKTYPE.NULL]: [s.v6 ? 10 : 2, 0, 0, 0],
+        };
+        const b = Uint8Array.from([...(link[s.lt] ?? []), ...ip]);
+        if (mutation !== undefined) b[mutation[0] % b.length] = mutation[1];
+        const big = new Uint8Array(front.length + b.length + back.length);
+        big.set(front, 0);
+        big.set(b, front.length);
+        big.set(back, front.length + b.length);
+        for (let n = 0; n <= b.length; n++) {
+          const alone = untouchedPacket();
+          const padded = untouchedPacket();
+          const r1 = decode(s.lt, b.slice(0, n), 0, n, alone);
+          const r2 = decode(s.lt, big, front.length, n, padded);
+          assert.deepEqual(
+            [r2, ...packetFields(padded, front.length)],
+            [r1, ...packetFields(alone, 0)],
+            `linktype ${s.lt}, first ${n} of ${b.length} bytes`,
+          );
+        }
+        // A length past the end of the buffer is refused before anything is read.
+        assert.equal(decode(s.lt, b, 0, b.length + 1, untouchedPacket()), Skip.TRUNCATED);
+        assert.equal(decode(s.lt, big, front.length, -1, untouchedPacket()), Skip.TRUNCATED);
+      },
+    ),
     { numRuns: 3000 },
   );
 });
