@@ -7,6 +7,7 @@ import { KnockMachine, type KnockEvent } from '../../src/core/knock/machine.js';
 import { frame } from '../helpers/frames.js';
 import { parseAccessConf } from '../../src/core/spa/access.js';
 import { ReplayCache } from '../../src/core/spa/policy.js';
+import { parseJournal, serializeJournal } from '../../src/core/grants/journal.js';
 import { evalSpa } from '../../fuzz/spa-wrap.js';
 import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
@@ -300,5 +301,20 @@ test(
     );
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     assert.ok(ms < 100, `${ms.toFixed(0)} ms for 8000 tabs`);
+  },
+);
+
+test(
+  'F4: a journal that loads can be written back and loaded again',
+  { todo: 'finding F4: stop id accepts Infinity (src/core/grants/journal.ts)' },
+  () => {
+    const stop = { id: 1, door: 'ssh', address: '10.0.0.2', command: 'x', due: 5 };
+    const text = JSON.stringify({ version: 1, grants: [], stops: [stop] }).replace(
+      '"id":1',
+      '"id":1e400',
+    );
+    const r = parseJournal(text);
+    if ('state' in r)
+      assert.ok('state' in parseJournal(serializeJournal(r.state)), 're-read failed');
   },
 );
