@@ -117,6 +117,8 @@ export function runTarget<I>(
       res.hangsRaw++;
       // Re-run: a GC pause or a descheduled process (2 shared cores, nice 19)
       // is not a hang; a slow input is slow every time, in wall and in CPU time.
+      // Re-runs must not count twice in a target's notes.
+      const saved = new Map(t.notes ?? []);
       let best = r.ms;
       let bestCpu = Infinity;
       for (let k = 0; k < 3 && best > HANG_MS && bestCpu > HANG_MS; k++) {
@@ -124,6 +126,7 @@ export function runTarget<I>(
         best = Math.min(best, again.ms);
         bestCpu = Math.min(bestCpu, again.cpu);
       }
+      for (const [k, v] of saved) t.notes?.set(k, v);
       if (best > HANG_MS && bestCpu > HANG_MS) {
         res.hangsConfirmed++;
         record({
