@@ -72,7 +72,8 @@ TARGETS.forEach((t, id) => {
         : ''),
   );
 });
-console.log(`\n${table(results)}\n`);
+const cpuSeconds = (({ user, system }) => (user + system) / 1e6)(process.cpuUsage());
+console.log(`\n${table(results)}\n\nprocess CPU time: ${cpuSeconds.toFixed(1)} s\n`);
 let bad = 0;
 for (const r of results) {
   for (const f of r.findings) {
@@ -86,6 +87,6 @@ for (const r of results) {
 if (env.FUZZ_JSON !== undefined)
   writeFileSync(
     env.FUZZ_JSON,
-    `${JSON.stringify({ seed: SEED, n: N, shard: `${shardK}/${shardN}`, results }, null, 1)}\n`,
+    `${JSON.stringify({ seed: SEED, n: N, shard: `${shardK}/${shardN}`, cpuSeconds, results }, null, 1)}\n`,
   );
 process.exit(bad > 0 ? 1 : 0);

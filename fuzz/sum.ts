@@ -6,13 +6,16 @@ import { readFileSync } from 'node:fs';
 import { table, type TargetResult } from './harness.js';
 
 const byName = new Map<string, TargetResult>();
+let cpu = 0;
 for (const file of process.argv.slice(2)) {
   const j = JSON.parse(readFileSync(file, 'utf8')) as {
     seed: number;
     n: number;
     shard: string;
     results: TargetResult[];
+    cpuSeconds?: number;
   };
+  cpu += j.cpuSeconds ?? 0;
   console.log(
     `${file}: seed ${j.seed}, FUZZ_N ${j.n}, shard ${j.shard}, targets ${j.results.map((r) => r.name).join(',')}`,
   );
@@ -38,3 +41,4 @@ const results = [...byName.values()];
 console.log(`\n${table(results)}\n`);
 for (const r of results)
   for (const [k, v] of Object.entries(r.notes)) console.log(`${r.name}: ${k}: ${v}`);
+if (cpu > 0) console.log(`process CPU time, all files: ${cpu.toFixed(1)} s`);
