@@ -318,3 +318,18 @@ test(
       assert.ok('state' in parseJournal(serializeJournal(r.state)), 're-read failed');
   },
 );
+
+test(
+  'F5: a KEY or HMAC_KEY containing ";" is neither cut short nor emptied',
+  { todo: 'finding F5: ";" starts a comment inside key values (src/core/spa/access.ts)' },
+  () => {
+    for (const [text, key] of [
+      ['SOURCE ANY\nKEY ;secret\nALLOW_NO_HMAC Y\n', ';secret'],
+      ['SOURCE ANY\nKEY abc;def\nALLOW_NO_HMAC Y\n', 'abc;def'],
+    ] as const) {
+      const r = parseAccessConf(text, 'a');
+      // Either the key is taken whole (as fwknopd does) or the file is refused.
+      if ('stanzas' in r) assert.equal(Buffer.from(r.stanzas[0]!.encKey!).toString(), key);
+    }
+  },
+);
