@@ -328,7 +328,7 @@ test(
       ['SOURCE ANY\nKEY abc;def\nALLOW_NO_HMAC Y\n', 'abc;def'],
     ] as const) {
       const r = parseAccessConf(text, 'a');
-      // Either the key is taken whole (as fwknopd does) or the file is refused.
+      // Either the key is taken whole or the file is refused; never a shorter key.
       if ('stanzas' in r) assert.equal(Buffer.from(r.stanzas[0]!.encKey!).toString(), key);
     }
   },
