@@ -59,8 +59,8 @@ const emit = (e: KnockEvent) => {
 };
 const t0 = performance.now();
 for (const b of batches) {
-  forEachRecord(b.batch, b.count, (ts, off, caplen) => {
-    if (decode(1, b.batch, off, caplen, pkt) !== Skip.OK) return;
+  forEachRecord(b.batch, b.count, (buf, off, caplen, ts) => {
+    if (decode(1, buf, off, caplen, pkt) !== Skip.OK) return;
     decoded++;
     m.onPacket(pkt, ts, emit);
   });

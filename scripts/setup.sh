@@ -6,7 +6,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
-  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps)
+  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -27,6 +27,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+  # Test peers only (promtool comes with prometheus): never started at boot here.
+  systemctl disable prometheus knockd >/dev/null 2>&1 || true
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -1,43 +1,29 @@
 /**
- * Capture sources. Both deliver packets in the native addon's batch format
- * (see native/pcap/src/capture.cc): records of u32 ts_sec, u32 ts_usec,
- * u32 caplen, u32 wirelen, then caplen bytes padded to 4.
+ * Capture sources: the libpcap addon (live) and classic pcap files (replay).
+ * Both hand the daemon one frame at a time. The addon delivers records in
+ * batches (see native/pcap/src/capture.cc): u32 ts_sec, u32 ts_usec,
+ * u32 caplen, u32 wirelen, then caplen bytes padded to 4; the batch format
+ * stays in this file.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
+import { interfaceAddresses } from './netif.js';
 import { KnockError } from '../core/errors.js';
+import type { CaptureOpener, CaptureSource, CaptureStats, FrameHandler } from '../daemon/ports.js';
 
-export type BatchHandler = (batch: Buffer, count: number, used: number) => void;
+type BatchHandler = (batch: Buffer, count: number, used: number) => void;
 
-export interface CaptureStats {
-  received: number;
-  dropped: number;
-  ifdropped: number;
-}
-
-export interface CaptureSource {
-  readonly linktype: number;
-  setFilter(expr: string): void;
-  start(onBatch: BatchHandler, onError: (message: string) => void): void;
-  stats(): CaptureStats | null;
-  close(): void;
-}
-
-/** Calls `fn(timestampMs, offset, caplen)` for each record of a batch. */
-export function forEachRecord(
-  batch: Buffer,
-  count: number,
-  fn: (tsMs: number, off: number, caplen: number) => void,
-): void {
+/** Calls `onFrame` for each whole record of a batch. */
+export function forEachRecord(batch: Buffer, count: number, onFrame: FrameHandler): void {
   let p = 0;
   for (let i = 0; i < count && p + 16 <= batch.length; i++) {
     const sec = batch.readUInt32LE(p);
     const usec = batch.readUInt32LE(p + 4);
     const caplen = batch.readUInt32LE(p + 8);
     if (p + 16 + caplen > batch.length) return;
-    fn(sec * 1000 + Math.floor(usec / 1000), p + 16, caplen);
+    onFrame(batch, p + 16, caplen, sec * 1000 + Math.floor(usec / 1000));
     p += 16 + ((caplen + 3) & ~3);
   }
 }
@@ -56,7 +42,8 @@ export interface NativeModule {
   /** Compiles a filter for a link type; returns the instruction count or throws. */
   compileFilter(linktype: number, snaplen: number, expr: string): number;
   syslog(msg: string): void;
-  libVersion: string;
+  /** One datagram to systemd's notification socket; false when it failed. */
+  sdNotify(socketPath: string, state: string): boolean;
 }
 
 let native: NativeModule | undefined;
@@ -75,20 +62,41 @@ export function loadNative(): NativeModule {
   return native;
 }
 
-/** Enough for Ethernet + VLAN tags + IPv6 with extension headers + TCP header. */
-export const SNAPLEN = 256;
 /** Kernel buffer sized for bursts (a spoofed flood must not crowd out knocks). */
 export const CAPTURE_BUFFER = 6 * 1024 * 1024;
 
-/** @param snaplen bytes kept per packet; SPA needs whole datagrams (up to 1500 bytes). */
-export function openLive(ifname: string, snaplen = SNAPLEN): CaptureSource {
-  const mod = loadNative();
-  try {
-    return new mod.Capture(ifname, snaplen, CAPTURE_BUFFER);
-  } catch (e) {
-    throw new KnockError('E_CAPTURE', (e as Error).message, { cause: e });
+/** Wraps the addon: batches in, frames out. */
+class LiveCapture implements CaptureSource {
+  constructor(private readonly cap: NativeCapture) {}
+  get linktype(): number {
+    return this.cap.linktype;
+  }
+  setFilter(expr: string): void {
+    this.cap.setFilter(expr);
+  }
+  start(onFrame: FrameHandler, onError: (message: string) => void): void {
+    this.cap.start((batch, count) => forEachRecord(batch, count, onFrame), onError);
+  }
+  stats(): CaptureStats | null {
+    return this.cap.stats();
+  }
+  close(): void {
+    this.cap.close();
   }
 }
+
+/** Live capture with libpcap, loaded on first use. */
+export const liveCapture: CaptureOpener = {
+  open(iface: string, snaplen: number): CaptureSource {
+    const mod = loadNative();
+    try {
+      return new LiveCapture(new mod.Capture(iface, snaplen, CAPTURE_BUFFER));
+    } catch (e) {
+      throw new KnockError('E_CAPTURE', (e as Error).message, { cause: e });
+    }
+  },
+  addresses: interfaceAddresses,
+};
 
 /**
  * Reads a classic libpcap file (microsecond or nanosecond, either byte
@@ -160,8 +168,8 @@ export class PcapFileSource implements CaptureSource {
     if (count > 0) yield { batch: out, count, used };
   }
 
-  start(onBatch: BatchHandler): void {
-    for (const b of this.batches()) onBatch(b.batch, b.count, b.used);
+  start(onFrame: FrameHandler): void {
+    for (const b of this.batches()) forEachRecord(b.batch, b.count, onFrame);
   }
 
   stats(): CaptureStats {

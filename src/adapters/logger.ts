@@ -6,21 +6,21 @@
  */
 import fs from 'node:fs';
 import { logFileLine } from '../core/logfmt.js';
-
-export interface Logger {
-  /** A knockd log message: file, syslog and (with -v) stdout. */
-  log(msg: string): void;
-  /** Verbose-only message to stdout (knockd's vprint). */
-  verbose(msg: string): void;
-  /** Debug-only message to stdout (knockd's dprint). */
-  debug(msg: string): void;
-  /** Errors go to stderr and to the log. */
-  error(msg: string): void;
-  close(): void;
-}
+import type { Config } from '../core/config.js';
+import type { Logger } from '../daemon/ports.js';
 
 export interface LoggerOptions {
   logFile?: string;
+  /** -g: the log file when [options] LogFile does not name one. */
+  cliLogFile?: string;
+  /**
+   * stderr is connected to journald (systemd's JOURNAL_STREAM): log lines go
+   * there without knockd's timestamp (journald stamps them), unless LogFile
+   * or UseSyslog send them elsewhere.
+   */
+  journal?: boolean;
+  /** Opens syslog (the native addon) when [options] UseSyslog asks for it; may throw. */
+  openSyslog?: () => (msg: string) => void;
   syslog?: (msg: string) => void;
   verbose: boolean;
   debug: boolean;
@@ -41,14 +41,25 @@ export class KnockdLogger implements Logger {
     this.open();
   }
 
+  /**
+   * Applies [options] LogFile (over -g) and UseSyslog, as knockd does. The
+   * log file is closed and reopened, so a reload after logrotate moved it
+   * writes to the new file.
+   */
+  configure(cfg: Config): void {
+    this.setLogFile(cfg.options.logFile ?? this.opts.cliLogFile);
+    if (
+      cfg.options.useSyslog &&
+      this.opts.syslog === undefined &&
+      this.opts.openSyslog !== undefined
+    )
+      this.opts = { ...this.opts, syslog: this.opts.openSyslog() };
+  }
+
   setLogFile(file: string | undefined): void {
     this.close();
     this.opts = { ...this.opts, logFile: file };
     this.open();
-  }
-
-  setSyslog(fn: ((msg: string) => void) | undefined): void {
-    this.opts = { ...this.opts, syslog: fn };
   }
 
   private open(): void {
@@ -63,6 +74,10 @@ export class KnockdLogger implements Logger {
   }
 
   log(msg: string): void {
+    if (this.opts.journal === true && this.fd === null && this.opts.syslog === undefined) {
+      this.err(`${msg}\n`);
+      return;
+    }
     if (this.opts.verbose || this.opts.debug) this.out(`${msg}\n`);
     if (this.fd !== null) {
       try {
@@ -106,5 +121,17 @@ export class KnockdLogger implements Logger {
       }
       this.fd = null;
     }
+  }
+}
+
+/** Whether stderr is the journal stream systemd named in JOURNAL_STREAM (`dev:inode`). */
+export function stderrIsJournal(env: NodeJS.ProcessEnv = process.env): boolean {
+  const js = env.JOURNAL_STREAM;
+  if (js === undefined) return false;
+  try {
+    const st = fs.fstatSync(2);
+    return js === `${st.dev}:${st.ino}`;
+  } catch {
+    return false;
   }
 }

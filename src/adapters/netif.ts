@@ -1,4 +1,5 @@
 /** The capture interface's addresses, re-read periodically so DHCP/PPP changes are followed. */
+import fs from 'node:fs';
 import os from 'node:os';
 
 export function interfaceAddresses(ifname: string, ipv4Only: boolean): string[] {
@@ -13,4 +14,37 @@ export function interfaceAddresses(ifname: string, ipv4Only: boolean): string[] 
     }
   }
   return [...new Set(out)].sort();
+}
+
+/**
+ * The interface of the IPv4 default route (/proc/net/route), else of the
+ * IPv6 one: where a VPS whose interface is not eth0 (ens3, enp1s0) talks to
+ * the world. Null when there is no default route.
+ */
+export function defaultRouteInterface(
+  read = (f: string) => fs.readFileSync(f, 'utf8'),
+): string | null {
+  try {
+    for (const line of read('/proc/net/route').split('\n').slice(1)) {
+      const [name, dest, , , , , , mask] = line.trim().split(/\s+/);
+      if (name !== undefined && dest === '00000000' && mask === '00000000') return name;
+    }
+  } catch {
+    // no IPv4 routing table: try IPv6
+  }
+  try {
+    for (const line of read('/proc/net/ipv6_route').split('\n')) {
+      const f = line.trim().split(/\s+/);
+      // dest ::/0, a real next hop or device route, not the loopback's reject routes
+      if (f[0] === '0'.repeat(32) && f[1] === '00' && f[9] !== undefined && f[9] !== 'lo')
+        return f[9];
+    }
+  } catch {
+    // none
+  }
+  return null;
+}
+
+export function interfaceExists(name: string): boolean {
+  return os.networkInterfaces()[name] !== undefined || fs.existsSync(`/sys/class/net/${name}`);
 }

@@ -3,17 +3,19 @@
  * does, without blocking capture. The only attacker-derived text in the
  * command is the source address, which our decoder printed from bytes.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
-export interface RunResult {
-  /** Exit status, or null when killed by a signal. */
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-}
+import type { CommandRunner, RunResult } from '../daemon/ports.js';
 
-export interface CommandRunner {
-  run(command: string): Promise<RunResult>;
+function trySpawn(command: string): ChildProcess | null {
+  try {
+    return spawn('/bin/sh', ['-c', command], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      detached: true, // its own session, as knockd's setsid()
+    });
+  } catch {
+    return null;
+  }
 }
 
 export class ShellRunner implements CommandRunner {
@@ -23,10 +25,12 @@ export class ShellRunner implements CommandRunner {
   run(command: string): Promise<RunResult> {
     return new Promise((resolve) => {
       let timedOut = false;
-      const child = spawn('/bin/sh', ['-c', command], {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        detached: true, // its own session, as knockd's setsid()
-      });
+      const child = trySpawn(command);
+      if (child === null) {
+        // spawn throws synchronously on EAGAIN/ENOMEM: a failed command, never a crash.
+        resolve({ code: 127, signal: null, timedOut: false });
+        return;
+      }
       const timer =
         this.timeoutMs > 0
           ? setTimeout(() => {

@@ -8,12 +8,15 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { getopt } from './getopt.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
-import { KnockdLogger } from '../adapters/logger.js';
+import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
-import { loadNative, openLive, SNAPLEN } from '../adapters/capture.js';
+import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
-import { interfaceAddresses } from '../adapters/netif.js';
-import { loadConfig } from '../daemon/config-loader.js';
+import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
+import { dnsResolver, udpBinder } from '../adapters/net.js';
+import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
+import { systemdNotifier } from '../adapters/notify.js';
+import { NO_FIREWALL } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
 import { FileStateStore } from '../adapters/state.js';
@@ -160,69 +163,59 @@ export async function main(argv: string[]): Promise<void> {
     await daemonize(args);
   }
 
-  const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface ?? 'eth0';
-  const cliLog = o.get('logfile') as string | undefined;
-  const cliPid = o.get('pidfile') as string | undefined;
+  // knockd's default is eth0; where there is none (a VPS with ens3), the
+  // interface of the default route is the one the world knocks on.
+  let iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
+  let ifaceNote: string | null = null;
+  if (iface === undefined) {
+    const route = interfaceExists('eth0') ? null : defaultRouteInterface();
+    iface = route ?? 'eth0';
+    if (route !== null)
+      ifaceNote = `no eth0: listening on ${route}, the interface of the default route`;
+  }
   const verbose = o.has('verbose');
   const debug = o.has('debug');
-
-  let syslogFn: ((m: string) => void) | undefined;
-  const enableSyslog = () => {
-    if (syslogFn !== undefined) return;
-    const nat = loadNative();
-    nat.openlog('knockd');
-    syslogFn = (m) => nat.syslog(m);
-  };
-  // [options] LogFile and PidFile override -g and -p, as in knockd.
-  const resolveLog = (c: typeof cfg) => c.options.logFile ?? cliLog;
   const logger = new KnockdLogger({
-    logFile: resolveLog(cfg),
+    cliLogFile: o.get('logfile') as string | undefined,
+    journal: stderrIsJournal(),
+    openSyslog: () => {
+      const nat = loadNative();
+      nat.openlog('knockd');
+      return (m) => nat.syslog(m);
+    },
     verbose,
     debug,
     now: () => new Date(),
   });
   try {
-    if (cfg.options.useSyslog) {
-      enableSyslog();
-      logger.setSyslog(syslogFn);
-    }
+    logger.configure(cfg);
   } catch (e) {
     die('E_CAPTURE', (e as Error).message);
   }
 
+  if (ifaceNote !== null) logger.log(ifaceNote);
+  const notifier = systemdNotifier();
+  const firewall =
+    cfg.options.firewall === 'iptables'
+      ? new IptablesFirewall()
+      : cfg.options.firewall === 'nftables'
+        ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
+        : NO_FIREWALL;
   const daemon = new Daemon(
     loaded,
-    {
-      configPath,
-      iface,
-      ipv4Only: o.has('only-ip-v4'),
-      lookup: o.has('lookup'),
-      debug,
-      spaOverrides,
-    },
+    { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
     {
       logger,
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
-      // SPA packets are whole datagrams of up to 1500 bytes; knocks need only headers.
-      openCapture: (i) =>
-        openLive(i, loaded.spa === undefined || loaded.spa.socket ? SNAPLEN : 1600),
-      spaCrypto: nodeSpaCrypto,
-      addresses: interfaceAddresses,
-      now: () => Date.now(),
-      firewall:
-        cfg.options.firewall === 'iptables'
-          ? new IptablesFirewall()
-          : cfg.options.firewall === 'nftables'
-            ? new NftablesFirewall()
-            : null,
+      capture: liveCapture,
+      firewall,
       state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
-      onOptions: (c) => {
-        logger.setLogFile(resolveLog(c));
-        if (c.options.useSyslog) {
-          enableSyslog();
-          logger.setSyslog(syslogFn);
-        }
-      },
+      datagrams: udpBinder,
+      resolver: dnsResolver,
+      oneTime: oneTimeFiles,
+      config: configFile(configPath, spaOverrides),
+      spaCrypto: nodeSpaCrypto,
+      now: () => Date.now(),
     },
   );
 
@@ -235,7 +228,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   const control = new ControlServer(
     abs(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
-    (req) => daemon.control(req),
+    (req) => Promise.resolve(daemon.control(req)),
   );
   try {
     await control.listen();
@@ -243,8 +236,25 @@ export async function main(argv: string[]): Promise<void> {
     // knockctl is a convenience: the daemon's job goes on without it.
     logger.error(`warning: no control socket: ${(e as Error).message}`);
   }
+  let metrics: { close(): void } | null = null;
+  const m = cfg.options.metrics;
+  if (m !== undefined) {
+    // Loaded only when configured: prom-client stays out of memory otherwise.
+    const { MetricsServer } = await import('../adapters/metrics.js');
+    const server = new MetricsServer(() => daemon.metrics());
+    try {
+      await server.listen(m.host, m.port);
+      metrics = server;
+      logger.verbose(
+        `metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`,
+      );
+    } catch (e) {
+      logger.error(`warning: no metrics: ${(e as Error).message}`);
+    }
+  }
 
-  const pidFile = cfg.options.pidFile ?? cliPid ?? '/var/run/knockd.pid';
+  const pidFile =
+    cfg.options.pidFile ?? (o.get('pidfile') as string | undefined) ?? '/var/run/knockd.pid';
   if (o.has('daemon')) {
     try {
       fs.writeFileSync(pidFile, `${process.pid}\n`);
@@ -252,18 +262,22 @@ export async function main(argv: string[]): Promise<void> {
       logger.log(`could not create pid file ${pidFile}: ${(e as Error).message}`);
     }
   }
+  notifier.ready(daemon.summary());
   report({ ok: true });
   if (isChild && process.disconnect !== undefined) process.disconnect();
 
   process.on('SIGHUP', () => {
-    daemon.reload();
+    notifier.reloading();
+    void daemon.reload().then(() => notifier.ready(daemon.summary()));
   });
   let exiting = false;
   const stop = () => {
     if (exiting) return;
     exiting = true;
+    notifier.stopping();
     logger.verbose('waiting for child processes...');
     control.close();
+    metrics?.close();
     void daemon.shutdown().then(() => {
       logger.verbose('closing...');
       if (o.has('daemon')) {

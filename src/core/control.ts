@@ -1,6 +1,8 @@
 /**
  * The control protocol: one JSON object per line each way. Requests are
- * validated here, so the daemon only ever sees well-formed ones.
+ * validated here, so the daemon only ever sees well-formed ones: addresses
+ * in canonical text (canonicalIP, the form grants and journal use), door
+ * names non-empty, and only the fields of the command.
  */
 import { canonicalIP } from './ip.js';
 
@@ -27,6 +29,7 @@ export function parseRequest(line: string): ControlRequest | { error: string } {
     if (typeof r.address !== 'string') return null;
     return canonicalIP(r.address)?.text ?? null;
   };
+  const isDoor = (v: unknown): v is string => typeof v === 'string' && v !== '';
   switch (r.cmd) {
     case 'status':
     case 'grants':
@@ -35,9 +38,9 @@ export function parseRequest(line: string): ControlRequest | { error: string } {
       const a = addr();
       if (a === null)
         return { error: `revoke needs an IP address, got ${JSON.stringify(r.address)}` };
-      if (r.door !== undefined && typeof r.door !== 'string')
-        return { error: 'door must be a string' };
-      return typeof r.door === 'string'
+      if (r.door !== undefined && !isDoor(r.door))
+        return { error: `door must be a door name, got ${JSON.stringify(r.door)}` };
+      return isDoor(r.door)
         ? { cmd: 'revoke', address: a, door: r.door }
         : { cmd: 'revoke', address: a };
     }
@@ -45,7 +48,8 @@ export function parseRequest(line: string): ControlRequest | { error: string } {
       const a = addr();
       if (a === null)
         return { error: `grant needs an IP address, got ${JSON.stringify(r.address)}` };
-      if (typeof r.door !== 'string') return { error: 'grant needs a door' };
+      if (!isDoor(r.door))
+        return { error: `grant needs a door name, got ${JSON.stringify(r.door) ?? 'none'}` };
       return { cmd: 'grant', address: a, door: r.door };
     }
     default:

@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'E_IO' // a file we need cannot be read or written
   | 'E_CAPTURE' // the capture device cannot be opened
   | 'E_RESOLVE' // a host name does not resolve
-  | 'E_FIREWALL'; // the firewall backend is missing or refused a change
+  | 'E_FIREWALL' // the firewall backend is missing or refused a change
+  | 'E_SPA' // the SPA socket cannot be bound (port taken)
+  | 'E_STATE'; // the state directory or journal is not safe to trust (owner, mode, type)
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
   E_USAGE: 64,
@@ -17,6 +19,8 @@ export const EXIT_CODES: Record<ErrorCode, number> = {
   E_CAPTURE: 69,
   E_RESOLVE: 68,
   E_FIREWALL: 69,
+  E_SPA: 69,
+  E_STATE: 77, // EX_NOPERM
 };
 
 export class KnockError extends Error {

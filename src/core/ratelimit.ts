@@ -22,6 +22,8 @@ export interface Suppressed {
 
 export class LogLimiter {
   private readonly buckets = new Map<string, Bucket>();
+  /** Lines suppressed since start (for metrics). */
+  suppressedTotal = 0;
 
   constructor(
     private readonly perSecond = 20,
@@ -43,6 +45,7 @@ export class LogLimiter {
       return true;
     }
     b.suppressed++;
+    this.suppressedTotal++;
     if (b.sources.size < this.sourceCap) b.sources.add(src);
     else if (!b.sources.has(src)) b.saturated = true;
     return false;

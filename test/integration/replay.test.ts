@@ -4,10 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PcapFileSource } from '../../src/adapters/capture.js';
-import { parseConfig } from '../../src/core/config.js';
-import { Daemon } from '../../src/daemon/daemon.js';
 import { frame, pcapFile } from '../helpers/frames.js';
-import { MemoryLogger, RecordingRunner } from '../fakes/twins.js';
+import { harness } from '../fakes/harness.js';
 
 const CONF = `[openSSH]
 sequence = 7000,8000,9000
@@ -25,25 +23,17 @@ function tmpFile(name: string, data: Buffer | string): string {
 }
 
 async function replay(packets: { tsMs: number; data: Uint8Array }[], ipv4Only = false) {
-  const r = parseConfig(CONF, 'replay.conf');
-  assert.ok(r.ok);
   const file = tmpFile('k.pcap', pcapFile(1, packets));
-  const logger = new MemoryLogger();
-  const runner = new RecordingRunner();
-  const daemon = new Daemon(
-    { config: r.ok ? r.config : { options: { useSyslog: false }, doors: [] }, oneTime: new Map() },
-    { configPath: 'replay.conf', iface: file, ipv4Only, lookup: false, debug: false },
-    {
-      logger,
-      runner,
-      openCapture: (f) => new PcapFileSource(f),
-      addresses: () => [],
-      now: () => 0,
-    },
-  );
-  daemon.start();
-  await daemon.shutdown();
-  return { logger, runner, daemon };
+  const t = harness(CONF, {
+    settings: { ipv4Only },
+    capture: { open: () => new PcapFileSource(file), addresses: () => [] },
+  });
+  await t.d.start();
+  const status = t.d.control({ cmd: 'status' }) as {
+    capture: { packets: number; skipped: number };
+  };
+  await t.d.shutdown();
+  return { logger: t.logger, runner: t.runner, counters: status.capture };
 }
 
 const knock = (src: string, dst: string, dport: number, tsMs: number, extra = {}) => ({
@@ -90,8 +80,8 @@ test('timestamps come from the capture: a slow sequence times out even in replay
 
 test('garbage records in a pcap file are counted and skipped, never fatal', async () => {
   const junk = { tsMs: 1, data: new Uint8Array([1, 2, 3]) };
-  const { daemon, runner } = await replay([junk, junk, knock('192.0.2.5', '192.0.2.1', 7000, 2)]);
-  assert.equal(daemon.counters.skipped, 2);
-  assert.equal(daemon.counters.packets, 1);
+  const { counters, runner } = await replay([junk, junk, knock('192.0.2.5', '192.0.2.1', 7000, 2)]);
+  assert.equal(counters.skipped, 2);
+  assert.equal(counters.packets, 1);
   assert.deepEqual(runner.commands, []);
 });

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { decodeSpa, type HmacAlg } from '../../src/core/spa/spa.js';
+import { decodeSpa, SPA_PREFIX, type HmacAlg } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
 
 // Packets from the stock fwknop client (built with -T, saved with -B; nothing is sent).
@@ -97,5 +97,46 @@ test('stock client: client timeout (-f), inner digest types (-m) and AES modes (
   for (const mode of ['ecb', 'cfb', 'ofb', 'ctr'] as const) {
     const r = decodeSpa(client([...base, '-M', mode]), { ...keys('sha256'), mode }, c);
     assert.ok(r.ok, `-M ${mode}: ${r.ok ? '' : r.reason}`);
+  }
+});
+
+test('stock client: strict base64 accepts its packets at every length; leading-zero allow IPs are refused', () => {
+  const noHmac = { encKey: keys('sha256').encKey };
+  const residues = new Set<number>();
+  // User names of 1..12 characters move the ciphertext through every block
+  // count and base64 length residue the client produces.
+  for (let n = 1; n <= 12; n++) {
+    const pkt = client([
+      '-a',
+      '10.0.0.2',
+      '-A',
+      'tcp/22',
+      '-U',
+      'u'.repeat(n),
+      '--key-base64-rijndael',
+      encB64,
+    ]);
+    residues.add((SPA_PREFIX.length + pkt.length) % 4);
+    const r = decodeSpa(pkt, noHmac, c);
+    assert.ok(r.ok && r.message.user === 'u'.repeat(n), `user of ${n}: ${r.ok ? '' : r.reason}`);
+  }
+  assert.ok(residues.size >= 2, `only length residues ${[...residues].join(',')} seen`);
+  // The stock client sends these as written (inet_aton reads 010 as octal 8).
+  for (const ip of ['010.077.000.002', '00.0.0.0', '10.0.0.010']) {
+    const r = decodeSpa(
+      client([
+        '-a',
+        ip,
+        '-A',
+        'tcp/22',
+        '--key-base64-rijndael',
+        encB64,
+        '--key-base64-hmac',
+        hmacB64,
+      ]),
+      keys('sha256'),
+      c,
+    );
+    assert.deepEqual(r, { ok: false, reason: `bad allow IP '${ip}'` });
   }
 });

@@ -21,11 +21,12 @@ sed -i 's/sequence = 7000,8000/sequence = 7100,8100/' "$WORK/knockd.conf"
 kill -HUP "$KNOCKD_PID"
 expect_log "$WORK/knockd.log" "re-reading config file: $WORK/knockd.conf"
 : >"$WORK/opens"
+sleep 1.1 # past the per-(door, source) command cooldown of the first open
 in_cli "$KNOCK" "$SRV4" 7000 8000
 in_cli "$KNOCK" "$SRV4" 7100 8100
 wait_until 5 grep -q "door $CLI4" "$WORK/opens" || fail "new sequence did not open"
-sleep 0.3
-[ "$(wc -l <"$WORK/opens")" = 1 ] && log "ok: only the new sequence opened" || fail "old sequence still opens"
+# The old sequence was knocked first: had it opened, its OPEN line would precede this one.
+[ "$(sed -n '/re-reading config file/,$p' "$WORK/knockd.log" | grep -c 'door: OPEN SESAME')" = 1 ] && log "ok: only the new sequence opened" || fail "old sequence still opens"
 
 echo " SIGHUP with a bad config keeps the running one (knockd exits)"
 printf '[door]\nsequence = 0,abc\n' >"$WORK/knockd.conf"
@@ -35,6 +36,7 @@ expect_log "$WORK/knockd.log" "config reload failed with 1 error"
 grep -qE "$WORK/knockd.conf:[0-9]+: door 'door': port 0 out of range" "$WORK/knockd.out" && log "ok: error has file:line" || fail "no file:line error on stderr"
 kill -0 "$KNOCKD_PID" && log "ok: still running" || fail "daemon exited on a bad reload"
 : >"$WORK/opens"
+sleep 1.1 # past the command cooldown
 in_cli "$KNOCK" "$SRV4" 7100 8100
 wait_until 5 grep -q "door $CLI4" "$WORK/opens" && log "ok: previous config still works" || fail "previous config lost"
 kill "$KNOCKD_PID"

@@ -7,6 +7,7 @@ import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
 
 const K = crypto.randomBytes(32).toString('base64');
+const wire = (s: string) => new Uint8Array(Buffer.from(s, 'latin1'));
 const H = crypto.randomBytes(64).toString('base64');
 
 function stanzas(text: string): Stanza[] {
@@ -67,16 +68,18 @@ test('policy: first matching stanza wins, ports and usernames are enforced, repl
       ip: string;
     }>,
   ) =>
-    encodeSpa(
-      {
-        user: o.user ?? 'bob',
-        timestamp: o.ts ?? now,
-        allowIp: o.ip ?? '10.0.0.5',
-        access: o.access ?? [{ proto: 'tcp', port: 22 }],
-        ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
-      },
-      keys,
-      c,
+    wire(
+      encodeSpa(
+        {
+          user: o.user ?? 'bob',
+          timestamp: o.ts ?? now,
+          allowIp: o.ip ?? '10.0.0.5',
+          access: o.access ?? [{ proto: 'tcp', port: 22 }],
+          ...(o.timeout === undefined ? {} : { timeout: o.timeout }),
+        },
+        keys,
+        c,
+      ),
     );
   const replay = new ReplayCache();
   const ok = evaluateSpa(pkt({ timeout: 999 }), '10.0.0.5', ss, replay, now, c);

@@ -210,5 +210,73 @@ test('MaxAttempts and CommandKillTimeout are whole numbers in [options]', () => 
   assert.equal(c.options.commandKillTimeout, 0);
   const errs = problems('[options]\nMaxAttempts = 0\nCommandKillTimeout = 5s\n[a]\nsequence=1\n');
   assert.match(errs[0]!, /:2: MaxAttempts must be at least 1/);
-  assert.match(errs[1]!, /:3: CommandKillTimeout must be a whole number, got '5s'/);
+  assert.match(errs[1]!, /:3: CommandKillTimeout must be a whole number of seconds, got '5s'/);
+});
+
+test('timeouts are bounded: setTimeout keeps at most 2^31-1 ms, Open_Timeout at most a day', () => {
+  // The largest accepted values parse.
+  const c = ok(
+    '[options]\nCommandKillTimeout = 2147483\nFirewall = nftables\n' +
+      '[a]\nsequence=1\nseq_timeout = 2147483\ncmd_timeout = 2147483\nopen = tcp/22\nopen_timeout = 86400\n',
+  );
+  assert.equal(c.options.commandKillTimeout, 2147483);
+  assert.equal(c.doors[0]!.seqTimeout, 2147483);
+  assert.equal(c.doors[0]!.cmdTimeout, 2147483);
+  assert.equal(c.doors[0]!.openTimeout, 86400);
+  // One more (or a value too long for 9 digits) is an error naming file:line and the value.
+  const errs = problems(
+    [
+      '[options]', // 1
+      'CommandKillTimeout = 2147484', // 2
+      'Firewall = nftables', // 3
+      '[a]', // 4
+      'sequence = 1', // 5
+      'seq_timeout = 2147484', // 6
+      'cmd_timeout = 2147484', // 7
+      'cmd_timeout = 99999999999999', // 8
+      'open = tcp/22', // 9
+      'open_timeout = 86401', // 10
+    ].join('\n'),
+  );
+  const expected = [
+    /^k\.conf:2: CommandKillTimeout must be at most 2147483, got '2147484'/,
+    /^k\.conf:6: door 'a': seq_timeout must be at most 2147483, got '2147484'/,
+    /^k\.conf:7: door 'a': cmd_timeout must be at most 2147483, got '2147484'/,
+    /^k\.conf:8: door 'a': cmd_timeout must be at most 2147483, got '99999999999999'/,
+    /^k\.conf:10: door 'a': open_timeout must be at most 86400, got '86401'/,
+  ];
+  assert.equal(errs.length, expected.length, errs.join('\n'));
+  expected.forEach((re, i) => assert.match(errs[i]!, re));
+});
+
+test('Guard_Interfaces: a list of interface names, never loopback, nftables only', () => {
+  const c = ok(
+    '[options]\nFirewall = nftables\nGuard_Interfaces = eth0, wg0,eth0\n[a]\nsequence=1\n',
+  );
+  assert.deepEqual(c.options.guardInterfaces, ['eth0', 'wg0']);
+  assert.equal(ok('[a]\nsequence=1\n').options.guardInterfaces, undefined);
+  const errs = problems(
+    [
+      '[options]', // 1
+      'Firewall = nftables', // 2
+      'Guard_Interfaces = eth0, lo', // 3
+      'Guard_Interfaces = eth0,"x" ', // 4
+      'Guard_Interfaces = eth0,,eth1', // 5
+      'Guard_Interfaces = averyveryverylongname', // 6
+      '[a]',
+      'sequence = 1',
+    ].join('\n'),
+  );
+  const expected = [
+    /^k\.conf:3: Guard_Interfaces: loopback is never guarded .*got 'eth0, lo'/,
+    /^k\.conf:4: Guard_Interfaces: '"x"' is not an interface name/,
+    /^k\.conf:5: Guard_Interfaces: '' is not an interface name in 'eth0,,eth1'/,
+    /^k\.conf:6: Guard_Interfaces: 'averyveryverylongname' is not an interface name/,
+  ];
+  assert.equal(errs.length, expected.length, errs.join('\n'));
+  expected.forEach((re, i) => assert.match(errs[i]!, re));
+  assert.match(
+    problems('[options]\nFirewall = iptables\nGuard_Interfaces = eth0\n[a]\nsequence=1\n')[0]!,
+    /^k\.conf:3: Guard_Interfaces needs 'Firewall = nftables'/,
+  );
 });

@@ -3,9 +3,12 @@ import assert from 'node:assert/strict';
 import { GrantTable, type Grant } from '../../src/core/grants/grants.js';
 import { parsePortList } from '../../src/core/port.js';
 import { renderIptables, renderNft, datestop, safeName } from '../../src/core/grants/render.js';
-import { parseJournal, serializeJournal } from '../../src/core/grants/journal.js';
 import { parseRequest } from '../../src/core/control.js';
 import { parseConfig } from '../../src/core/config.js';
+import { NftablesFirewall } from '../../src/adapters/firewall.js';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { PassThrough, Writable } from 'node:stream';
 
 const g = (over: Partial<Grant> = {}): Grant => ({
   door: 'openSSH',
@@ -122,37 +125,18 @@ test('nft rendering: atomic table replace, elements with the time left, the guar
     [g(), g({ address: '2001:db8::5', family: 6, ports: [{ proto: 'udp', port: 53 }] })],
     [{ proto: 'tcp', port: 22 }],
     now,
+    ['veth-s'],
   );
   assert.ok(text.startsWith('table inet knockd\ndelete table inet knockd\ntable inet knockd {\n'));
-  assert.match(text, /elements = \{ 192\.0\.2\.5 \. tcp \. 22 timeout 30500ms \}/);
-  assert.match(text, /elements = \{ 2001:db8::5 \. udp \. 53 timeout 30500ms \}/);
+  assert.match(text, /elements = \{ 192\.0\.2\.5 \. tcp \. 22 timeout 30s500ms \}/);
+  assert.match(text, /elements = \{ 2001:db8::5 \. udp \. 53 timeout 30s500ms \}/);
   assert.match(text, /elements = \{ tcp \. 22 \}/);
   assert.match(text, /ct state established,related accept\n\t\tip saddr/);
-  assert.match(text, /meta l4proto \. th dport @guarded drop/);
-  assert.doesNotMatch(renderNft([g({ expires: now })], [], now), /elements/);
+  assert.match(text, /\n\t\tiifname \{ "veth-s" \} meta l4proto \. th dport @guarded drop\n/);
+  assert.doesNotMatch(renderNft([g({ expires: now })], [], now, ['veth-s']), /elements/);
 });
 
-test('journal round-trips and rejects malformed or tampered content', () => {
-  const state = {
-    grants: [g()],
-    stops: [{ id: 3, door: 'd', address: '192.0.2.5', command: 'echo x', due: 5 }],
-    replay: [['5Ge766VhygocDlaKWbh61j+rKGw0i+Tl6vLxvntmgNA', 1795623663] as [string, number]],
-  };
-  const r = parseJournal(serializeJournal(state));
-  assert.deepEqual('state' in r ? r.state : null, state);
-  for (const bad of [
-    '',
-    '{',
-    '[]',
-    '{"version":2,"grants":[],"stops":[]}',
-    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5 ; rm -rf /","family":4,"ports":[{"proto":"tcp","port":22}],"expires":1}],"stops":[]}',
-    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5","family":6,"ports":[{"proto":"tcp","port":22}],"expires":1}],"stops":[]}',
-    '{"version":1,"grants":[{"door":"d","address":"192.0.2.5","family":4,"ports":[],"expires":1}],"stops":[]}',
-    '{"version":1,"grants":[],"stops":[{"id":1,"door":"d","address":"x","command":"c","due":1}]}',
-  ]) {
-    assert.ok('error' in parseJournal(bad), bad);
-  }
-});
+// The journal's tests live in journal.test.ts.
 
 test('control requests are validated before the daemon sees them', () => {
   assert.deepEqual(parseRequest('{"cmd":"status"}'), { cmd: 'status' });
@@ -195,11 +179,165 @@ test('nft fast-path lines: one atomic batch each, refresh-safe and delete-safe',
   const now = Date.UTC(2026, 10, 25, 12, 0, 0);
   assert.equal(
     nftGrantLine(g(), now),
-    'add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30500ms }; delete element inet knockd grants4 { 192.0.2.5 . tcp . 22 }; add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30500ms }',
+    'add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30s500ms }; delete element inet knockd grants4 { 192.0.2.5 . tcp . 22 }; add element inet knockd grants4 { 192.0.2.5 . tcp . 22 timeout 30s500ms }',
   );
   assert.equal(nftGrantLine(g({ expires: now }), now), null);
   assert.equal(
     nftRevokeLine(g({ address: '2001:db8::5', family: 6 })),
     'add element inet knockd grants6 { 2001:db8::5 . tcp . 22 timeout 1ms }; delete element inet knockd grants6 { 2001:db8::5 . tcp . 22 }',
   );
+});
+
+test('a second open for one (door, source) with other ports keeps every port, so a revoke closes all', async () => {
+  const { nftGrantLine, nftRevokeLine } = await import('../../src/core/grants/render.js');
+  const t = new GrantTable();
+  const tcp22 = { proto: 'tcp', port: 22 } as const;
+  const tcp80 = { proto: 'tcp', port: 80 } as const;
+  t.upsert(g({ door: 'SPA', ports: [tcp22], expires: 1000 }));
+  assert.equal(t.upsert(g({ door: 'SPA', ports: [tcp80], expires: 2000 })), 'refreshed');
+  const stored = t.get('SPA', '192.0.2.5');
+  assert.deepEqual(stored?.ports, [tcp22, tcp80], 'the grant holds both ports');
+  assert.equal(stored?.expires, 2000, 'the latest open sets the expiry of all of them');
+  // The fast path refreshes, and later removes, every port of the stored grant.
+  assert.match(nftGrantLine(stored!, 0) ?? '', /tcp \. 22 timeout 2s.*tcp \. 80 timeout 2s/);
+  const gone = t.revoke('192.0.2.5');
+  assert.deepEqual(gone[0]?.ports, [tcp22, tcp80]);
+  assert.match(
+    nftRevokeLine(gone[0]!),
+    /delete element .* tcp \. 22 \}.*delete element .* tcp \. 80 \}/,
+  );
+  assert.equal(t.size, 0);
+  assert.equal(t.get('SPA', '192.0.2.5'), undefined);
+});
+
+test('the nft guard never drops on loopback, and drops nowhere without an interface', () => {
+  const guard = [{ proto: 'tcp', port: 22 } as const];
+  assert.match(
+    renderNft([], guard, 0, ['lo', 'eth0', 'wg0']),
+    /\n\t\tiifname \{ "eth0", "wg0" \} meta l4proto \. th dport @guarded drop\n/,
+  );
+  for (const ifs of [[], ['lo']]) assert.doesNotMatch(renderNft([], guard, 0, ifs), /drop/);
+});
+
+test('huge timeouts: nft durations stay parseable, xt_time datestop is clamped to 2038', async () => {
+  const { nftDuration, nftGrantLine } = await import('../../src/core/grants/render.js');
+  assert.equal(nftDuration(30_500), '30s500ms');
+  assert.equal(nftDuration(0.2), '1ms');
+  // nft rejects a bare `100000000ms`: the same span in units.
+  assert.equal(nftDuration(100_000_000), '1d3h46m40s');
+  assert.equal(nftDuration(999_999_999_000), '11574d1h46m39s');
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  assert.match(
+    nftGrantLine(g({ expires: now + 3 * 86_400_000 }), now, false) ?? '',
+    / timeout 3d \}$/,
+  );
+  assert.equal(datestop(Date.UTC(2040, 0, 1)), '2038-01-19T03:14:07');
+  assert.match(
+    renderIptables([g({ expires: now + 999_999_999_000 })], 4, now),
+    /--datestop 2038-01-19T03:14:07 -j ACCEPT/,
+  );
+});
+
+/** A stand-in for `nft -i`: records what it reads; can stall (a full pipe) and die. */
+class FakeNft extends EventEmitter {
+  static next = 100;
+  readonly pid = FakeNft.next++;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  readonly lines: string[] = [];
+  stalled = false;
+  private held: (() => void) | null = null;
+  readonly stdin = new Writable({
+    highWaterMark: 64,
+    write: (chunk: Buffer, _enc, cb: () => void) => {
+      this.lines.push(String(chunk));
+      if (this.stalled) this.held = cb;
+      else cb();
+    },
+  });
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  kill(signal: NodeJS.Signals = 'SIGTERM'): boolean {
+    if (this.exitCode !== null || this.signalCode !== null) return false;
+    this.die(null, signal);
+    return true;
+  }
+  die(code: number | null, signal: NodeJS.Signals | null): void {
+    this.exitCode = code;
+    this.signalCode = signal;
+    setImmediate(() => this.emit('exit', code, signal));
+  }
+  unstall(): void {
+    this.stalled = false;
+    const cb = this.held;
+    this.held = null;
+    cb?.();
+  }
+}
+
+function fakeNftables() {
+  const spawned: FakeNft[] = [];
+  const errors: string[] = [];
+  const calls: string[] = [];
+  const fw = new NftablesFirewall({
+    guardInterfaces: ['veth-s'],
+    exec: async (file, args) => {
+      calls.push(
+        `${file} ${args.join(' ')} (coprocesses alive: ${spawned.filter((c) => c.exitCode === null && c.signalCode === null).length})`,
+      );
+      return { code: 0, stdout: '', stderr: '' };
+    },
+    spawnNft: () => {
+      const c = new FakeNft();
+      spawned.push(c);
+      return c as unknown as ChildProcessWithoutNullStreams;
+    },
+  });
+  fw.onError = (m) => errors.push(m);
+  return { fw, spawned, errors, calls };
+}
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('nft coprocess death is reported once (for a full sync) and the next change starts a new one', async () => {
+  const { fw, spawned, errors } = fakeNftables();
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  assert.equal(fw.update({ open: g() }, now), true);
+  assert.equal(spawned.length, 1);
+  spawned[0]!.die(null, 'SIGKILL');
+  spawned[0]!.stdin.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+  await tick();
+  assert.equal(errors.length, 1, errors.join('\n'));
+  assert.match(errors[0]!, /nft coprocess \(pid \d+\) .*re-applied by a full sync/);
+  assert.equal(fw.update({ open: g({ address: '192.0.2.6' }) }, now), true);
+  assert.equal(spawned.length, 2, 'restarted lazily, at the next change');
+  assert.match(spawned[1]!.lines.join(''), /192\.0\.2\.6/);
+  await tick();
+  assert.equal(errors.length, 1, 'the dead one is not reported again');
+});
+
+test('nft coprocess backpressure: a full pipe sends changes to full syncs until it drains', async () => {
+  const { fw, spawned } = fakeNftables();
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  assert.equal(fw.update({ open: g() }, now), true);
+  await tick();
+  spawned[0]!.stalled = true;
+  // The line that fills the pipe is queued in order; the next change is refused.
+  assert.equal(fw.update({ open: g({ address: '192.0.2.6' }) }, now), true);
+  assert.equal(fw.update({ open: g({ address: '192.0.2.7' }) }, now), false);
+  assert.doesNotMatch(spawned[0]!.lines.join(''), /192\.0\.2\.7/);
+  spawned[0]!.unstall();
+  await tick();
+  assert.equal(fw.update({ open: g({ address: '192.0.2.9' }) }, now), true);
+});
+
+test('a full sync first retires the coprocess, so a line it had not applied cannot land after it', async () => {
+  const { fw, spawned, errors, calls } = fakeNftables();
+  const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+  fw.update({ open: g() }, now);
+  await fw.sync([], now);
+  assert.equal(spawned[0]!.signalCode, 'SIGKILL');
+  assert.deepEqual(calls, ['nft -f - (coprocesses alive: 0)']);
+  assert.equal(spawned.length, 2, 'a fresh coprocess is started after the sync');
+  await tick();
+  assert.deepEqual(errors, [], 'retiring is not a death');
 });

@@ -5,9 +5,15 @@
  * Invariants:
  * - One grant per (door, address): a repeated knock refreshes its expiry and
  *   never adds a second entry, so the firewall never gets a duplicate rule.
+ * - A grant lists every port it has opened. A new open for the same (door,
+ *   address) with other ports (an SPA request for tcp/80 after one for tcp/22,
+ *   or a door whose Open changed on reload) adds them: the grant's ports are
+ *   the union and all of them take the new expiry, as a refresh does. So a
+ *   revoke or an expiry closes every port the grant opened, never only the
+ *   last request's.
  * - A grant always has at least one port; removing its last port removes it.
  */
-import { samePort, type PortSpec } from '../port.js';
+import { samePort, unionPorts, type PortSpec } from '../port.js';
 
 export interface Grant {
   door: string;
@@ -31,12 +37,22 @@ export class GrantTable {
     return [...this.grants.values()].map((g) => ({ ...g, ports: [...g.ports] }));
   }
 
-  /** Adds or refreshes; returns whether it was new. */
+  /** The grant of (door, address), as stored (a copy), if any. */
+  get(door: string, address: string): Grant | undefined {
+    const g = this.grants.get(key(door, address));
+    return g === undefined ? undefined : { ...g, ports: [...g.ports] };
+  }
+
+  /**
+   * Adds, or refreshes with the union of the old and new ports and the new
+   * expiry; returns whether it was new. Callers apply `get(door, address)`
+   * to the firewall, not `g`: it holds every port to refresh.
+   */
   upsert(g: Grant): 'new' | 'refreshed' {
     const k = key(g.door, g.address);
-    const had = this.grants.has(k);
-    this.grants.set(k, { ...g, ports: [...g.ports] });
-    return had ? 'refreshed' : 'new';
+    const old = this.grants.get(k);
+    this.grants.set(k, { ...g, ports: unionPorts([old?.ports ?? [], g.ports]) });
+    return old === undefined ? 'new' : 'refreshed';
   }
 
   /** Removes the given ports from every grant of `address`; returns the grants that changed. */

@@ -1,7 +1,13 @@
 /**
  * The crash-safe state journal: live grants and pending stop commands with
- * their due times. Parsing validates every field, so a corrupt or tampered
- * file is rejected as a whole with a reason, never half-loaded.
+ * their due times. Parsing validates every field of every entry; a bad entry
+ * is skipped and reported, so one damaged line never costs the others (each
+ * pending stop is a close that would otherwise never run). Only a file that
+ * is not a journal at all (not JSON, unknown version) is rejected whole.
+ *
+ * A pending stop records the door and the address, never the command text:
+ * the command is rebuilt from the config when it runs, so whoever can write
+ * the journal still cannot choose what runs as root.
  */
 import { canonicalIP } from '../ip.js';
 import type { Grant } from './grants.js';
@@ -10,9 +16,8 @@ import type { PortSpec } from '../port.js';
 export interface PendingStop {
   id: number;
   door: string;
+  /** Canonical text (canonicalIP) of the address; its family picks the stop command. */
   address: string;
-  /** The stop command with %IP% already expanded, as it will run. */
-  command: string;
   /** Epoch ms when it is due. */
   due: number;
 }
@@ -24,20 +29,42 @@ export interface JournalState {
   replay?: [string, number][];
 }
 
-export const JOURNAL_VERSION = 1;
+/**
+ * 2: pending stops carry no command. Version 1 is still read; its stops'
+ * command text is ignored.
+ */
+export const JOURNAL_VERSION = 2;
+const READABLE_VERSIONS: readonly unknown[] = [1, 2];
+
+/** At most this many per-entry warnings are itemised; the rest are counted. */
+export const MAX_JOURNAL_WARNINGS = 20;
 
 export function serializeJournal(s: JournalState): string {
-  return `${JSON.stringify({ version: JOURNAL_VERSION, grants: s.grants, stops: s.stops, replay: s.replay ?? [] })}\n`;
+  // Fields are listed, not spread: nothing but these ever reaches the file.
+  const grants = s.grants.map((g) => ({
+    door: g.door,
+    address: g.address,
+    family: g.family,
+    ports: g.ports.map((p) => ({ proto: p.proto, port: p.port })),
+    expires: g.expires,
+  }));
+  const stops = s.stops.map((p) => ({
+    id: p.id,
+    door: p.door,
+    address: p.address,
+    due: p.due,
+  }));
+  return `${JSON.stringify({ version: JOURNAL_VERSION, grants, stops, replay: s.replay ?? [] })}\n`;
 }
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
-function address(v: unknown): { text: string; family: 4 | 6 } | null {
-  if (typeof v !== 'string') return null;
-  const ip = canonicalIP(v);
-  return ip !== null && ip.text === v ? ip : null;
+/** A short quote of a bad value for a warning (journal text is untrusted and may be huge). */
+function quote(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 60 ? `${s.slice(0, 60)}...` : s;
 }
 
 function ports(v: unknown): PortSpec[] | null {
@@ -52,7 +79,36 @@ function ports(v: unknown): PortSpec[] | null {
   return out;
 }
 
-export function parseJournal(text: string): { state: JournalState } | { error: string } {
+/** Why a grant entry is unusable, or the grant. */
+function grantEntry(g: unknown): Grant | string {
+  if (!isObj(g)) return 'not an object';
+  if (typeof g.door !== 'string' || g.door === '') return `bad door ${quote(g.door)}`;
+  const ip = typeof g.address === 'string' ? canonicalIP(g.address) : null;
+  if (ip === null) return `bad address ${quote(g.address)}`;
+  if (g.family !== ip.family)
+    return `family ${quote(g.family)} does not match address ${quote(g.address)}`;
+  const ps = ports(g.ports);
+  if (ps === null) return `bad ports ${quote(g.ports)}`;
+  if (!isTime(g.expires)) return `bad expiry ${quote(g.expires)}`;
+  return { door: g.door, address: ip.text, family: ip.family, ports: ps, expires: g.expires };
+}
+
+/** Why a pending stop entry is unusable, or the stop. */
+function stopEntry(s: unknown): PendingStop | string {
+  if (!isObj(s)) return 'not an object';
+  if (typeof s.id !== 'number' || !Number.isSafeInteger(s.id) || s.id < 1)
+    return `bad id ${quote(s.id)}`;
+  if (typeof s.door !== 'string' || s.door === '') return `bad door ${quote(s.door)}`;
+  const ip = typeof s.address === 'string' ? canonicalIP(s.address) : null;
+  if (ip === null) return `bad address ${quote(s.address)}`;
+  if (!isTime(s.due)) return `bad due time ${quote(s.due)}`;
+  // A version 1 'command' field is deliberately not read.
+  return { id: s.id, door: s.door, address: ip.text, due: s.due };
+}
+
+export type ParsedJournal = { state: JournalState; warnings: string[] } | { error: string };
+
+export function parseJournal(text: string): ParsedJournal {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -60,66 +116,57 @@ export function parseJournal(text: string): { state: JournalState } | { error: s
     return { error: `not JSON: ${(e as Error).message}` };
   }
   if (!isObj(raw)) return { error: 'not an object' };
-  if (raw.version !== JOURNAL_VERSION)
-    return { error: `unknown version ${JSON.stringify(raw.version)}` };
-  if (!Array.isArray(raw.grants) || !Array.isArray(raw.stops))
-    return { error: 'grants or stops missing' };
+  if (!READABLE_VERSIONS.includes(raw.version))
+    return { error: `unknown version ${quote(raw.version)}` };
+
+  const warnings: string[] = [];
+  let skipped = 0;
+  const warn = (msg: string) => {
+    skipped++;
+    if (warnings.length < MAX_JOURNAL_WARNINGS) warnings.push(msg);
+  };
+  const list = (key: 'grants' | 'stops' | 'replay'): unknown[] => {
+    const v = raw[key];
+    if (Array.isArray(v)) return v;
+    // replay is optional in version 1.
+    if (v !== undefined || key !== 'replay') warn(`${key} is not a list; ignored`);
+    return [];
+  };
+
   const grants: Grant[] = [];
-  for (const [i, g] of raw.grants.entries()) {
-    const ip = isObj(g) ? address(g.address) : null;
-    const ps = isObj(g) ? ports(g.ports) : null;
-    if (
-      !isObj(g) ||
-      ip === null ||
-      ps === null ||
-      typeof g.door !== 'string' ||
-      !isTime(g.expires) ||
-      g.family !== ip.family
-    ) {
-      return { error: `grant ${i} is malformed` };
-    }
-    grants.push({
-      door: g.door,
-      address: ip.text,
-      family: ip.family,
-      ports: ps,
-      expires: g.expires,
-    });
+  for (const [i, g] of list('grants').entries()) {
+    const r = grantEntry(g);
+    if (typeof r === 'string') warn(`grant ${i} skipped: ${r}`);
+    else grants.push(r);
   }
+
   const stops: PendingStop[] = [];
-  for (const [i, s] of raw.stops.entries()) {
-    if (
-      !isObj(s) ||
-      typeof s.id !== 'number' ||
-      typeof s.door !== 'string' ||
-      address(s.address) === null ||
-      typeof s.command !== 'string' ||
-      !isTime(s.due)
-    ) {
-      return { error: `stop ${i} is malformed` };
+  const ids = new Set<number>();
+  for (const [i, s] of list('stops').entries()) {
+    const r = stopEntry(s);
+    if (typeof r === 'string') warn(`stop ${i} skipped: ${r}`);
+    else if (ids.has(r.id)) warn(`stop ${i} skipped: duplicate id ${r.id}`);
+    else {
+      ids.add(r.id);
+      stops.push(r);
     }
-    stops.push({
-      id: s.id,
-      door: s.door,
-      address: s.address as string,
-      command: s.command,
-      due: s.due,
-    });
   }
+
   const replay: [string, number][] = [];
-  if (raw.replay !== undefined) {
-    if (!Array.isArray(raw.replay)) return { error: 'replay is malformed' };
-    for (const e of raw.replay) {
-      if (
-        !Array.isArray(e) ||
-        typeof e[0] !== 'string' ||
-        !/^[A-Za-z0-9+/]{43}$/.test(e[0]) ||
-        !isTime(e[1])
-      ) {
-        return { error: 'replay entry is malformed' };
-      }
-      replay.push([e[0], e[1]]);
+  for (const [i, e] of list('replay').entries()) {
+    if (
+      !Array.isArray(e) ||
+      typeof e[0] !== 'string' ||
+      !/^[A-Za-z0-9+/]{43}$/.test(e[0]) ||
+      !isTime(e[1])
+    ) {
+      warn(`replay entry ${i} skipped: ${quote(e)}`);
+      continue;
     }
+    replay.push([e[0], e[1]]);
   }
-  return { state: { grants, stops, replay } };
+
+  if (skipped > warnings.length)
+    warnings.push(`${skipped - warnings.length} more bad journal entries skipped`);
+  return { state: { grants, stops, replay }, warnings };
 }

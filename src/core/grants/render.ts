@@ -11,10 +11,42 @@ import type { PortSpec } from '../port.js';
 export const IPT_CHAIN = 'KNOCKD';
 export const NFT_TABLE = 'knockd';
 
-/** xt_time's --datestop format, in UTC. */
+/**
+ * The last instant iptables' xt_time accepts for --datestop: a later date is
+ * rejected ("Invalid date"), which would fail every sync. A grant that long
+ * (only an SPA FW_ACCESS_TIMEOUT of years can ask for one) stops matching then.
+ */
+export const XT_TIME_MAX_MS = Date.UTC(2038, 0, 19, 3, 14, 7);
+
+/** xt_time's --datestop format, in UTC, clamped to what xt_time accepts. */
 export function datestop(ms: number): string {
-  return utcStamp(new Date(Math.floor(ms / 1000) * 1000));
+  return utcStamp(new Date(Math.floor(Math.min(ms, XT_TIME_MAX_MS) / 1000) * 1000));
 }
+
+/**
+ * An nft duration. nft rejects a bare `<n>ms` above 99999999 ("value too
+ * large", 27.7 hours), so longer timeouts are written in days, hours,
+ * minutes, seconds and milliseconds, which nft accepts for years.
+ */
+export function nftDuration(ms: number): string {
+  let left = Math.max(1, Math.ceil(ms));
+  let out = '';
+  for (const [unit, size] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+    ['ms', 1],
+  ] as const) {
+    const n = Math.floor(left / size);
+    left -= n * size;
+    if (n > 0) out += `${n}${unit}`;
+  }
+  return out;
+}
+
+/** Loopback is never guarded: a guard there would lock out the admin's own local connections. */
+export const isLoopbackName = (name: string): boolean => name === 'lo';
 
 /** Door names are free text; comments and nft get only a safe subset. */
 export function safeName(name: string): string {
@@ -51,7 +83,7 @@ function elements(grants: readonly Grant[], family: 4 | 6, now: number): string[
     const left = g.expires - now;
     if (left <= 0) continue;
     for (const p of g.ports)
-      out.push(`${g.address} . ${p.proto} . ${p.port} timeout ${Math.ceil(left)}ms`);
+      out.push(`${g.address} . ${p.proto} . ${p.port} timeout ${nftDuration(left)}`);
   }
   return out;
 }
@@ -63,12 +95,16 @@ function elements(grants: readonly Grant[], family: 4 | 6, now: number): string[
  *
  * The table guards the ports named in any door's Open: in nftables an accept
  * in our table cannot override a drop in another table, so the user's own
- * DROP for those ports must go, and ours takes its place.
+ * DROP for those ports must go, and ours takes its place. The guard drops
+ * only what arrives on `guardInterfaces` (Guard_Interfaces; by default the
+ * capture interface), never on loopback: the admin's own connections to
+ * 127.0.0.1:22 from the host must keep working. No interface: no guard.
  */
 export function renderNft(
   grants: readonly Grant[],
   guarded: readonly PortSpec[],
   now: number,
+  guardInterfaces: readonly string[],
 ): string {
   const set = (name: string, type: string, els: string[]) =>
     [
@@ -79,6 +115,8 @@ export function renderNft(
       '\t}',
     ].join('\n');
   const guard = guarded.map((p) => `${p.proto} . ${p.port}`);
+  // Names are checked by the config parser and the firewall (isInterfaceName); quoted for nft.
+  const ifaces = guardInterfaces.filter((i) => !isLoopbackName(i)).map((i) => `"${i}"`);
   const lines = [
     `table inet ${NFT_TABLE}`,
     `delete table inet ${NFT_TABLE}`,
@@ -94,7 +132,9 @@ export function renderNft(
     '\t\tct state established,related accept',
     '\t\tip saddr . meta l4proto . th dport @grants4 accept',
     '\t\tip6 saddr . meta l4proto . th dport @grants6 accept',
-    '\t\tmeta l4proto . th dport @guarded drop',
+    ...(ifaces.length > 0
+      ? [`\t\tiifname { ${ifaces.join(', ')} } meta l4proto . th dport @guarded drop`]
+      : []),
     '\t}',
     '}',
     '',
@@ -115,7 +155,7 @@ export function nftGrantLine(g: Grant, now: number, refresh = true): string | nu
   return g.ports
     .map((p) => {
       const el = `${g.address} . ${p.proto} . ${p.port}`;
-      const add = `add element ${set} { ${el} timeout ${left}ms }`;
+      const add = `add element ${set} { ${el} timeout ${nftDuration(left)} }`;
       // A new grant has no element yet: one add is enough, and keeps the
       // kernel transaction (and the knock-to-open time) small.
       return refresh ? `${add}; delete element ${set} { ${el} }; ${add}` : add;

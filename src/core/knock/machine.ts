@@ -124,6 +124,8 @@ export class KnockMachine {
    * The daemon turns them off unless -D: a flood would allocate one per packet.
    */
   debugEvents = true;
+  /** First knocks that lost their place (or never got one) because the table was full. */
+  evictions = 0;
   /** The last source entry that emptied, kept for reuse (no allocation on the flood path). */
   private spare: Source | null = null;
 
@@ -202,6 +204,7 @@ export class KnockMachine {
     }
     if (victim === undefined || oldest === null) return null;
     this.remove(victim, oldest);
+    this.evictions++;
     if (this.debugEvents) emit({ kind: 'evicted', door: victim.door, src: oldest.src });
     return oldest;
   }
@@ -318,6 +321,7 @@ export class KnockMachine {
         slot = this.evictOldestFresh(emit);
         if (slot === null) {
           // Everyone tracked is further along than this newcomer.
+          this.evictions++;
           if (this.debugEvents) emit({ kind: 'evicted', door, src: pkt.src });
           continue;
         }

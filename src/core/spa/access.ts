@@ -33,6 +33,14 @@ export interface Stanza {
   allowNoHmac: boolean;
 }
 
+/**
+ * The longest grant access.conf may ask for (FW_ACCESS_TIMEOUT,
+ * MAX_FW_TIMEOUT; a client timeout is capped by MAX_FW_TIMEOUT). A day is
+ * far above fwknop's defaults (30 and 300 s) and keeps every expiry a small
+ * offset from now, far from the 2038 limit of iptables --datestop.
+ */
+export const MAX_GRANT_SECONDS = 86_400;
+
 const UNSUPPORTED =
   /^(ENABLE_CMD_EXEC|ENABLE_CMD_SUDO_EXEC|CMD_|GPG_|FORCE_|DISABLE_DNAT|FORWARD_ALL|DESTINATION)/;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -112,10 +120,18 @@ export function parseAccessConf(
     if (cur === null) return bad(line, `${name} before the first SOURCE line`);
     const s: Stanza = cur;
     const yes = /^y(es)?$/i.test(value);
-    const secs = () =>
-      /^\d{1,9}$/.test(value)
-        ? Number(value)
-        : (bad(line, `${name} must be whole seconds, got '${value}'`), 0);
+    const secs = (fallback: number) => {
+      if (!/^\d{1,9}$/.test(value)) {
+        bad(line, `${name} must be whole seconds, got '${value}'`);
+        return fallback;
+      }
+      const n = Number(value);
+      if (n < 1 || n > MAX_GRANT_SECONDS) {
+        bad(line, `${name} must be 1..${MAX_GRANT_SECONDS} seconds, got '${value}'`);
+        return fallback;
+      }
+      return n;
+    };
     switch (name) {
       case 'OPEN_PORTS':
       case 'RESTRICT_PORTS': {
@@ -154,10 +170,10 @@ export function parseAccessConf(
         break;
       }
       case 'FW_ACCESS_TIMEOUT':
-        s.fwAccessTimeout = secs();
+        s.fwAccessTimeout = secs(s.fwAccessTimeout);
         break;
       case 'MAX_FW_TIMEOUT':
-        s.maxFwTimeout = secs();
+        s.maxFwTimeout = secs(s.maxFwTimeout);
         break;
       case 'REQUIRE_SOURCE_ADDRESS':
       case 'REQUIRE_SOURCE':
@@ -173,7 +189,9 @@ export function parseAccessConf(
         break;
       }
       case 'ACCESS_EXPIRE_EPOCH':
-        s.accessExpire = secs();
+        // An epoch, not a duration: any date a Number holds exactly will do.
+        if (/^\d{1,12}$/.test(value)) s.accessExpire = Number(value);
+        else bad(line, `ACCESS_EXPIRE_EPOCH must be epoch seconds, got '${value}'`);
         break;
       case 'ALLOW_NO_HMAC':
         s.allowNoHmac = yes;

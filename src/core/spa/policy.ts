@@ -3,9 +3,10 @@
  * (first stanza that passes wins) plus a bounded replay cache. Pure: the
  * time is an argument and the result is a decision, logged by the daemon.
  */
+import { canonicalIP } from '../ip.js';
 import { samePort, type PortSpec } from '../port.js';
-import { sourceMatches, type Stanza } from './access.js';
-import { decodeSpa, precheck, b64nopad, type SpaCrypto } from './spa.js';
+import { MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
+import { decryptSpa, spaText, unwrapSpa, b64nopad, type SpaCrypto } from './spa.js';
 
 export const MAX_SPA_AGE = 120;
 
@@ -57,40 +58,70 @@ export type SpaDecision =
   | { ok: false; reason: string };
 
 /**
+ * The packet's source as canonical text, or null. IPv4-mapped IPv6 (a dual
+ * stack socket's view of an IPv4 sender) becomes IPv4. An address with a
+ * zone (fe80::1%eth0) is refused: a grant names an address, not a link, so
+ * dropping the zone would open the address on every interface.
+ */
+export function canonicalSource(src: string): string | null {
+  if (src.includes('%')) return null;
+  const ip = canonicalIP(src);
+  if (ip === null) return null;
+  if (ip.family === 6 && ip.text.startsWith('::ffff:') && ip.text.includes('.'))
+    return ip.text.slice('::ffff:'.length);
+  return ip.text;
+}
+
+/**
+ * @param payload the UDP payload bytes exactly as received (any length:
+ *   the length is checked before anything else looks at them).
  * @param src the packet's source address; @param now epoch seconds.
+ * On success `address` is canonical IP text and `seconds` is at most
+ * MAX_GRANT_SECONDS.
  */
 export function evaluateSpa(
-  payload: string,
+  payload: Uint8Array,
   src: string,
   stanzas: readonly Stanza[],
   replay: ReplayCache,
   now: number,
   c: SpaCrypto,
 ): SpaDecision {
-  const pre = precheck(payload);
-  if (pre !== null) return { ok: false, reason: pre };
-  const candidates = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, src));
+  const t = spaText(payload);
+  if (!t.ok) return { ok: false, reason: t.reason };
+  const source = canonicalSource(src);
+  if (source === null)
+    return { ok: false, reason: `source '${src}' is not a plain IP address (zones are refused)` };
+  const candidates = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
   if (candidates.length === 0)
-    return { ok: false, reason: `no access.conf stanza for source ${src}` };
-  const digest = b64nopad(c.hash('sha256', new TextEncoder().encode(payload)));
-  if (replay.has(digest)) return { ok: false, reason: 'replayed packet' };
+    return { ok: false, reason: `no access.conf stanza for source ${source}` };
   let last = 'no stanza accepted the packet';
+  // The digest this call burned: a later stanza sees it in the cache, and
+  // that is this packet, not a replay.
+  let burned: string | undefined;
   for (const { s, i } of candidates) {
     if (s.accessExpire !== undefined && now > s.accessExpire) {
       last = `stanza at line ${s.line} has expired`;
       continue;
     }
     if (s.encKey === undefined) continue;
-    const r = decodeSpa(
-      payload,
-      {
-        encKey: s.encKey,
-        ...(s.hmacKey === undefined ? {} : { hmacKey: s.hmacKey }),
-        hmacAlg: s.hmacAlg,
-        mode: s.mode,
-      },
-      c,
-    );
+    const keys = {
+      encKey: s.encKey,
+      ...(s.hmacKey === undefined ? {} : { hmacKey: s.hmacKey }),
+      hmacAlg: s.hmacAlg,
+      mode: s.mode,
+    };
+    const u = unwrapSpa(t.text, keys, c);
+    if (!u.ok) {
+      last = u.reason;
+      continue;
+    }
+    // The replay digest covers the bytes decryption uses, not the text: a
+    // suffix or re-encoding that decodes to the same ciphertext is the same
+    // packet (strict base64 already refuses such text; this is the backstop).
+    const digest = b64nopad(c.hash('sha256', u.raw));
+    if (digest !== burned && replay.has(digest)) return { ok: false, reason: 'replayed packet' };
+    const r = decryptSpa(u.raw, keys, c);
     if (!r.ok) {
       last = r.reason;
       continue;
@@ -98,6 +129,7 @@ export function evaluateSpa(
     const m = r.message;
     // Authentic: burn it now, before the policy checks, as fwknopd does.
     replay.add(digest, m.timestamp + replay.windowSeconds);
+    burned = digest;
     if (Math.abs(now - m.timestamp) > replay.windowSeconds)
       return { ok: false, reason: `packet is ${now - m.timestamp} s old` };
     if (m.allowIp === '0.0.0.0' && s.requireSourceAddress)
@@ -128,9 +160,11 @@ export function evaluateSpa(
         : s.fwAccessTimeout;
     return {
       ok: true,
-      address: m.allowIp === '0.0.0.0' ? src : m.allowIp,
+      // Both are canonical: decryptSpa canonicalises the allow IP.
+      address: m.allowIp === '0.0.0.0' ? source : m.allowIp,
       ports: m.access,
-      seconds,
+      // access.conf bounds both timeouts; the cap keeps any grant expiry sane.
+      seconds: Math.min(seconds, MAX_GRANT_SECONDS),
       stanza: i,
       user: m.user,
     };

@@ -8,9 +8,16 @@
  * Order of checks (as fwknopd): transport checks, HMAC over the prefixed
  * base64 text (constant time) before anything is decrypted, then AES with
  * the EVP_BytesToKey-MD5 key, then the inner digest, then the fields.
+ *
+ * Packet data is attacker input: everything here is linear in the packet.
+ * The payload's length is checked before any other work and plain loops do
+ * the character checks; the only regular expression that sees packet data
+ * is parsePortSpec's anchored one, on one access spec of a decrypted and
+ * digest-checked message of at most 192 bytes.
  */
 
 import { formatPorts, parsePortSpec, type PortSpec } from '../port.js';
+import { parseIPv4, formatIPv4 } from '../ip.js';
 
 export type HmacAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
 export type DigestAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
@@ -80,7 +87,15 @@ const DIGEST_BY_LEN: Record<number, DigestAlg[]> = {
   86: ['sha512', 'sha3-512'],
 };
 
+/** fwknop's MIN_SPA_DATA_SIZE and MAX_SPA_PACKET_LEN: the payload bounds fwknopd accepts. */
+export const MIN_SPA_DATA_SIZE = 140;
+export const MAX_SPA_PACKET_LEN = 1500;
+
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+/** Character code to 6-bit value, -1 outside the alphabet. */
+const B64_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < B64.length; i++) B64_VALUE[B64.charCodeAt(i)] = i;
+const b64value = (code: number): number => (code < 256 ? (B64_VALUE[code] ?? -1) : -1);
 
 /** Standard base64 with every '=' removed, as fwknop writes it. */
 export function b64nopad(b: Uint8Array): string {
@@ -94,30 +109,61 @@ export function b64nopad(b: Uint8Array): string {
   return out;
 }
 
-/** Lenient decode (stops at '=', padding optional); null on a character outside the alphabet. */
+/**
+ * Lenient decode (stops at '=', padding optional), as fwknop decodes its
+ * keys; null on a character outside the alphabet. For trusted text only
+ * (access.conf keys): several texts decode to the same bytes.
+ */
 export function b64decode(s: string): Uint8Array | null {
   const eq = s.indexOf('=');
-  const t = eq < 0 ? s : s.slice(0, eq);
+  return decodeBits(eq < 0 ? s : s.slice(0, eq), false);
+}
+
+/**
+ * Strict decode of packet data: unpadded standard base64 exactly as fwknop
+ * writes it, so that one byte string has exactly one text. Rejects '=' and
+ * anything after it, a length that is 1 mod 4, and non-zero bits left over
+ * in the last character.
+ */
+export function b64decodeCanonical(s: string): Uint8Array | null {
+  return decodeBits(s, true);
+}
+
+function decodeBits(t: string, strict: boolean): Uint8Array | null {
   if (t.length % 4 === 1) return null;
   const out = new Uint8Array(Math.floor((t.length * 3) / 4));
   let bits = 0;
   let acc = 0;
   let o = 0;
   for (let i = 0; i < t.length; i++) {
-    const v = B64.indexOf(t[i]!);
+    const v = b64value(t.charCodeAt(i));
     if (v < 0) return null;
-    acc = (acc << 6) | v;
+    acc = ((acc << 6) | v) & 0xffff;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
       out[o++] = (acc >> bits) & 0xff;
     }
   }
+  // Leftover bits (2 or 4) belong to no byte; canonical text has them zero.
+  if (strict && (acc & ((1 << bits) - 1)) !== 0) return null;
   return out.subarray(0, o);
 }
 
-const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0) & 0xff);
-const text = (b: Uint8Array) => String.fromCharCode(...b);
+// Plain loops: these run on every packet, and the iterator and spread forms
+// cost about ten times as much for a 1500-byte packet.
+function ascii(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
+}
+
+/** Latin-1 text of bytes. */
+function text(b: Uint8Array): string {
+  let out = '';
+  for (let i = 0; i < b.length; i++) out += String.fromCharCode(b[i]!);
+  return out;
+}
 
 function concat(...parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -152,31 +198,82 @@ function passphrase(keys: SpaKeys): Uint8Array {
 export type SpaResult = { ok: true; message: SpaMessage } | { ok: false; reason: string };
 const fail = (reason: string): SpaResult => ({ ok: false, reason });
 
+const ASCII_DECODER = new TextDecoder('latin1');
+
+/** ASCII whitespace as C's isspace sees it: what a client or `echo` may append. */
+const isSpace = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
+
+/**
+ * The payload bytes as text for the verifier. The length is checked first
+ * (against the raw bytes, so a huge datagram costs O(1)), then trailing
+ * whitespace is cut with a loop, then fwknopd's transport checks run.
+ */
+export function spaText(
+  payload: Uint8Array,
+): { ok: true; text: string } | { ok: false; reason: string } {
+  if (payload.length < MIN_SPA_DATA_SIZE || payload.length > MAX_SPA_PACKET_LEN)
+    return { ok: false, reason: `bad length ${payload.length}` };
+  let end = payload.length;
+  while (end > 0 && isSpace(payload[end - 1]!)) end--;
+  if (end < MIN_SPA_DATA_SIZE) return { ok: false, reason: `bad length ${end}` };
+  // The alphabet on the bytes first: garbage costs no string building.
+  for (let i = 0; i < end; i++) {
+    const b = payload[i]!;
+    if (b !== 0x3d && b64value(b) < 0) return { ok: false, reason: 'not base64 text' };
+  }
+  // All ASCII now, where every single-byte decoding agrees.
+  const t = ASCII_DECODER.decode(payload.subarray(0, end));
+  const pre = precheck(t);
+  return pre === null ? { ok: true, text: t } : { ok: false, reason: pre };
+}
+
 /** Transport checks that need no key (fwknopd's pre-checks). */
 export function precheck(payload: string): string | null {
-  if (payload.length < 140 || payload.length > 1500) return `bad length ${payload.length}`;
+  if (payload.length < MIN_SPA_DATA_SIZE || payload.length > MAX_SPA_PACKET_LEN)
+    return `bad length ${payload.length}`;
   if (payload.startsWith(SPA_PREFIX)) return 'starts with the Salted__ prefix (replay attempt)';
   if (payload.length > 400 && payload.startsWith('hQ')) return 'GPG-encrypted SPA is not supported';
-  if (!/^[A-Za-z0-9+/=]+$/.test(payload)) return 'not base64 text';
+  for (let i = 0; i < payload.length; i++) {
+    const ch = payload.charCodeAt(i);
+    if (ch !== 0x3d && b64value(ch) < 0) return 'not base64 text';
+  }
   return null;
+}
+
+export type Unwrapped = { ok: true; raw: Uint8Array } | { ok: false; reason: string };
+
+/**
+ * HMAC check and base64 decode: the bytes `Salted__ || salt || ciphertext`
+ * that decryption will use. Strict base64 makes them a function of the text
+ * and the text a function of them, so a digest over them identifies the packet.
+ */
+export function unwrapSpa(payload: string, keys: SpaKeys, c: SpaCrypto): Unwrapped {
+  let ct = payload;
+  if (keys.hmacKey !== undefined) {
+    const alg = keys.hmacAlg ?? 'sha256';
+    const n = HMAC_B64_LEN[alg];
+    if (payload.length - n < 36) return { ok: false, reason: 'too short for its HMAC' };
+    ct = payload.slice(0, payload.length - n);
+    const mac = ascii(payload.slice(payload.length - n));
+    const want = ascii(b64nopad(c.hmac(alg, keys.hmacKey, ascii(SPA_PREFIX + ct))));
+    if (!c.equal(mac, want)) return { ok: false, reason: 'HMAC mismatch' };
+  }
+  const raw = b64decodeCanonical(SPA_PREFIX + ct);
+  if (raw === null) return { ok: false, reason: 'ciphertext is not canonical base64' };
+  if (raw.length < 32 || raw.length % 16 !== 0)
+    return { ok: false, reason: 'ciphertext is not whole AES blocks' };
+  return { ok: true, raw };
 }
 
 export function decodeSpa(payload: string, keys: SpaKeys, c: SpaCrypto): SpaResult {
   const pre = precheck(payload);
   if (pre !== null) return fail(pre);
-  let ct = payload;
-  if (keys.hmacKey !== undefined) {
-    const alg = keys.hmacAlg ?? 'sha256';
-    const n = HMAC_B64_LEN[alg];
-    if (payload.length - n < 36) return fail('too short for its HMAC');
-    ct = payload.slice(0, payload.length - n);
-    const mac = ascii(payload.slice(payload.length - n));
-    const want = ascii(b64nopad(c.hmac(alg, keys.hmacKey, ascii(SPA_PREFIX + ct))));
-    if (!c.equal(mac, want)) return fail('HMAC mismatch');
-  }
-  const raw = b64decode(SPA_PREFIX + ct);
-  if (raw === null || raw.length < 32 || raw.length % 16 !== 0)
-    return fail('ciphertext is not whole AES blocks');
+  const u = unwrapSpa(payload, keys, c);
+  return u.ok ? decryptSpa(u.raw, keys, c) : fail(u.reason);
+}
+
+/** Decryption and field checks of unwrapped bytes (see unwrapSpa). */
+export function decryptSpa(raw: Uint8Array, keys: SpaKeys, c: SpaCrypto): SpaResult {
   const salt = raw.subarray(8, 16);
   const { key, iv } = bytesToKey(c, passphrase(keys), salt);
   const mode = keys.mode === undefined || keys.mode === 'legacy' ? 'cbc' : keys.mode;
@@ -188,17 +285,35 @@ export function decodeSpa(payload: string, keys: SpaKeys, c: SpaCrypto): SpaResu
     pt = padded.subarray(0, padded.length - pad);
   }
   if (pt.length < 36 || pt.length > 1499) return fail('decrypted length out of range');
-  if (!/^\d{16}:$/.test(text(pt.subarray(0, 17)))) return fail('decryption failed (wrong key?)');
+  if (!digits(text(pt.subarray(0, 16)), 16, 16) || pt[16] !== 0x3a)
+    return fail('decryption failed (wrong key?)');
   if (!pt.every((x) => x >= 0x20 && x < 0x7f)) return fail('decrypted text is not printable');
   return parseEncoded(text(pt), c);
 }
 
+/** True when `s` is min..max ASCII digits. */
+function digits(s: string, min: number, max: number): boolean {
+  if (s.length < min || s.length > max) return false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch < 0x30 || ch > 0x39) return false;
+  }
+  return true;
+}
+
 function printableUser(u: string): boolean {
-  return u.length > 0 && /^[\x20-\x7e]+$/.test(u) && !/["/\\[\]:;|=,+*?<>]/.test(u);
+  if (u.length === 0) return false;
+  for (let i = 0; i < u.length; i++) {
+    const ch = u.charCodeAt(i);
+    if (ch < 0x20 || ch > 0x7e || '"/\\[]:;|=,+*?<>'.includes(u[i]!)) return false;
+  }
+  return true;
 }
 
 function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
-  if ((pt.match(/:/g) ?? []).length < 6) return fail('too few fields');
+  let colons = 0;
+  for (let i = 0; i < pt.length; i++) if (pt.charCodeAt(i) === 0x3a) colons++;
+  if (colons < 6) return fail('too few fields');
   const cut = pt.lastIndexOf(':');
   const encoded = pt.slice(0, cut);
   const digest = pt.slice(cut + 1);
@@ -218,23 +333,28 @@ function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
     string,
     ...string[],
   ];
-  if (!/^\d{16}$/.test(rand)) return fail('bad random field');
-  const userBytes = userB64.length <= 64 ? b64decode(userB64) : null;
+  if (!digits(rand, 16, 16)) return fail('bad random field');
+  const userBytes = userB64.length <= 64 ? b64decodeCanonical(userB64) : null;
   const user = userBytes === null ? '' : text(userBytes);
   if (!printableUser(user)) return fail('bad username');
-  if (!/^\d{1,12}$/.test(ts)) return fail('bad timestamp');
+  if (!digits(ts, 1, 12)) return fail('bad timestamp');
   if (version.length === 0 || version.length > 8) return fail('bad version');
-  if (!/^\d{1,2}$/.test(typeText) || Number(typeText) > 6) return fail('bad message type');
+  if (!digits(typeText, 1, 2) || Number(typeText) > 6) return fail('bad message type');
   const type = Number(typeText);
   const maxRest = type === 0 || type === 1 ? 2 : type === 4 || type === 6 ? 4 : 3;
   if (rest.length > maxRest) return fail('too many fields for the message type');
-  const msgBytes = msgB64.length <= 256 ? b64decode(msgB64) : null;
+  const msgBytes = msgB64.length <= 256 ? b64decodeCanonical(msgB64) : null;
   if (msgBytes === null) return fail('bad message field');
   const msg = text(msgBytes);
   const comma = msg.indexOf(',');
-  const allowIp = comma < 0 ? '' : msg.slice(0, comma);
-  const ipOk = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(allowIp);
-  if (ipOk === null || ipOk.slice(1).some((o) => Number(o) > 255)) return fail('bad allow IP');
+  const ipText = comma < 0 ? '' : msg.slice(0, comma);
+  // Plain dotted-quad decimal only, as fwknop's client writes it. A leading
+  // zero is rejected, not read: inet_aton and iptables read 010 as octal 8,
+  // so such text would name different hosts to different readers, and
+  // 00.0.0.0 would slip past the REQUIRE_SOURCE_ADDRESS check for 0.0.0.0.
+  const ip = parseIPv4(ipText);
+  if (ip === null) return fail(`bad allow IP '${ipText}'`);
+  const allowIp = formatIPv4(ip, 0);
   const out: SpaMessage = {
     rand,
     user,
@@ -252,23 +372,32 @@ function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
   } else {
     for (const spec of body.split(',')) {
       // fwknop writes the protocol in lower case; anything else is not its packet.
-      const p = /^(tcp|udp)\//.test(spec) ? parsePortSpec(spec) : null;
+      const p = spec.startsWith('tcp/') || spec.startsWith('udp/') ? parsePortSpec(spec) : null;
       if (p === null || 'error' in p) return fail(`bad access spec '${spec}'`);
       out.access.push(p);
     }
   }
   let i = 0;
   if (type === 2 || type === 4 || type === 5 || type === 6) {
-    const natBytes = rest[i] === undefined ? null : b64decode(rest[i]!);
+    const natBytes = rest[i] === undefined ? null : b64decodeCanonical(rest[i]!);
     const nat = natBytes === null ? '' : text(natBytes);
-    const m = /^([^\s,/?"'\\]+),(\d{1,5})$/.exec(nat);
-    if (m === null || Number(m[2]) < 1 || Number(m[2]) > 65535) return fail('bad NAT field');
-    out.nat = { host: m[1]!, port: Number(m[2]) };
+    const comma2 = nat.indexOf(',');
+    const host = nat.slice(0, comma2);
+    const port = nat.slice(comma2 + 1);
+    if (
+      comma2 <= 0 ||
+      !digits(port, 1, 5) ||
+      Number(port) < 1 ||
+      Number(port) > 65535 ||
+      [...host].some((ch) => ' \t\n\v\f\r,/?"\'\\'.includes(ch))
+    )
+      return fail('bad NAT field');
+    out.nat = { host, port: Number(port) };
     i++;
   }
   if (type === 3 || type === 4 || type === 6) {
     const t = rest[rest.length - 1];
-    if (t === undefined || rest.length <= i || !/^\d{1,5}$/.test(t) || Number(t) > 65536)
+    if (t === undefined || rest.length <= i || !digits(t, 1, 5) || Number(t) > 65536)
       return fail('bad client timeout');
     out.timeout = Number(t);
   }

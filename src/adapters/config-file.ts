@@ -1,0 +1,148 @@
+/**
+ * Reads knockd.conf, the one-time sequences files and the SPA access.conf
+ * it names. Parsing is pure (core/config.ts, core/spa/access.ts); this
+ * adapter only does the file I/O and reports unreadable files as problems at
+ * the directive's line.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  parseConfig,
+  parseOneTimeFile,
+  type OneTimeLine,
+  type SpaOverrides,
+} from '../core/config.js';
+import type { ConfigProblem } from '../core/errors.js';
+import { DEFAULT_SPA_PORT } from '../core/port.js';
+import { parseAccessConf } from '../core/spa/access.js';
+import type { ConfigLoader, LoadedConfig, OneTimeStore } from '../daemon/ports.js';
+
+export type { SpaOverrides } from '../core/config.js';
+
+export const oneTimeFiles: OneTimeStore = {
+  read(path: string): { usable: OneTimeLine[] } | { error: string } {
+    try {
+      const bytes = fs.readFileSync(path);
+      // knockd opens it r+ at start-up; an unwritable file would fail at the first use.
+      fs.accessSync(path, fs.constants.R_OK | fs.constants.W_OK);
+      return { usable: parseOneTimeFile(bytes).usable };
+    } catch (e) {
+      return { error: (e as Error).message };
+    }
+  },
+  markUsed(path: string, offset: number): void {
+    const fd = fs.openSync(path, 'r+');
+    try {
+      fs.writeSync(fd, '#', offset);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
+};
+
+function readText(path: string): { text: string } | { error: string } {
+  try {
+    return { text: fs.readFileSync(path, 'utf8') };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+export function loadConfig(
+  file: string,
+  overrides: SpaOverrides = {},
+): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
+  const t = readText(file);
+  if ('error' in t)
+    return { ok: false, problems: [{ file, line: 0, message: `cannot read config: ${t.error}` }] };
+  const r = parseConfig(t.text, file, overrides);
+  if (!r.ok) return { ok: false, problems: r.problems };
+  const problems: ConfigProblem[] = [];
+  for (const inc of r.config.options.include ?? []) {
+    const files = expandGlob(inc.pattern);
+    if ('error' in files) {
+      problems.push({ file, line: inc.line, message: `Include: ${files.error}` });
+      continue;
+    }
+    for (const f of files.files) {
+      const it = readText(f);
+      if ('error' in it) {
+        problems.push({ file, line: inc.line, message: `Include: ${it.error}` });
+        continue;
+      }
+      const ir = parseConfig(it.text, f, {}, r.config.options);
+      if (!ir.ok) problems.push(...ir.problems);
+      else r.config.doors.push(...ir.config.doors);
+    }
+  }
+  const oneTime = new Map<number, OneTimeLine>();
+  r.config.doors.forEach((door, i) => {
+    const ot = door.oneTimeSequences;
+    if (ot === undefined) return;
+    const res = oneTimeFiles.read(ot.path);
+    const first = 'usable' in res ? res.usable[0] : undefined;
+    if (first === undefined) {
+      const why =
+        'error' in res
+          ? `one_time_sequences: ${res.error}`
+          : `one_time_sequences file '${ot.path}' has no usable sequence`;
+      problems.push({ file, line: ot.line, message: `door '${door.name}': ${why}` });
+      return;
+    }
+    door.sequence = first.knocks;
+    oneTime.set(i, first);
+  });
+  let spa: LoadedConfig['spa'];
+  const sa = r.config.options.spaAccess;
+  if (sa !== undefined) {
+    const a = readText(sa.path);
+    if ('error' in a) problems.push({ file, line: sa.line, message: `SPA_Access: ${a.error}` });
+    else {
+      const p = parseAccessConf(a.text, sa.path);
+      if ('problems' in p) problems.push(...p.problems);
+      else
+        spa = {
+          stanzas: p.stanzas,
+          port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
+          socket: r.config.options.spaReceive === 'socket',
+        };
+    }
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, loaded: { config: r.config, oneTime, ...(spa === undefined ? {} : { spa }) } };
+}
+
+/**
+ * The files a `/dir/pattern` names, sorted by name. Only the last component
+ * may have wildcards (`*`, `?`); like the shell, `*` does not match a leading dot.
+ */
+export function expandGlob(pattern: string): { files: string[] } | { error: string } {
+  const slash = pattern.lastIndexOf('/');
+  const dir = pattern.slice(0, slash) || '/';
+  const base = pattern.slice(slash + 1);
+  if (!/[*?]/.test(base)) return { files: [pattern] };
+  const re = new RegExp(
+    `^${base
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]')}$`,
+  );
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  const files = names
+    .filter((n) => re.test(n) && !(n.startsWith('.') && !base.startsWith('.')))
+    .sort()
+    .map((n) => path.join(dir, n))
+    .filter((f) => fs.statSync(f, { throwIfNoEntry: false })?.isFile() === true);
+  return { files };
+}
+
+/** The loader the daemon re-runs on SIGHUP. */
+export function configFile(file: string, overrides: SpaOverrides): ConfigLoader {
+  return { load: () => loadConfig(file, overrides) };
+}

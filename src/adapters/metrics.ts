@@ -1,0 +1,163 @@
+/**
+ * /metrics in the Prometheus text format, with prom-client. Every value is
+ * read from the daemon's own counters when Prometheus scrapes (collect
+ * callbacks), so serving metrics adds nothing to the packet path. Loaded
+ * only when [options] Metrics is set.
+ */
+import http from 'node:http';
+import client from 'prom-client';
+import type { MetricsSnapshot } from '../core/status.js';
+import { VERSION } from '../cli/version.js';
+
+type Labels = Record<string, string | number>;
+type Sample = [Labels, number];
+
+export class MetricsServer {
+  private readonly registry = new client.Registry();
+  private server: http.Server | null = null;
+  private snap: MetricsSnapshot | null = null;
+
+  constructor(private readonly snapshot: () => MetricsSnapshot) {
+    const r = this.registry;
+    const current = () => this.current();
+    /** A metric whose samples come from the snapshot taken for this scrape. */
+    const def = (
+      kind: 'counter' | 'gauge',
+      name: string,
+      help: string,
+      labelNames: string[],
+      samples: (s: MetricsSnapshot) => Sample[],
+    ) => {
+      const opts = {
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect(this: client.Gauge | client.Counter) {
+          const s = current();
+          this.reset();
+          for (const [labels, v] of samples(s)) {
+            if (kind === 'gauge') (this as client.Gauge).set(labels, v);
+            else (this as client.Counter).inc(labels, v);
+          }
+        },
+      };
+      if (kind === 'gauge') new client.Gauge(opts);
+      else new client.Counter(opts);
+    };
+    const one = (v: number): Sample[] => [[{}, v]];
+    def(
+      'counter',
+      'knockd_knocks_total',
+      'Knocks matched, by door and stage.',
+      ['door', 'stage'],
+      (s) => s.knocks.map((k) => [{ door: k.door, stage: k.stage }, k.count]),
+    );
+    def('counter', 'knockd_opens_total', 'Completed sequences, by door.', ['door'], (s) =>
+      s.opens.map((o) => [{ door: o.door }, o.count]),
+    );
+    def('gauge', 'knockd_attempts', 'Attempts in progress.', [], (s) => one(s.attempts));
+    def(
+      'counter',
+      'knockd_attempt_evictions_total',
+      'First knocks dropped because the attempt table was full.',
+      [],
+      (s) => one(s.evictions),
+    );
+    def('gauge', 'knockd_grants', 'Live grants, by firewall backend.', ['backend'], (s) => [
+      [{ backend: s.grants.backend }, s.grants.live],
+    ]);
+    def('counter', 'knockd_grants_opened_total', 'Grants opened or refreshed.', [], (s) =>
+      one(s.grants.opened),
+    );
+    def('counter', 'knockd_grant_expiries_total', 'Grants that expired.', [], (s) =>
+      one(s.grants.expired),
+    );
+    def(
+      'counter',
+      'knockd_commands_total',
+      'Commands, by outcome: run, failed, killed, dropped.',
+      ['outcome'],
+      (s) =>
+        (['run', 'failed', 'killed', 'dropped'] as const).map((o) => [
+          { outcome: o },
+          s.commands[o],
+        ]),
+    );
+    def(
+      'counter',
+      'knockd_capture_packets_total',
+      'Captured packets: received by the filter, dropped by the kernel or the interface, decoded, skipped.',
+      ['state'],
+      (s) =>
+        (['received', 'dropped', 'ifdropped', 'decoded', 'skipped'] as const).map((k) => [
+          { state: k },
+          s.capture[k],
+        ]),
+    );
+    def('counter', 'knockd_spa_accepted_total', 'SPA packets accepted.', [], (s) =>
+      one(s.spa.accepted),
+    );
+    def(
+      'counter',
+      'knockd_spa_rejected_total',
+      'SPA packets rejected, by reason.',
+      ['reason'],
+      (s) => s.spa.rejected.map((x) => [{ reason: x.reason }, x.count]),
+    );
+    def(
+      'counter',
+      'knockd_log_lines_suppressed_total',
+      'Log lines dropped by the rate limits.',
+      [],
+      (s) => one(s.logSuppressed),
+    );
+    new client.Gauge({
+      name: 'knockd_build_info',
+      help: 'Build information; the value is always 1.',
+      labelNames: ['version', 'node'],
+      registers: [r],
+    }).set({ version: VERSION, node: process.version }, 1);
+  }
+
+  /** One snapshot per scrape, shared by every metric's collect. */
+  private current(): MetricsSnapshot {
+    this.snap ??= this.snapshot();
+    return this.snap;
+  }
+
+  /** Serves on host:port only; resolves once listening. */
+  listen(host: string, port: number): Promise<void> {
+    const server = http.createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      this.snap = null;
+      this.registry.metrics().then(
+        (text) => {
+          this.snap = null;
+          res.writeHead(200, { 'Content-Type': this.registry.contentType }).end(text);
+        },
+        (e: Error) => res.writeHead(500).end(`${e.message}\n`),
+      );
+    });
+    server.headersTimeout = 5000;
+    server.requestTimeout = 5000;
+    server.maxConnections = 16;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.removeListener('error', reject);
+        server.on('error', () => {});
+        this.server = server;
+        resolve();
+      });
+    });
+  }
+
+  close(): void {
+    this.server?.close();
+    this.server = null;
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * knockd's commands: the start command on a successful knock and the stop
+ * command Cmd_Timeout seconds later. Bounded whatever the sender does:
+ *
+ * - At most `maxCommands` commands run at once per door; a start beyond that
+ *   is dropped and counted (a flooded door cannot starve another door, whose
+ *   count is its own). Stop commands are never dropped: they wait for a slot.
+ * - One start per (door, source) per COOLDOWN_MS: a replayed sequence cannot
+ *   fork a shell per packet.
+ * - A pending stop is in the journal before its start command runs, and is
+ *   kept as (door, address, due): its text is rebuilt from the config when it
+ *   runs, never read back from disk.
+ * - Nothing here rejects: a runner failure is a logged exit status.
+ */
+import { expandCommand, startCommandFor, stopCommandFor, type Door } from '../core/config.js';
+import { canonicalIP } from '../core/ip.js';
+import { MSG } from '../core/logfmt.js';
+import type { Clock, CommandRunner, Logger } from './ports.js';
+
+export const DEFAULT_MAX_COMMANDS = 16;
+export const COOLDOWN_MS = 1000;
+/** Cooldown entries kept at most; beyond this the oldest go first (they are the ones expiring). */
+const COOLDOWN_CAP = 65_536;
+/** setTimeout's longest delay; longer waits are re-armed in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface PendingStop {
+  id: number;
+  door: string;
+  address: string;
+  /** Epoch ms when it is due. */
+  due: number;
+}
+
+interface Armed {
+  entry: PendingStop;
+  timer: NodeJS.Timeout | null;
+}
+
+interface DoorSlots {
+  running: number;
+  waiting: (() => void)[];
+  dropped: number;
+}
+
+export class CommandScheduler {
+  private readonly stops = new Map<number, Armed>();
+  private nextId = 1;
+  private readonly slots = new Map<string, DoorSlots>();
+  /** `door\0address` -> epoch ms of the last start, in insertion (= time) order. */
+  private readonly cooldown = new Map<string, number>();
+  private readonly running = new Set<Promise<void>>();
+  private stopping = false;
+  readonly counters = { run: 0, failed: 0, killed: 0, dropped: 0 };
+
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly logger: Logger,
+    private readonly now: Clock,
+    /** The current doors, looked up by name when a stop comes due. */
+    private readonly doorNamed: (name: string) => Door | undefined,
+    /** Durability: marks the journal dirty and resolves once it is written. */
+    private readonly persist: () => Promise<void>,
+    private maxCommands = DEFAULT_MAX_COMMANDS,
+  ) {}
+
+  setMaxCommands(n: number): void {
+    this.maxCommands = n;
+  }
+
+  /** A successful knock: start command now, stop command later (if the door has them). */
+  onOpen(door: Door, src: string, family: 4 | 6): void {
+    const start = startCommandFor(door, family);
+    if (start === undefined || start === '') return;
+    const now = this.now();
+    const key = `${door.name}\u0000${src}`;
+    const last = this.cooldown.get(key);
+    const slots = this.slotsOf(door.name);
+    if ((last !== undefined && now - last < COOLDOWN_MS) || slots.running >= this.maxCommands) {
+      slots.dropped++;
+      this.counters.dropped++;
+      return;
+    }
+    this.cooldown.delete(key);
+    this.cooldown.set(key, now);
+    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
+    const stop = stopCommandFor(door, family);
+    let pending: PendingStop | null = null;
+    if (stop !== undefined && stop !== '') {
+      pending = {
+        id: this.nextId++,
+        door: door.name,
+        address: src,
+        due: now + door.cmdTimeout * 1000,
+      };
+      this.stops.set(pending.id, { entry: pending, timer: null });
+    }
+    slots.running++;
+    this.track(
+      (async () => {
+        try {
+          // The close is on disk before the open runs: a crash in between cannot lose it.
+          if (pending !== null) await this.persist();
+          await this.exec(door.name, expandCommand(start, src));
+        } finally {
+          this.release(door.name);
+        }
+        if (pending !== null) this.arm(pending);
+      })(),
+    );
+  }
+
+  /** Journal restore: stops that were pending when the daemon last stopped. */
+  restore(entries: readonly PendingStop[]): void {
+    for (const e of entries) {
+      this.nextId = Math.max(this.nextId, e.id + 1);
+      const armed = { entry: e, timer: null };
+      this.stops.set(e.id, armed);
+      this.arm(e);
+    }
+  }
+
+  pending(): PendingStop[] {
+    return [...this.stops.values()].map((a) => a.entry);
+  }
+
+  /** Per-door counts of starts dropped since the last call (cap or cooldown). */
+  drainDropped(): { door: string; dropped: number }[] {
+    const out: { door: string; dropped: number }[] = [];
+    for (const [door, s] of this.slots) {
+      if (s.dropped > 0) out.push({ door, dropped: s.dropped });
+      s.dropped = 0;
+    }
+    this.pruneCooldown(this.now(), false);
+    return out;
+  }
+
+  /** Schedules a stop at its due time: at once when overdue or shutting down. */
+  private arm(e: PendingStop): void {
+    const a = this.stops.get(e.id);
+    if (a === undefined || a.timer !== null) return;
+    const delay = e.due - this.now();
+    if (this.stopping || delay <= 0) {
+      this.track(this.runStop(a));
+      return;
+    }
+    a.timer = setTimeout(
+      () => {
+        a.timer = null;
+        this.arm(e);
+      },
+      Math.min(delay, MAX_TIMER_MS),
+    );
+  }
+
+  private async runStop(a: Armed): Promise<void> {
+    const e = a.entry;
+    if (!this.stops.delete(e.id)) return;
+    if (a.timer !== null) clearTimeout(a.timer);
+    const ip = canonicalIP(e.address);
+    const door = this.doorNamed(e.door);
+    const stop = door === undefined || ip === null ? undefined : stopCommandFor(door, ip.family);
+    if (ip === null || stop === undefined || stop === '') {
+      this.logger.log(
+        `${e.address}: ${e.door}: pending stop command dropped: the door or its stop command is gone`,
+      );
+      await this.persist();
+      return;
+    }
+    await this.acquire(e.door);
+    try {
+      this.logger.log(MSG.cmdTimeout(ip.text, e.door));
+      await this.exec(e.door, expandCommand(stop, ip.text));
+    } finally {
+      this.release(e.door);
+    }
+    await this.persist();
+  }
+
+  private async exec(door: string, cmd: string): Promise<void> {
+    this.logger.log(MSG.running(door, cmd));
+    this.counters.run++;
+    let r;
+    try {
+      r = await this.runner.run(cmd);
+    } catch (e) {
+      this.counters.failed++;
+      this.logger.log(`${door}: command could not start: ${(e as Error).message}`);
+      return;
+    }
+    if (r.timedOut) {
+      this.counters.killed++;
+      this.logger.log(`${door}: command timed out and was killed: ${cmd}`);
+    } else if (r.code === null) {
+      this.counters.killed++;
+      this.logger.log(`${door}: command killed by signal ${r.signal ?? '?'}`);
+    } else if (r.code !== 0) {
+      this.counters.failed++;
+      this.logger.log(MSG.nonZero(door, r.code));
+    }
+  }
+
+  private slotsOf(door: string): DoorSlots {
+    let s = this.slots.get(door);
+    if (s === undefined) {
+      s = { running: 0, waiting: [], dropped: 0 };
+      this.slots.set(door, s);
+    }
+    return s;
+  }
+
+  /** Waits for a slot (stop commands only: they queue, starts are dropped). */
+  private acquire(door: string): Promise<void> {
+    const s = this.slotsOf(door);
+    if (s.running < this.maxCommands) {
+      s.running++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => s.waiting.push(resolve));
+  }
+
+  private release(door: string): void {
+    const s = this.slotsOf(door);
+    const next = s.waiting.shift();
+    if (next !== undefined)
+      next(); // the slot passes straight to the waiter
+    else s.running--;
+  }
+
+  private pruneCooldown(now: number, overCap: boolean): void {
+    for (const [k, t] of this.cooldown) {
+      if (now - t < COOLDOWN_MS && !(overCap && this.cooldown.size > COOLDOWN_CAP)) break;
+      this.cooldown.delete(k);
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    const q = p.catch((e: unknown) => this.logger.error(`error: command: ${(e as Error).message}`));
+    this.running.add(q);
+    void q.finally(() => this.running.delete(q));
+  }
+
+  /** Shutdown: pending stops run now, so stopping never leaves a door open; waits for all. */
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const a of [...this.stops.values()]) {
+      if (a.timer !== null) clearTimeout(a.timer);
+      a.timer = null;
+      this.arm(a.entry);
+    }
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Knock events to log lines, knockd's wording byte for byte, under a per-door
+ * rate limit checked before any formatting: under a flood almost every line
+ * is dropped for the price of a counter. Per-knock lines (stage, timeout)
+ * and OPEN lines have separate budgets, so a flood of first knocks never
+ * hides an OPEN, and a flood of replayed complete sequences is limited too.
+ *
+ * -l (reverse DNS) runs only for lines that will be printed, with a bounded
+ * number of lookups in flight and a bounded cache of answers, negative ones
+ * included: a spoofed flood cannot start a lookup per packet.
+ */
+import { formatEvent } from '../core/logfmt.js';
+import { LogLimiter } from '../core/ratelimit.js';
+import type { KnockEvent } from '../core/knock/machine.js';
+import type { Clock, Logger, Resolver } from './ports.js';
+
+const DNS_INFLIGHT = 8;
+const DNS_CACHE = 4096;
+
+export class EventLog {
+  /** Stage and timeout lines. */
+  readonly knockLimiter = new LogLimiter();
+  /** OPEN lines: fewer, but a replayed sequence from spoofed sources must not fill the disk either. */
+  readonly openLimiter = new LogLimiter(5, 50);
+  private readonly names = new Map<string, string | null>();
+  /** Knocks matched per door and stage (index stage-1), and opens per door, since start. */
+  readonly knocks = new Map<string, number[]>();
+  readonly opens = new Map<string, number>();
+  private inflight = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: Clock,
+    private readonly resolver: Resolver | null,
+  ) {}
+
+  /** Logs an event; returns whether its line was printed (not rate limited). */
+  log(e: KnockEvent): boolean {
+    if (e.kind === 'stage') {
+      let a = this.knocks.get(e.door.name);
+      if (a === undefined) this.knocks.set(e.door.name, (a = []));
+      a[e.stage - 1] = (a[e.stage - 1] ?? 0) + 1;
+    } else if (e.kind === 'open')
+      this.opens.set(e.door.name, (this.opens.get(e.door.name) ?? 0) + 1);
+    const limiter =
+      e.kind === 'open'
+        ? this.openLimiter
+        : e.kind === 'stage' || e.kind === 'timeout'
+          ? this.knockLimiter
+          : null;
+    if (limiter !== null && !limiter.allow(e.door.name, e.src, this.now())) return false;
+    if (this.resolver !== null && e.kind === 'stage' && e.stage === 1) this.lookup(e.src);
+    const name = this.names.get(e.src);
+    const { text, debug } = formatEvent(e, name ?? undefined);
+    if (debug) this.logger.debug(text);
+    else this.logger.log(text);
+    return true;
+  }
+
+  /** The name is used once it arrives (knockd blocks capture on it; we never do). */
+  private lookup(src: string): void {
+    if (this.names.has(src) || this.inflight >= DNS_INFLIGHT || this.resolver === null) return;
+    this.inflight++;
+    void this.resolver.reverse(src).then((name) => {
+      this.inflight--;
+      if (this.names.size >= DNS_CACHE) this.names.delete(this.names.keys().next().value as string);
+      this.names.set(src, name);
+    });
+  }
+
+  /** Summary lines for what the limiters dropped since the last call. */
+  summaries(): string[] {
+    const out: string[] = [];
+    const from = (s: { sources: number; saturated: boolean }) =>
+      `${s.saturated ? 'at least ' : ''}${s.sources} sources`;
+    for (const s of this.knockLimiter.drain())
+      out.push(`${s.door}: ${s.lines} stage lines from ${from(s)} suppressed`);
+    for (const s of this.openLimiter.drain())
+      out.push(`${s.door}: ${s.lines} OPEN lines from ${from(s)} suppressed`);
+    return out;
+  }
+}

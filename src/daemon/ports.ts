@@ -1,0 +1,158 @@
+/**
+ * The daemon's contracts: every effect it needs from the outside world, as
+ * small interfaces. Adapters implement them (src/adapters), in-memory twins
+ * implement them for tests (test/fakes), and the daemon depends on nothing
+ * else. Absent features are null objects (see NULL_* below), never `null`.
+ */
+import type { Config, OneTimeLine } from '../core/config.js';
+import type { ConfigProblem } from '../core/errors.js';
+import type { Grant } from '../core/grants/grants.js';
+import type { JournalState } from '../core/grants/journal.js';
+import type { PortSpec } from '../core/port.js';
+import type { Stanza } from '../core/spa/access.js';
+
+/** knockd's log outputs: file, syslog, stdout for -v/-D, stderr for errors. */
+export interface Logger {
+  /** A knockd log message: file, syslog and (with -v) stdout. */
+  log(msg: string): void;
+  /** Verbose-only message to stdout (knockd's vprint). */
+  verbose(msg: string): void;
+  /** Debug-only message to stdout (knockd's dprint). */
+  debug(msg: string): void;
+  /** Errors go to stderr and to the log. */
+  error(msg: string): void;
+  /** Re-points the outputs after a reload ([options] LogFile, UseSyslog). */
+  configure(cfg: Config): void;
+  close(): void;
+}
+
+export interface RunResult {
+  /** Exit status, or null when killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+}
+
+/** Runs knockd-compatible command text through /bin/sh -c. Never rejects. */
+export interface CommandRunner {
+  run(command: string): Promise<RunResult>;
+}
+
+export type FirewallKind = 'iptables' | 'nftables' | 'memory' | 'none';
+
+export interface GrantChange {
+  open?: Grant;
+  close?: Grant;
+  refresh?: boolean;
+}
+
+/** A native firewall backend that owns one chain or table. */
+export interface Firewall {
+  readonly kind: FirewallKind;
+  /** Checks the tools and kernel support; creates our chain/table. Throws KnockError. */
+  init(): Promise<void>;
+  /** Ports the guard protects (nftables); others ignore it. */
+  setGuarded(ports: readonly PortSpec[]): void;
+  /** Makes the firewall match `grants` exactly. Throws on failure. */
+  sync(grants: readonly Grant[], now: number): Promise<void>;
+  /**
+   * Fast path for one change, without a process per change. Returns false
+   * when it cannot take it (the caller then does a full sync). Errors
+   * surface later through `onError`.
+   */
+  update(change: GrantChange, now: number): boolean;
+  /** Where the fast path reports a failed change; the caller should resync. */
+  onError: (message: string) => void;
+  close(): void;
+}
+
+/** The journal: grants, pending stop commands and burned SPA digests. */
+export interface StateStore {
+  /**
+   * The saved state, and warnings: a journal set aside, bad entries skipped.
+   * Throws KnockError E_STATE when the state directory or journal is unsafe.
+   */
+  load(): { state: JournalState; warnings: string[] };
+  save(state: JournalState): void;
+}
+
+export interface CaptureStats {
+  received: number;
+  dropped: number;
+  ifdropped: number;
+}
+
+/** One captured frame: `buf[off, off+caplen)` is valid only during the call. */
+export type FrameHandler = (buf: Buffer, off: number, caplen: number, tsMs: number) => void;
+
+export interface CaptureSource {
+  readonly linktype: number;
+  setFilter(expr: string): void;
+  start(onFrame: FrameHandler, onError: (message: string) => void): void;
+  stats(): CaptureStats | null;
+  close(): void;
+}
+
+export interface CaptureOpener {
+  /** Opens capture; throws KnockError when the interface cannot be opened. */
+  open(iface: string, snaplen: number): CaptureSource;
+  /** The interface's addresses (re-read: DHCP and PPP change them). */
+  addresses(iface: string, ipv4Only: boolean): string[];
+}
+
+/** A plain UDP receiver for SPA_Receive = socket. */
+export interface DatagramReceiver {
+  close(): void;
+}
+
+export interface DatagramBinder {
+  /**
+   * Binds a dual-stack UDP socket on `port`; resolves once bound, rejects
+   * (KnockError) when the port is taken, so a squatter cannot disable SPA
+   * silently. `src` is the sender's address as the socket reports it.
+   */
+  bind(port: number, onMessage: (msg: Buffer, src: string) => void): Promise<DatagramReceiver>;
+}
+
+/** Reverse DNS for -l. Resolves null when there is no name; never rejects. */
+export interface Resolver {
+  reverse(address: string): Promise<string | null>;
+}
+
+/** The one-time sequences files: mark a line used, read what is left. */
+export interface OneTimeStore {
+  /** Writes '#' at `offset` and syncs; throws on failure. */
+  markUsed(path: string, offset: number): void;
+  read(path: string): { usable: OneTimeLine[] } | { error: string };
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Parsed SPA_Access stanzas, when SPA is configured. */
+  spa?: SpaSettings;
+  /** Door index -> the one-time line in use for it. */
+  oneTime: Map<number, OneTimeLine>;
+}
+
+export interface SpaSettings {
+  stanzas: Stanza[];
+  port: number;
+  socket: boolean;
+}
+
+export interface ConfigLoader {
+  load(): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] };
+}
+
+export type Clock = () => number;
+
+/** The firewall when [options] Firewall is not set: no backend, nothing to sync. */
+export const NO_FIREWALL: Firewall = {
+  kind: 'none',
+  init: () => Promise.resolve(),
+  setGuarded: () => {},
+  sync: () => Promise.resolve(),
+  update: () => true,
+  onError: () => {},
+  close: () => {},
+};

@@ -1,0 +1,123 @@
+/**
+ * Single Packet Authorization at run time: where packets come from (the
+ * capture path, or a UDP socket for SPA_Receive = socket), the replay cache,
+ * and turning an accepted packet into a grant. Applied again on every
+ * reload: SPA can be turned on or off, and its port or receive mode moved,
+ * without a restart.
+ */
+import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
+import type { SpaCrypto } from '../core/spa/spa.js';
+import type { LogLimiter } from '../core/ratelimit.js';
+import type { GrantKeeper } from './grant-keeper.js';
+import type { Clock, DatagramBinder, DatagramReceiver, Logger, SpaSettings } from './ports.js';
+
+/** Bytes kept per captured packet when SPA rides the capture path (whole datagrams). */
+export const SPA_SNAPLEN = 1600;
+
+export class SpaService {
+  readonly replay = new ReplayCache();
+  private settings: SpaSettings | undefined;
+  private socket: DatagramReceiver | null = null;
+  private socketPort = 0;
+  readonly counters = { accepted: 0, rejected: new Map<string, number>() };
+
+  constructor(
+    private readonly binder: DatagramBinder,
+    private readonly crypto: SpaCrypto,
+    private readonly grants: GrantKeeper,
+    private readonly logger: Logger,
+    private readonly limiter: LogLimiter,
+    private readonly now: Clock,
+    /** The replay cache changed: the journal must be written. */
+    private readonly onBurn: () => void,
+  ) {}
+
+  /** The UDP port to add to the capture filter, when SPA rides the capture path. */
+  get capturePort(): number | undefined {
+    const s = this.settings;
+    return s !== undefined && !s.socket ? s.port : undefined;
+  }
+
+  /** Capture needs whole datagrams only when SPA rides the capture path. */
+  snaplen(knockSnaplen: number): number {
+    return this.capturePort === undefined ? knockSnaplen : Math.max(knockSnaplen, SPA_SNAPLEN);
+  }
+
+  restore(replay: readonly [string, number][]): void {
+    for (const [d, until] of replay) this.replay.add(d, until);
+    this.replay.prune(Math.floor(this.now() / 1000));
+  }
+
+  /**
+   * Takes new settings. Socket mode binds first and only then lets go of
+   * the old socket, so a failed bind (port taken) keeps SPA where it was.
+   * Throws KnockError when the bind fails.
+   */
+  async configure(next: SpaSettings | undefined): Promise<void> {
+    if (next?.socket === true && (this.socket === null || this.socketPort !== next.port)) {
+      const s = await this.binder.bind(next.port, (msg, src) => this.onSocketPacket(msg, src));
+      this.socket?.close();
+      this.socket = s;
+      this.socketPort = next.port;
+    } else if (next?.socket !== true && this.socket !== null) {
+      this.socket.close();
+      this.socket = null;
+    }
+    this.settings = next;
+  }
+
+  /**
+   * A datagram from the socket. Its source may carry a zone or an IPv4
+   * mapping; evaluateSpa canonicalises it (canonicalSource) and refuses a
+   * zone, so nothing downstream sees the raw text.
+   */
+  private onSocketPacket(msg: Buffer, src: string): void {
+    this.onPacket(msg, src);
+  }
+
+  /** One SPA packet: verify, check policy, grant; every rejection is counted and logged (rate limited). */
+  onPacket(payload: Uint8Array, src: string): void {
+    const spa = this.settings;
+    if (spa === undefined) return;
+    const now = this.now();
+    const burned = this.replay.size;
+    const d = evaluateSpa(
+      payload,
+      src,
+      spa.stanzas,
+      this.replay,
+      Math.floor(now / 1000),
+      this.crypto,
+    );
+    // Only an authentic packet changes the journal (its digest is burned);
+    // garbage sent to the SPA port must not cost a write each.
+    if (this.replay.size !== burned) this.onBurn();
+    if (!d.ok) {
+      this.reject(src, d.reason);
+      return;
+    }
+    this.counters.accepted++;
+    const line = spa.stanzas[d.stanza]?.line ?? '?';
+    this.logger.log(
+      `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${line})`,
+    );
+    this.grants.open('SPA', d.address, d.ports, d.seconds);
+  }
+
+  private reject(src: string, reason: string): void {
+    const key = reason.replace(/[:(].*$/, '').trim();
+    const r = this.counters.rejected;
+    if (r.has(key) || r.size < 64) r.set(key, (r.get(key) ?? 0) + 1);
+    if (this.limiter.allow('SPA', src, this.now()))
+      this.logger.log(`${src}: SPA: rejected (${reason})`);
+  }
+
+  tick(): void {
+    this.replay.prune(Math.floor(this.now() / 1000));
+  }
+
+  close(): void {
+    this.socket?.close();
+    this.socket = null;
+  }
+}
