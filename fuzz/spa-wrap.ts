@@ -1,9 +1,8 @@
 /**
  * The fuzzer's only doors into the SPA verifier, taking the UDP payload
- * bytes as the daemon receives them. evaluateSpa takes text today; when it
- * takes the payload bytes, `evalSpa` becomes a one-line pass-through (and
- * the trailing-whitespace trim below, which mirrors src/daemon/daemon.ts,
- * moves with it).
+ * bytes as the daemon receives them (src/daemon/spa-service.ts passes them
+ * to evaluateSpa unchanged). If the verifier's payload type changes again,
+ * this is the one place to edit.
  */
 import { evaluateSpa, type ReplayCache, type SpaDecision } from '../src/core/spa/policy.js';
 import { decodeSpa, type SpaCrypto, type SpaKeys, type SpaResult } from '../src/core/spa/spa.js';
@@ -24,10 +23,10 @@ export function evalSpa(
   now: number,
   c: SpaCrypto,
 ): SpaDecision {
-  return evaluateSpa(latin1(payload).replace(/\s+$/, ''), src, stanzas, replay, now, c);
+  return evaluateSpa(payload, src, stanzas, replay, now, c);
 }
 
-/** The verifier alone, without the daemon's trim: the strict view of one payload. */
+/** The verifier alone, on the payload as text (no trim, no length-first check): the strict view. */
 export function decodeSpaBytes(payload: Uint8Array, keys: SpaKeys, c: SpaCrypto): SpaResult {
   return decodeSpa(latin1(payload), keys, c);
 }

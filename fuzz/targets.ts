@@ -457,7 +457,6 @@ const JOURNALS: string[] = (() => {
           id: 1,
           door: 'ssh',
           address: '10.0.0.2',
-          command: '/sbin/iptables -D INPUT -s 10.0.0.2 -j ACCEPT',
           due: 1_800_000_010_000,
         },
       ],
@@ -680,7 +679,7 @@ function mutateSpa(r: Rng, orig: Uint8Array, corpus: readonly Uint8Array[]): Uin
         : new Uint8Array([r.pick([...B64CHARS])]);
       b = r.chance(0.5) ? concat(orig, tail) : concat(orig.subarray(0, orig.length - 1), tail);
     } else if (how === 2) {
-      // Whitespace, as a sloppy client or an attacker might add it (the daemon trims the tail).
+      // Whitespace, as a sloppy client or an attacker might add it (the verifier trims the tail).
       // Rarely a long run: enough to show a super-linear trim, few enough to keep the campaign short.
       const ws = new Uint8Array(r.chance(0.01) ? r.int(1000, 8000) : r.int(1, 8)).map(() =>
         r.pick(SPACE),
