@@ -152,6 +152,7 @@ export function parseKnockArgs(argv: readonly string[]): Parsed<KnockOpt> {
 const KNOCKCTL = {
   socket: { type: 'string', short: 's' },
   json: { type: 'boolean', short: 'j' },
+  fleet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptDefs;
 export type KnockctlOpt = keyof typeof KNOCKCTL;

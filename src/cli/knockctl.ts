@@ -10,12 +10,14 @@ import { EXIT_CODES } from '../core/errors.js';
 const USAGE = `usage: knockctl [-s socket] [--json] <command>
 commands:
   status                  doors, live attempts, grants, pending stop commands, capture counters
-  grants                  grants with the seconds they have left
+  grants                  grants with the seconds they have left (and their origin host)
+  grants --fleet          the group's grants as Redis holds them, with their origin host
   revoke ADDRESS [DOOR]   close ADDRESS's grants (of DOOR only, if given)
   grant ADDRESS DOOR      open DOOR's Open ports to ADDRESS for its Open_Timeout
 options:
   -s, --socket <path>     control socket (default ${DEFAULT_CONTROL_SOCKET})
   -j, --json              print the daemon's JSON reply
+      --fleet             with grants: the whole group's grants
   -h, --help              this help
 `;
 
@@ -51,6 +53,18 @@ function table(rows: Row[], cols: string[]): string {
   return `${[line(cols), ...rows.map((r) => line(cols.map((c) => String(r[c] ?? ''))))].join('\n')}\n`;
 }
 
+function fleetLine(f: Row): string {
+  if (f.enabled !== true) return 'fleet: off\n';
+  const c = (f.counters as Row | undefined) ?? {};
+  const peers = (f.peers as string[] | undefined) ?? [];
+  const sync = typeof f.lastSync === 'number' ? new Date(f.lastSync).toISOString() : 'never';
+  return (
+    `fleet: group ${String(f.group)} on ${String(f.url)}, ${f.connected === true ? 'connected' : 'NOT connected (working locally)'}\n` +
+    `  peers seen: ${peers.length === 0 ? '(none)' : peers.join(', ')}; last sync ${sync}\n` +
+    `  ${String(c.published)} published, ${String(c.received)} received, ${String(c.rejected)} rejected, ${String(c.dropped)} dropped, ${String(f.queued)} queued\n`
+  );
+}
+
 function human(cmd: string, r: Row): string {
   const grants = (r.grants as Row[] | undefined) ?? [];
   switch (cmd) {
@@ -62,11 +76,14 @@ function human(cmd: string, r: Row): string {
         `doors:\n${table((r.doors as Row[]) ?? [], ['name', 'sequence', 'enabled', 'open', 'openTimeout'])}` +
         `attempts:\n${table((r.attempts as Row[]) ?? [], ['door', 'address', 'stage', 'ageSeconds'])}` +
         `grants:\n${table(grants, ['door', 'address', 'ports', 'secondsLeft', 'expires'])}` +
-        `pending stop commands:\n${table((r.pendingStops as Row[]) ?? [], ['door', 'address', 'secondsLeft'])}`
+        `pending stop commands:\n${table((r.pendingStops as Row[]) ?? [], ['door', 'address', 'secondsLeft'])}` +
+        fleetLine((r.fleet as Row | undefined) ?? {})
       );
     }
     case 'grants':
-      return table(grants, ['door', 'address', 'ports', 'secondsLeft', 'expires']);
+      return r.fleet === true
+        ? table(grants, ['door', 'address', 'origin', 'secondsLeft'])
+        : table(grants, ['door', 'address', 'ports', 'secondsLeft', 'expires', 'origin']);
     case 'revoke':
       return `revoked ${String(r.revoked)} grant(s)\n`;
     default:
@@ -92,7 +109,10 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_CODES.E_USAGE;
   };
   let req: object;
-  if ((cmd === 'status' || cmd === 'grants') && a1 === undefined) req = { cmd };
+  const fleet = parsed.opts.has('fleet');
+  if (fleet && cmd !== 'grants') return usage('--fleet goes with grants');
+  if (cmd === 'grants' && a1 === undefined) req = fleet ? { cmd, fleet: true } : { cmd };
+  else if (cmd === 'status' && a1 === undefined) req = { cmd };
   else if (cmd === 'revoke' && a1 !== undefined && rest.length === 0)
     req = a2 === undefined ? { cmd, address: a1 } : { cmd, address: a1, door: a2 };
   else if (cmd === 'grant' && a1 !== undefined && a2 !== undefined && rest.length === 0)
@@ -107,7 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     return EXIT_CODES.E_CAPTURE;
   }
   if (parsed.opts.has('json')) process.stdout.write(`${JSON.stringify(reply, null, 2)}\n`);
-  else if (reply.ok === true) process.stdout.write(human(cmd as string, reply));
+  else if (reply.ok === true)
+    process.stdout.write(human(cmd as string, fleet ? { ...reply, fleet: true } : reply));
   if (reply.ok !== true) {
     if (!parsed.opts.has('json')) process.stderr.write(`knockctl: ${String(reply.error)}\n`);
     return 1;

@@ -16,7 +16,7 @@ import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
 import { systemdNotifier } from '../adapters/notify.js';
-import { NO_FIREWALL } from '../daemon/ports.js';
+import { NO_FIREWALL, NO_FLEET } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
 import { FileStateStore } from '../adapters/state.js';
@@ -184,6 +184,16 @@ export async function main(argv: string[]): Promise<void> {
       : cfg.options.firewall === 'nftables'
         ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
         : NO_FIREWALL;
+  let fleet = NO_FLEET;
+  if (cfg.options.fleet !== undefined) {
+    // Loaded only when configured: ioredis stays out of memory otherwise.
+    const { openFleet } = await import('../adapters/fleet.js');
+    try {
+      fleet = openFleet(cfg.options.fleet, logger, () => Date.now());
+    } catch (e) {
+      die('E_CONFIG', (e as Error).message);
+    }
+  }
   const daemon = new Daemon(
     loaded,
     { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
@@ -199,6 +209,7 @@ export async function main(argv: string[]): Promise<void> {
       config: configFile(configPath, spaOverrides),
       spaCrypto: nodeSpaCrypto,
       now: () => Date.now(),
+      fleet,
     },
   );
 

@@ -21,7 +21,37 @@ export const OPTION_KEYS = new Set([
   'GUARD_INTERFACES',
   'METRICS',
   'METRICS_PUBLIC',
+  'FLEET',
+  'FLEET_NAME',
+  'FLEET_PASSWORD_FILE',
+  'FLEET_HOST',
 ]);
+
+/** A group name: it becomes part of Redis key and channel names. */
+export function isFleetName(name: string): boolean {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(name);
+}
+
+/** `redis://[user[:password]@]host[:port][/db]` or `rediss://` (TLS); null when it is not one. */
+export function parseFleetUrl(
+  url: string,
+): { tls: boolean; host: string; port: number; db: number } | null {
+  const m =
+    /^(rediss?):\/\/(?:[^@/\s]*@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:\/(\d{1,2}))?\/?$/.exec(
+      url,
+    );
+  if (m === null) return null;
+  const port = m[3] === undefined ? 6379 : Number(m[3]);
+  if (!isPort(port)) return null;
+  return { tls: m[1] === 'rediss', host: m[2] as string, port, db: Number(m[4] ?? 0) };
+}
+
+/** The URL with any password replaced, for log lines and status. */
+export function redactFleetUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, s: string, auth: string) =>
+    auth.includes(':') ? `${s}${auth.slice(0, auth.indexOf(':'))}:***@` : `${s}***@`,
+  );
+}
 
 /** A Linux interface name (at most 15 bytes), from the characters nft and ip accept unquoted. */
 export function isInterfaceName(name: string): boolean {
@@ -102,6 +132,25 @@ export function applyOption(
       options.guardInterfaces = [...new Set(names)];
       lines.guard = lineNo;
     }
+  } else if (key === 'FLEET') {
+    if (parseFleetUrl(value) === null)
+      problem(
+        lineNo,
+        `Fleet must be redis://host:port/db or rediss://..., got '${redactFleetUrl(value)}'`,
+      );
+    else options.fleet = { name: 'default', ...options.fleet, url: value, line: lineNo };
+  } else if (key === 'FLEET_NAME' || key === 'FLEET_PASSWORD_FILE' || key === 'FLEET_HOST') {
+    const f = options.fleet ?? { url: '', line: 0, name: 'default' };
+    if (key === 'FLEET_NAME') {
+      if (isFleetName(value)) f.name = value;
+      else problem(lineNo, `Fleet_Name must be 1-64 of A-Z a-z 0-9 _ . -, got '${value}'`);
+    } else if (key === 'FLEET_HOST') {
+      if (isFleetName(value)) f.host = value;
+      else problem(lineNo, `Fleet_Host must be 1-64 of A-Z a-z 0-9 _ . -, got '${value}'`);
+    } else if (!value.startsWith('/'))
+      problem(lineNo, `Fleet_Password_File needs an absolute path, got '${value}'`);
+    else f.passwordFile = value;
+    options.fleet = f;
   } else if (key === 'INCLUDE') {
     if (!value.startsWith('/')) problem(lineNo, `Include needs an absolute path, got '${value}'`);
     else if (/[*?[]/.test(value.slice(0, value.lastIndexOf('/'))))

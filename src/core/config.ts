@@ -66,6 +66,8 @@ export interface Door {
   close?: { ports: PortSpec[]; line: number };
   /** A time-based sequence (Sequence_Secret): derived from the secret and the time step. */
   totp?: { secret: Uint8Array; params: TotpParams; line: number; badSecret?: boolean };
+  /** Share = yes: this door's grants go to the fleet, and the fleet's grants of it apply here. */
+  share?: boolean;
 }
 
 export type FirewallKind = 'iptables' | 'nftables';
@@ -97,6 +99,20 @@ export interface Options {
   commandKillTimeout?: number;
   /** Where the nftables guard drops (default: the capture interface); never loopback. */
   guardInterfaces?: string[];
+  /** Fleet = redis[s]://host:port/db: shared grants (src/adapters/fleet.ts). */
+  fleet?: FleetOptions;
+}
+
+export interface FleetOptions {
+  /** The URL as written; a password in it is never logged. */
+  url: string;
+  line: number;
+  /** Fleet_Name: the group; daemons of one group share grants. */
+  name: string;
+  /** Fleet_Password_File: the Redis password (or `user password`), read at start. */
+  passwordFile?: string;
+  /** Fleet_Host: how this daemon names itself to the group (default: the host name). */
+  host?: string;
 }
 
 export interface Config {
@@ -243,6 +259,15 @@ export function parseConfig(
       options.metrics.line,
       `Metrics on ${options.metrics.host} is not loopback: add 'Metrics_Public = yes' to serve it there`,
     );
+  if (options.fleet !== undefined && options.fleet.url === '') {
+    problem(
+      1,
+      `Fleet_Name, Fleet_Password_File and Fleet_Host need 'Fleet = redis://...' in [options]`,
+    );
+    delete options.fleet;
+  }
+  if (options.fleet !== undefined && options.firewall === undefined)
+    problem(options.fleet.line, `Fleet needs 'Firewall = iptables' or 'nftables' in [options]`);
   if (options.firewall === undefined) {
     for (const door of doors) {
       for (const d of [door.open, door.close]) {

@@ -8,7 +8,7 @@ import { canonicalIP } from './ip.js';
 
 export type ControlRequest =
   | { cmd: 'status' }
-  | { cmd: 'grants' }
+  | { cmd: 'grants'; fleet?: true }
   | { cmd: 'revoke'; address: string; door?: string }
   | { cmd: 'grant'; address: string; door: string };
 
@@ -32,8 +32,12 @@ export function parseRequest(line: string): ControlRequest | { error: string } {
   const isDoor = (v: unknown): v is string => typeof v === 'string' && v !== '';
   switch (r.cmd) {
     case 'status':
-    case 'grants':
       return { cmd: r.cmd };
+    case 'grants':
+      // fleet: the group's grants from Redis (knockctl grants --fleet).
+      if (r.fleet !== undefined && r.fleet !== true)
+        return { error: `fleet must be true, got ${JSON.stringify(r.fleet)}` };
+      return r.fleet === true ? { cmd: 'grants', fleet: true } : { cmd: 'grants' };
     case 'revoke': {
       const a = addr();
       if (a === null)

@@ -13,8 +13,9 @@ import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
 import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
-import { grantView, statusView, type MetricsSnapshot } from '../core/status.js';
+import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
+import { fleetGrantsView, grantsWithOrigin } from './fleet-views.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -47,6 +48,8 @@ export interface DaemonDeps {
   config: P.ConfigLoader;
   spaCrypto: SpaCrypto;
   now: P.Clock;
+  /** Shared grants ([options] Fleet); NO_FLEET when absent. */
+  fleet?: P.Fleet;
 }
 
 /** Bytes kept per captured packet for knocks: Ethernet + VLAN tags + IPv6 with extension headers + TCP. */
@@ -88,7 +91,9 @@ export class Daemon {
     this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();
-    this.grants = new GrantKeeper(deps.firewall, logger, now, dirty);
+    this.grants = new GrantKeeper(deps.firewall, logger, now, dirty, deps.fleet, (name) =>
+      this.loaded.config.doors.find((d) => d.name === name),
+    );
     this.commands = new CommandScheduler(
       deps.runner,
       logger,
@@ -141,6 +146,7 @@ export class Daemon {
         `restored ${this.grants.table.size} live grant(s) and ${state.stops.length} pending stop command(s) from the journal`,
       );
     this.journal.markDirty();
+    this.grants.startFleet();
     await this.spa.configure(this.loaded.spa);
     this.capture.start(this.spa.snaplen(KNOCK_SNAPLEN));
     this.armTotp();
@@ -178,9 +184,11 @@ export class Daemon {
     const { door, src } = e;
     if (door.oneTimeSequences !== undefined) this.oneTime.used(door, e.doorIndex);
     if (this.totp.burn(e.doorIndex, this.machine)) this.capture.applyFilter();
-    if (door.close !== undefined) this.grants.closePorts(src, door.close.ports, 'closed by knock');
+    const share = door.share === true;
+    if (door.close !== undefined)
+      this.grants.closePorts(src, door.close.ports, 'closed by knock', share);
     if (door.open !== undefined)
-      this.grants.open(door.name, src, door.open.ports, door.openTimeout);
+      this.grants.open(door.name, src, door.open.ports, door.openTimeout, share);
     this.commands.onOpen(door, src, e.family);
   };
 
@@ -245,32 +253,37 @@ export class Daemon {
   }
 
   /** Answers a validated control request (knockctl). Throws with a message for the client. */
-  control(req: ControlRequest): object {
+  control(req: ControlRequest): object | Promise<object> {
     const now = this.deps.now();
     switch (req.cmd) {
       case 'status':
-        return statusView(
-          statusInput(
-            now,
-            this.settings.iface,
-            this.loaded.config.doors,
-            this.machine,
-            this.grants,
-            this.commands,
-            this.capture,
+        return {
+          ...statusView(
+            statusInput(
+              now,
+              this.settings.iface,
+              this.loaded.config.doors,
+              this.machine,
+              this.grants,
+              this.commands,
+              this.capture,
+            ),
           ),
-        );
+          fleet: this.grants.fleet.status(),
+        };
       case 'grants':
-        return { grants: grantView(this.grants.table.all(), now) };
+        return req.fleet === true
+          ? fleetGrantsView(this.grants.fleet)
+          : { grants: grantsWithOrigin(this.grants, now) };
       case 'revoke':
-        return { revoked: this.grants.revoke(req.address, req.door, 'revoked by admin') };
+        return { revoked: this.grants.revoke(req.address, req.door, 'revoked by admin', true) };
       case 'grant': {
         const door = this.loaded.config.doors.find((d) => d.name === req.door);
         if (door === undefined) throw new Error(`no door named '${req.door}'`);
         if (door.open === undefined)
           throw new Error(`door '${req.door}' has no Open ports to grant`);
         if (!this.grants.enabled) throw new Error('no Firewall backend configured');
-        this.grants.open(door.name, req.address, door.open.ports, door.openTimeout);
+        this.grants.open(door.name, req.address, door.open.ports, door.openTimeout, door.share);
         return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
       }
     }

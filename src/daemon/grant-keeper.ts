@@ -7,12 +7,31 @@
  * The firewall comes before the journal: a crash before the journal write
  * leaves a rule that still expires by itself (nft timeout, xt_time) and that
  * the next start reconciles away.
+ *
+ * The fleet (issue #14): opens of shared doors (Share = yes), admin revokes
+ * and shared Close doors are published to the group; the group's changes
+ * come back through `applyRemote`, which validates them like local ones and
+ * takes the same table/firewall path. Remote changes are never re-published,
+ * so nothing echoes. What a remote open may open is decided here, from this
+ * host's own door: its Open ports, only if it exists here with Share = yes,
+ * for no longer than its Open_Timeout.
  */
+import type { Door } from '../core/config.js';
 import { GrantTable, type Grant } from '../core/grants/grants.js';
 import { MSG } from '../core/logfmt.js';
 import { canonicalIP } from '../core/ip.js';
-import { formatPorts, type PortSpec } from '../core/port.js';
-import type { Clock, Firewall, GrantChange, Logger } from './ports.js';
+import { formatPorts, samePort, type PortSpec } from '../core/port.js';
+import {
+  NO_FLEET,
+  type Clock,
+  type Firewall,
+  type Fleet,
+  type FleetOp,
+  type GrantChange,
+  type Logger,
+} from './ports.js';
+
+const gkey = (door: string, address: string) => `${door}\u0000${address}`;
 
 export class GrantKeeper {
   readonly table = new GrantTable();
@@ -21,6 +40,10 @@ export class GrantKeeper {
   private inflight: Promise<void> | null = null;
   /** Counts for status and metrics. */
   readonly counters = { opened: 0, expired: 0, closed: 0 };
+  /** Remote changes: applied, and rejected (unknown or unshared door, bad address, no backend). */
+  readonly fleetCounters = { applied: 0, rejected: 0 };
+  /** Grants last opened by another daemon of the group: (door, address) -> its Fleet_Host. */
+  private readonly origins = new Map<string, string>();
 
   constructor(
     private readonly firewall: Firewall,
@@ -28,6 +51,9 @@ export class GrantKeeper {
     private readonly now: Clock,
     /** Called after every change of the table (the journal is written soon after). */
     private readonly onChange: () => void,
+    readonly fleet: Fleet = NO_FLEET,
+    /** The door of that name in the running configuration. */
+    private readonly doorOf: (name: string) => Door | undefined = () => undefined,
   ) {
     firewall.onError = (msg) => {
       logger.error(`error: firewall: ${msg}; resynchronising`);
@@ -59,8 +85,27 @@ export class GrantKeeper {
     this.requestSync();
   }
 
-  /** Opens (or refreshes) `ports` for `address` for `seconds`. The address must be canonical. */
-  open(door: string, address: string, ports: readonly PortSpec[], seconds: number): Grant {
+  /** Joins the group: remote changes start to arrive. */
+  startFleet(): void {
+    this.fleet.start({ onRemote: (op, host) => this.applyRemote(op, host) });
+  }
+
+  /** Who opened the grant of (door, address): a Fleet_Host name, or undefined for this daemon. */
+  originOf(door: string, address: string): string | undefined {
+    return this.origins.get(gkey(door, address));
+  }
+
+  /**
+   * Opens (or refreshes) `ports` for `address` for `seconds`. The address
+   * must be canonical. `share`: the door has Share = yes (publish it).
+   */
+  open(
+    door: string,
+    address: string,
+    ports: readonly PortSpec[],
+    seconds: number,
+    share = false,
+  ): Grant {
     const ip = canonicalIP(address);
     if (ip === null || ip.text !== address)
       throw new Error(`not a canonical address: '${address}'`);
@@ -72,6 +117,8 @@ export class GrantKeeper {
       expires: this.now() + seconds * 1000,
     };
     const how = this.table.upsert(g);
+    this.origins.delete(gkey(door, address));
+    if (share) this.fleet.publish({ op: 'open', door, address, ttlMs: seconds * 1000 });
     this.counters.opened++;
     // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
     this.apply({ open: this.table.get(door, address) ?? g, refresh: how === 'refreshed' });
@@ -82,14 +129,97 @@ export class GrantKeeper {
     return g;
   }
 
-  /** Removes `ports` from every grant of `address` (a Close door). */
-  closePorts(address: string, ports: readonly PortSpec[], why: string): number {
-    return this.closed(this.table.revokePorts(address, ports), why);
+  /** Removes `ports` from every grant of `address` (a Close door; `share`: publish it). */
+  closePorts(address: string, ports: readonly PortSpec[], why: string, share = false): number {
+    const changed = this.table.revokePorts(address, ports);
+    if (share) {
+      this.fleet.publish({ op: 'close', address, ports: [...ports] });
+      // A grant closed whole is deleted from the group's store too.
+      for (const g of changed)
+        if (this.doorOf(g.door)?.share === true && this.table.get(g.door, address) === undefined)
+          this.fleet.publish({ op: 'revoke', address, door: g.door });
+    }
+    return this.closed(changed, why);
   }
 
-  /** Removes the grants of `address` (for one door, or all). */
-  revoke(address: string, door: string | undefined, why: string): number {
+  /** Removes the grants of `address` (for one door, or all); `share`: group-wide (knockctl revoke). */
+  revoke(address: string, door: string | undefined, why: string, share = false): number {
+    if (share)
+      this.fleet.publish(
+        door === undefined ? { op: 'revoke', address } : { op: 'revoke', address, door },
+      );
     return this.closed(this.table.revoke(address, door), why);
+  }
+
+  /** A change from another daemon of the group, validated as a local one; returns whether it applied. */
+  applyRemote(op: FleetOp, host: string): boolean {
+    const shared = (name: string) => this.doorOf(name)?.share === true;
+    const ip = canonicalIP(op.address);
+    if (ip === null || ip.text !== op.address) return this.reject();
+    const why = `by fleet host ${host}`;
+    if (op.op === 'revoke') {
+      const doors = new Set(
+        this.table
+          .all()
+          .filter((g) => g.address === op.address)
+          .map((g) => g.door),
+      );
+      let n = 0;
+      for (const d of doors)
+        if ((op.door === undefined || op.door === d) && shared(d))
+          n += this.closed(this.table.revoke(op.address, d), `revoked ${why}`);
+      this.fleetCounters.applied++;
+      return n > 0;
+    }
+    if (op.op === 'close') {
+      const changed: Grant[] = [];
+      for (const g of this.table.all()) {
+        if (g.address !== op.address || !shared(g.door)) continue;
+        const left = g.ports.filter((p) => !op.ports.some((q) => samePort(p, q)));
+        if (left.length === g.ports.length) continue;
+        this.table.revoke(g.address, g.door);
+        if (left.length > 0) this.table.upsert({ ...g, ports: left });
+        changed.push({ ...g, ports: g.ports.filter((p) => !left.includes(p)) });
+      }
+      this.fleetCounters.applied++;
+      return this.closed(changed, `closed ${why}`) > 0;
+    }
+    const door = this.doorOf(op.door);
+    if (door?.share !== true || door.open === undefined || !this.enabled) return this.reject();
+    // Never longer than this host's own door would open it for.
+    const expires = this.now() + Math.min(op.ttlMs, door.openTimeout * 1000);
+    const old = this.table.get(door.name, op.address);
+    this.fleetCounters.applied++;
+    // Nothing new (a resync, or our own grant coming back): no firewall change, no log line.
+    if (
+      old !== undefined &&
+      old.expires >= expires &&
+      door.open.ports.every((p) => old.ports.some((q) => samePort(p, q)))
+    )
+      return false;
+    const how = this.table.upsert({
+      door: door.name,
+      address: op.address,
+      family: ip.family,
+      ports: [...door.open.ports],
+      expires,
+    });
+    if (old === undefined) this.origins.set(gkey(door.name, op.address), host);
+    this.counters.opened++;
+    this.apply({
+      open: this.table.get(door.name, op.address) as Grant,
+      refresh: how === 'refreshed',
+    });
+    this.logger.log(
+      `${MSG.grantOpen(op.address, door.name, formatPorts(door.open.ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
+    );
+    this.onChange();
+    return true;
+  }
+
+  private reject(): false {
+    this.fleetCounters.rejected++;
+    return false;
   }
 
   tick(): void {
@@ -99,6 +229,8 @@ export class GrantKeeper {
   private closed(gone: Grant[], why: string): number {
     if (gone.length === 0) return 0;
     for (const g of gone) {
+      if (this.table.get(g.door, g.address) === undefined)
+        this.origins.delete(gkey(g.door, g.address));
       this.logger.log(MSG.grantClose(g.address, g.door, formatPorts(g.ports), why));
       this.apply({ close: g });
     }
@@ -142,5 +274,6 @@ export class GrantKeeper {
   async close(): Promise<void> {
     while (this.inflight !== null) await this.inflight;
     this.firewall.close();
+    await this.fleet.close();
   }
 }

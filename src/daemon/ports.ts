@@ -156,3 +156,74 @@ export const NO_FIREWALL: Firewall = {
   onError: () => {},
   close: () => {},
 };
+
+/**
+ * One change the fleet carries. An open names a door and never ports: the
+ * receiver opens that door's own Open ports, so a fleet (or a Redis an
+ * attacker controls) can open only what the receiver's shared doors allow.
+ * `ttlMs` is relative, so clocks of the group need not agree.
+ */
+export type FleetOp =
+  | { op: 'open'; door: string; address: string; ttlMs: number }
+  | { op: 'revoke'; address: string; door?: string }
+  | { op: 'close'; address: string; ports: PortSpec[] };
+
+/** Where a remote change came from: the daemon's Fleet_Host name. */
+export interface FleetHandlers {
+  onRemote(op: FleetOp, host: string): void;
+}
+
+export interface FleetStatus {
+  enabled: boolean;
+  group: string;
+  /** The Redis URL without its password. */
+  url: string;
+  connected: boolean;
+  /** Other daemons whose heartbeat is live, by Fleet_Host name. */
+  peers: string[];
+  /** Epoch ms of the last full read of the group's grants, or null. */
+  lastSync: number | null;
+  /** Changes waiting to be written (bounded). */
+  queued: number;
+  counters: { published: number; received: number; rejected: number; dropped: number };
+}
+
+/** A grant as the group stores it, for `knockctl grants --fleet`. */
+export interface FleetGrant {
+  door: string;
+  address: string;
+  host: string;
+  ttlMs: number;
+}
+
+/** Shared grants (issue #14): a group of daemons on one Redis. */
+export interface Fleet {
+  readonly enabled: boolean;
+  /** Connects in the background; never throws for an unreachable Redis. */
+  start(handlers: FleetHandlers): void;
+  /** Queues a local change for the group; bounded and batched, never blocks. */
+  publish(op: FleetOp): void;
+  /** The group's live grants as Redis holds them; rejects when Redis is unreachable. */
+  grants(): Promise<FleetGrant[]>;
+  status(): FleetStatus;
+  close(): Promise<void>;
+}
+
+/** The fleet when [options] Fleet is not set. */
+export const NO_FLEET: Fleet = {
+  enabled: false,
+  start: () => {},
+  publish: () => {},
+  grants: () => Promise.reject(new Error('no Fleet configured')),
+  status: () => ({
+    enabled: false,
+    group: '',
+    url: '',
+    connected: false,
+    peers: [],
+    lastSync: null,
+    queued: 0,
+    counters: { published: 0, received: 0, rejected: 0, dropped: 0 },
+  }),
+  close: () => Promise.resolve(),
+};

@@ -4,6 +4,7 @@ import type { Grant } from '../../src/core/grants/grants.js';
 import type { JournalState } from '../../src/core/grants/journal.js';
 import type { PortSpec } from '../../src/core/port.js';
 import type * as P from '../../src/daemon/ports.js';
+import { FleetQueue, MAX_QUEUE } from '../../src/daemon/fleet-queue.js';
 
 export class MemoryLogger implements P.Logger {
   readonly lines: string[] = [];
@@ -153,4 +154,116 @@ export class MemoryOneTime implements P.OneTimeStore {
   read(): { usable: OneTimeLine[] } {
     return { usable: this.lines };
   }
+}
+
+/**
+ * An in-memory Redis for fleet twins: the group's grants with deadlines and
+ * the members that hear each other. `down()` cuts every member off; `up()`
+ * reconnects them (each flushes its queue, then reads the live grants).
+ */
+export class FleetHub {
+  readonly grants = new Map<
+    string,
+    { door: string; address: string; host: string; deadline: number }
+  >();
+  readonly members: MemoryFleet[] = [];
+  reachable = true;
+  writes = 0;
+  constructor(readonly now: () => number) {}
+  down(): void {
+    this.reachable = false;
+  }
+  up(): void {
+    this.reachable = true;
+    for (const m of this.members) m.reconnect();
+  }
+}
+
+/** The Fleet port over a FleetHub, with the adapter's bounded queue. */
+export class MemoryFleet implements P.Fleet {
+  readonly enabled = true;
+  readonly published: P.FleetOp[] = [];
+  private handlers: P.FleetHandlers | null = null;
+  private readonly queue = new FleetQueue();
+  private lastSync: number | null = null;
+  constructor(
+    private readonly hub: FleetHub,
+    readonly host: string,
+  ) {}
+  start(h: P.FleetHandlers): void {
+    this.handlers = h;
+    this.hub.members.push(this);
+    if (this.hub.reachable) this.sync();
+  }
+  publish(op: P.FleetOp): void {
+    this.published.push(op);
+    this.queue.push(op, this.hub.now());
+    if (this.hub.reachable) this.flush();
+  }
+  reconnect(): void {
+    this.flush();
+    this.sync();
+  }
+  private flush(): void {
+    const now = this.hub.now();
+    const ops = this.queue.take(MAX_QUEUE, now);
+    if (ops.length === 0) return;
+    this.hub.writes++;
+    for (const o of ops) {
+      if (o.op === 'open')
+        this.hub.grants.set(`${o.address}/${o.door}`, {
+          door: o.door,
+          address: o.address,
+          host: this.host,
+          deadline: now + o.ttlMs,
+        });
+      else if (o.op === 'revoke')
+        for (const [k, g] of this.hub.grants)
+          if (g.address === o.address && (o.door === undefined || o.door === g.door))
+            this.hub.grants.delete(k);
+    }
+    for (const m of this.hub.members)
+      if (m !== this) for (const o of ops) m.handlers?.onRemote(o, this.host);
+  }
+  private sync(): void {
+    const now = this.hub.now();
+    for (const g of this.hub.grants.values())
+      if (g.deadline > now && g.host !== this.host)
+        this.handlers?.onRemote(
+          { op: 'open', door: g.door, address: g.address, ttlMs: g.deadline - now },
+          g.host,
+        );
+    this.lastSync = now;
+  }
+  get queued(): number {
+    return this.queue.size;
+  }
+  get dropped(): number {
+    return this.queue.dropped;
+  }
+  async grants(): Promise<P.FleetGrant[]> {
+    if (!this.hub.reachable) throw new Error('fleet: Redis is unreachable');
+    const now = this.hub.now();
+    return [...this.hub.grants.values()]
+      .filter((g) => g.deadline > now)
+      .map((g) => ({ door: g.door, address: g.address, host: g.host, ttlMs: g.deadline - now }));
+  }
+  status(): P.FleetStatus {
+    return {
+      enabled: true,
+      group: 'test',
+      url: 'redis://hub',
+      connected: this.hub.reachable,
+      peers: this.hub.members.filter((m) => m !== this).map((m) => m.host),
+      lastSync: this.lastSync,
+      queued: this.queue.size,
+      counters: {
+        published: this.published.length,
+        received: 0,
+        rejected: 0,
+        dropped: this.queue.dropped,
+      },
+    };
+  }
+  async close(): Promise<void> {}
 }

@@ -27,6 +27,7 @@ export const DOOR_KEYS = new Set([
   'OPEN',
   'OPEN_TIMEOUT',
   'CLOSE',
+  'SHARE',
   'SEQUENCE_SECRET',
   'SEQUENCE_LENGTH',
   'SEQUENCE_STEP',
@@ -192,6 +193,12 @@ export function applyDoorDirective(
       if ('error' in r) problem(lineNo, `door '${door.name}': ${r.error}`);
       else if (key === 'OPEN') door.open = { ports: r.ports, line: lineNo };
       else door.close = { ports: r.ports, line: lineNo };
+      break;
+    }
+    case 'SHARE': {
+      const v = value.toLowerCase();
+      if (v === 'yes' || v === 'no') door.share = v === 'yes';
+      else problem(lineNo, `door '${door.name}': Share must be yes or no, got '${value}'`);
       break;
     }
     case 'OPEN_TIMEOUT': {
