@@ -112,6 +112,28 @@ export class MetricsServer {
       [],
       (s) => one(s.logSuppressed),
     );
+    def('gauge', 'knockd_fleet_connected', '1 when Redis is reachable (Fleet set).', [], (s) =>
+      s.fleet === undefined ? [] : one(s.fleet.connected ? 1 : 0),
+    );
+    def('gauge', 'knockd_fleet_peers', 'Other daemons of the group seen live.', [], (s) =>
+      s.fleet === undefined ? [] : one(s.fleet.peers),
+    );
+    def('gauge', 'knockd_fleet_queued', 'Changes waiting for Redis.', [], (s) =>
+      s.fleet === undefined ? [] : one(s.fleet.queued),
+    );
+    def(
+      'counter',
+      'knockd_fleet_changes_total',
+      'Fleet changes: published, received, rejected (malformed), dropped (queue full), applied, refused (not allowed here).',
+      ['outcome'],
+      (s) => {
+        const f = s.fleet;
+        if (f === undefined) return [];
+        return (
+          ['published', 'received', 'rejected', 'dropped', 'applied', 'refused'] as const
+        ).map((o) => [{ outcome: o }, f[o]]);
+      },
+    );
     new client.Gauge({
       name: 'knockd_build_info',
       help: 'Build information; the value is always 1.',

@@ -82,4 +82,18 @@ export interface MetricsSnapshot {
   };
   spa: { accepted: number; rejected: { reason: string; count: number }[] };
   logSuppressed: number;
+  /** Shared grants; absent when [options] Fleet is not set. */
+  fleet?: {
+    connected: boolean;
+    peers: number;
+    queued: number;
+    /** Changes written to Redis, read from it, rejected as malformed, dropped (queue full). */
+    published: number;
+    received: number;
+    rejected: number;
+    dropped: number;
+    /** Remote changes this host applied, and refused (unshared or unknown door, bad address). */
+    applied: number;
+    refused: number;
+  };
 }

@@ -49,6 +49,19 @@ export function metricsSnapshot(
   spa: SpaService,
 ): MetricsSnapshot {
   const cap = capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
+  const f = grants.fleet.status();
+  const fleet = f.enabled
+    ? {
+        fleet: {
+          connected: f.connected,
+          peers: f.peers.length,
+          queued: f.queued,
+          ...f.counters,
+          applied: grants.fleetCounters.applied,
+          refused: grants.fleetCounters.rejected,
+        },
+      }
+    : {};
   return {
     knocks: [...events.knocks].flatMap(([door, a]) =>
       a.map((count, i) => ({ door, stage: i + 1, count: count ?? 0 })),
@@ -68,6 +81,7 @@ export function metricsSnapshot(
       rejected: [...spa.counters.rejected].map(([reason, count]) => ({ reason, count })),
     },
     logSuppressed: events.knockLimiter.suppressedTotal + events.openLimiter.suppressedTotal,
+    ...fleet,
   };
 }
 
