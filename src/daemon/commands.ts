@@ -11,11 +11,18 @@
  *   kept as (door, address, due): its text is rebuilt from the config when it
  *   runs, never read back from disk.
  * - Nothing here rejects: a runner failure is a logged exit status.
+ *
+ * fwknopd's command cycles (CMD_CYCLE_OPEN/CLOSE) share all of this, with
+ * the SPA stanza as the door: the same per-door cap and per-source cooldown,
+ * and a pending close journaled as (stanza id, validated variables, due)
+ * whose argv is rebuilt from the current access.conf when it runs.
  */
 import { expandCommand, startCommandFor, stopCommandFor, type Door } from '../core/config.js';
 import { canonicalIP } from '../core/ip.js';
 import { MSG } from '../core/logfmt.js';
-import type { Clock, CommandRunner, Logger } from './ports.js';
+import type { Stanza } from '../core/spa/access.js';
+import { cycleArgv, cycleVarsProblem, type CycleVars } from '../core/spa/cycle.js';
+import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './ports.js';
 
 export const DEFAULT_MAX_COMMANDS = 16;
 export const COOLDOWN_MS = 1000;
@@ -26,11 +33,17 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PendingStop {
   id: number;
+  /** The door's name; for a command cycle, the stanza's id (Stanza.id). */
   door: string;
   address: string;
   /** Epoch ms when it is due. */
   due: number;
+  /** Present for a CMD_CYCLE_CLOSE: the values its variables take. */
+  cycle?: CycleVars;
 }
+
+/** The slot and cooldown key of a stanza: its own namespace, apart from door names. */
+const cycleDoor = (stanzaId: string) => `SPA ${stanzaId}`;
 
 interface Armed {
   entry: PendingStop;
@@ -66,6 +79,68 @@ export class CommandScheduler {
 
   setMaxCommands(n: number): void {
     this.maxCommands = n;
+  }
+
+  private argvRunner: ArgvRunner | null = null;
+  private stanzaNamed: (id: string) => Stanza | undefined = () => undefined;
+
+  /** Enables command cycles: how argv runs, and the current stanzas by id. */
+  useCycles(runner: ArgvRunner, stanzaNamed: (id: string) => Stanza | undefined): void {
+    this.argvRunner = runner;
+    this.stanzaNamed = stanzaNamed;
+  }
+
+  /**
+   * An accepted SPA packet for a stanza with CMD_CYCLE_OPEN: the open now,
+   * the close (unless NONE) `vars.seconds` later. Returns false when the
+   * open was dropped (cap, cooldown, no argv runner, bad values).
+   */
+  onCycle(stanza: Stanza, vars: CycleVars): boolean {
+    const cycle = stanza.cycle;
+    const door = cycleDoor(stanza.id);
+    const problem = cycleVarsProblem(vars);
+    if (cycle === undefined || this.argvRunner === null || problem !== null) {
+      this.logger.log(`${vars.ip}: ${door}: command cycle not run: ${problem ?? 'not enabled'}`);
+      return false;
+    }
+    const now = this.now();
+    const key = `${door}\u0000${vars.ip}`;
+    const last = this.cooldown.get(key);
+    const slots = this.slotsOf(door);
+    if ((last !== undefined && now - last < COOLDOWN_MS) || slots.running >= this.maxCommands) {
+      slots.dropped++;
+      this.counters.dropped++;
+      return false;
+    }
+    this.cooldown.delete(key);
+    this.cooldown.set(key, now);
+    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
+    let pending: PendingStop | null = null;
+    if (cycle.close !== undefined) {
+      pending = {
+        id: this.nextId++,
+        door: stanza.id,
+        address: vars.ip,
+        due: now + vars.seconds * 1000,
+        cycle: { ...vars },
+      };
+      this.stops.set(pending.id, { entry: pending, timer: null });
+    }
+    slots.running++;
+    const argv = cycleArgv(cycle.open, vars);
+    this.track(
+      (async () => {
+        try {
+          // The close is on disk before the open runs: a crash in between cannot lose it.
+          if (pending !== null) await this.persist();
+          await this.execArgv(door, 'CMD_CYCLE_OPEN', argv);
+        } finally {
+          this.release(door);
+        }
+        if (pending !== null) this.arm(pending);
+      })(),
+    );
+    return true;
   }
 
   /** A successful knock: start command now, stop command later (if the door has them). */
@@ -157,6 +232,7 @@ export class CommandScheduler {
     const e = a.entry;
     if (!this.stops.delete(e.id)) return;
     if (a.timer !== null) clearTimeout(a.timer);
+    if (e.cycle !== undefined) return this.runCycleClose(e, e.cycle);
     const ip = canonicalIP(e.address);
     const door = this.doorNamed(e.door);
     const stop = door === undefined || ip === null ? undefined : stopCommandFor(door, ip.family);
@@ -177,12 +253,44 @@ export class CommandScheduler {
     await this.persist();
   }
 
-  private async exec(door: string, cmd: string): Promise<void> {
+  /** A due CMD_CYCLE_CLOSE: argv rebuilt from the stanza as configured now. */
+  private async runCycleClose(e: PendingStop, vars: CycleVars): Promise<void> {
+    const door = cycleDoor(e.door);
+    const close = this.stanzaNamed(e.door)?.cycle?.close;
+    if (close === undefined || this.argvRunner === null) {
+      this.logger.log(
+        `${e.address}: ${door}: pending CMD_CYCLE_CLOSE dropped: the stanza or its close command is gone`,
+      );
+      await this.persist();
+      return;
+    }
+    await this.acquire(door);
+    try {
+      this.logger.log(`${e.address}: ${door}: timer expired`);
+      await this.execArgv(door, 'CMD_CYCLE_CLOSE', cycleArgv(close, vars));
+    } finally {
+      this.release(door);
+    }
+    await this.persist();
+  }
+
+  private async execArgv(door: string, what: string, argv: string[]): Promise<void> {
+    const runner = this.argvRunner;
+    if (runner === null) return;
+    // JSON quoting shows argument boundaries exactly.
+    await this.execWith(door, `${what} ${JSON.stringify(argv)}`, () => runner.runArgv(argv));
+  }
+
+  private exec(door: string, cmd: string): Promise<void> {
+    return this.execWith(door, cmd, () => this.runner.run(cmd));
+  }
+
+  private async execWith(door: string, cmd: string, run: () => Promise<RunResult>): Promise<void> {
     this.logger.log(MSG.running(door, cmd));
     this.counters.run++;
     let r;
     try {
-      r = await this.runner.run(cmd);
+      r = await run();
     } catch (e) {
       this.counters.failed++;
       this.logger.log(`${door}: command could not start: ${(e as Error).message}`);
