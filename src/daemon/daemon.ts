@@ -8,13 +8,13 @@
 import type { Door } from '../core/config.js';
 import { formatProblem } from '../core/errors.js';
 import type { ControlRequest } from '../core/control.js';
-import { buildFilter, type FilterDoor } from '../core/knock/filter.js';
 import { KnockMachine, type KnockEvent } from '../core/knock/machine.js';
 import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
 import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { grantView, statusView, type MetricsSnapshot } from '../core/status.js';
+import { knockFilter, metricsSnapshot, statusInput } from './views.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -23,6 +23,7 @@ import { GrantKeeper } from './grant-keeper.js';
 import { JournalWriter } from './journal-writer.js';
 import { OneTimeSequences } from './one-time.js';
 import { SpaService } from './spa-service.js';
+import { TotpDoors } from './totp-doors.js';
 import * as P from './ports.js';
 
 export interface DaemonSettings {
@@ -70,6 +71,8 @@ export class Daemon {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastSummary = 0;
   private stopping = false;
+  private readonly totp: TotpDoors;
+  private totpTimer: NodeJS.Timeout | null = null;
 
   constructor(
     loaded: P.LoadedConfig,
@@ -79,9 +82,10 @@ export class Daemon {
     const { logger, now } = deps;
     const opts = loaded.config.options;
     this.loaded = loaded;
-    this.machine = new KnockMachine(loaded.config.doors, opts.maxAttempts);
+    this.totp = new TotpDoors((alg, key, data) => deps.spaCrypto.hmac(alg, key, data), now);
+    this.machine = new KnockMachine(this.totp.build(loaded.config.doors), opts.maxAttempts);
     this.machine.debugEvents = settings.debug;
-    this.events = new EventLog(logger, now, settings.lookup ? deps.resolver : null);
+    this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();
     this.grants = new GrantKeeper(deps.firewall, logger, now, dirty);
@@ -112,7 +116,15 @@ export class Daemon {
     );
     this.oneTime.reset(loaded.oneTime);
     this.capture = new CaptureLoop(settings, deps.capture, logger, {
-      filter: (addrs, ethernet) => this.filter(addrs, ethernet),
+      filter: (addrs, ethernet) =>
+        knockFilter(
+          this.totp.doors,
+          this.machine,
+          this.spa.capturePort,
+          addrs,
+          this.settings.ipv4Only,
+          ethernet,
+        ),
       onAddresses: (addrs) => {
         this.machine.setLocalAddresses(new Set(addrs));
         this.spa.setLocalAddresses(addrs);
@@ -139,25 +151,21 @@ export class Daemon {
     this.journal.markDirty();
     await this.spa.configure(this.loaded.spa);
     this.capture.start(this.spa.snaplen(KNOCK_SNAPLEN));
+    this.armTotp();
     logger.log(MSG.startup(this.settings.iface));
     this.timers.push(setInterval(() => this.tick(), 1000));
     this.timers.push(setInterval(() => this.capture.refreshAddresses(), 2000));
   }
 
-  private filter(addrs: string[], ethernet: boolean): string {
-    const doors: FilterDoor[] = [];
-    this.loaded.config.doors.forEach((d, i) => {
-      if (!this.machine.isEnabled(i)) return;
-      doors.push({
-        sequence: this.machine.sequenceOf(i),
-        tcpFlags: d.tcpFlags,
-        ...(d.target === undefined ? {} : { target: d.target }),
-      });
-    });
-    const port = this.spa.capturePort;
-    if (port !== undefined)
-      doors.push({ sequence: [{ port, proto: 'udp' }], tcpFlags: { set: 0, clear: 0 } });
-    return buildFilter(doors, addrs, this.settings.ipv4Only, ethernet);
+  /** Time-based doors move to the next step at each boundary; the kernel filter follows. */
+  private armTotp(): void {
+    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
+    const ms = this.totp.msToNextStep();
+    if (ms === null || this.stopping) return;
+    this.totpTimer = setTimeout(() => {
+      if (this.totp.rotate(this.machine)) this.capture.applyFilter();
+      this.armTotp();
+    }, ms + 5);
   }
 
   private onPacket(pkt: Packet, buf: Buffer, off: number, caplen: number, ts: number): void {
@@ -177,6 +185,7 @@ export class Daemon {
     if (e.kind !== 'open') return;
     const { door, src } = e;
     if (door.oneTimeSequences !== undefined) this.oneTime.used(door, e.doorIndex);
+    if (this.totp.burn(e.doorIndex, this.machine)) this.capture.applyFilter();
     if (door.close !== undefined) this.grants.closePorts(src, door.close.ports, 'closed by knock');
     if (door.open !== undefined)
       this.grants.open(door.name, src, door.open.ports, door.openTimeout);
@@ -231,7 +240,8 @@ export class Daemon {
       logger.error(`error: ${(e as Error).message}; keeping the running SPA receiver`);
     }
     this.loaded = next;
-    this.machine.setDoors(next.config.doors);
+    this.machine.setDoors(this.totp.build(next.config.doors));
+    this.armTotp();
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
     this.commands.setMaxCommands(opts.maxCommands ?? DEFAULT_MAX_COMMANDS);
@@ -247,25 +257,17 @@ export class Daemon {
     const now = this.deps.now();
     switch (req.cmd) {
       case 'status':
-        return statusView({
-          now,
-          iface: this.settings.iface,
-          firewall: this.grants.kind,
-          doors: this.loaded.config.doors.map((door, i) => ({
-            door,
-            sequence: this.machine.sequenceOf(i),
-            enabled: this.machine.isEnabled(i),
-          })),
-          attemptCount: this.machine.attemptCount(),
-          maxAttempts: this.machine.maxAttempts,
-          attempts: this.machine.attempts().map(({ door, attempt }) => ({ door, ...attempt })),
-          grants: this.grants.table.all(),
-          pendingStops: this.commands.pending(),
-          capture: {
-            ...(this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 }),
-            ...this.capture.counters,
-          },
-        });
+        return statusView(
+          statusInput(
+            now,
+            this.settings.iface,
+            this.loaded.config.doors,
+            this.machine,
+            this.grants,
+            this.commands,
+            this.capture,
+          ),
+        );
       case 'grants':
         return { grants: grantView(this.grants.table.all(), now) };
       case 'revoke':
@@ -289,28 +291,14 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    const cap = this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
-    return {
-      knocks: [...this.events.knocks].flatMap(([door, a]) =>
-        a.map((count, i) => ({ door, stage: i + 1, count: count ?? 0 })),
-      ),
-      opens: [...this.events.opens].map(([door, count]) => ({ door, count })),
-      attempts: this.machine.attemptCount(),
-      evictions: this.machine.evictions,
-      grants: { backend: this.grants.kind, live: this.grants.table.size, ...this.grants.counters },
-      commands: { ...this.commands.counters },
-      capture: {
-        ...cap,
-        decoded: this.capture.counters.packets,
-        skipped: this.capture.counters.skipped,
-      },
-      spa: {
-        accepted: this.spa.counters.accepted,
-        rejected: [...this.spa.counters.rejected].map(([reason, count]) => ({ reason, count })),
-      },
-      logSuppressed:
-        this.events.knockLimiter.suppressedTotal + this.events.openLimiter.suppressedTotal,
-    };
+    return metricsSnapshot(
+      this.events,
+      this.machine,
+      this.grants,
+      this.commands,
+      this.capture,
+      this.spa,
+    );
   }
 
   /**
@@ -321,6 +309,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
     this.spa.close();
     this.capture.stop();
     await this.commands.shutdown();

@@ -178,7 +178,7 @@ test('event log: -l looks up only printed lines, a bounded number at once, and c
   let now = 0;
   const resolver = new FakeResolver();
   const logger = new MemoryLogger();
-  const log = new EventLog(logger, () => now, resolver);
+  const log = new EventLog(logger, () => now, resolver, true);
   for (let i = 0; i < 1000; i++)
     log.log({ kind: 'stage', door: A, src: `192.0.2.${i % 250}.`, stage: 1 });
   assert.ok(resolver.asked.length <= 8, `in flight: ${resolver.asked.length}`);
@@ -192,7 +192,7 @@ test('event log: -l looks up only printed lines, a bounded number at once, and c
 
 test('event log: OPEN lines are rate limited too, with a summary', () => {
   const logger = new MemoryLogger();
-  const log = new EventLog(logger, () => 0, null);
+  const log = new EventLog(logger, () => 0, new FakeResolver(), false);
   for (let i = 0; i < 500; i++)
     log.log({ kind: 'open', door: A, doorIndex: 0, src: `10.9.${i >> 8}.${i & 255}`, family: 4 });
   const opens = logger.lines.filter((l) => l.endsWith('OPEN SESAME')).length;
