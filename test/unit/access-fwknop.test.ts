@@ -219,3 +219,18 @@ test('SOURCE and DESTINATION of either family; ANY anywhere in a list', () => {
   const any = load(`SOURCE 10.0.0.1, ANY\n${KEYS}`).stanzas[0];
   assert.equal(any?.sources, 'any');
 });
+
+test("a key with text after ';' is refused, never silently shortened; a trailing ';' is fwknopd's terminator", () => {
+  const msg =
+    "2: KEY has text after ';': fwknopd cuts the value there, which would shorten the key; choose a key without ';' (KEY_BASE64 encodes any bytes)";
+  assert.deepEqual(refused('SOURCE ANY\nKEY abc;def\nALLOW_NO_HMAC Y\n'), [
+    msg,
+    '1: stanza has no KEY or KEY_BASE64',
+  ]);
+  assert.deepEqual(refused(`SOURCE ANY\nKEY_BASE64 ${K};x\nHMAC_KEY_BASE64 ${H}\n`), [
+    msg.replace('KEY has', 'KEY_BASE64 has'),
+    '1: stanza has no KEY or KEY_BASE64',
+  ]);
+  const [s] = load('SOURCE ANY\nKEY abcdef;\nALLOW_NO_HMAC Y\n').stanzas;
+  assert.equal(Buffer.from(s?.encKey ?? []).toString(), 'abcdef');
+});

@@ -237,6 +237,13 @@ export function parseAccessConf(text: string, file: string): AccessConf {
     const value = (m?.[2] ?? '').trim();
     if (m === null || value === '') return bad(line, `syntax error: '${l}' is not 'NAME value'`);
     const name = rawName.startsWith('%') ? rawName.toLowerCase() : rawName.toUpperCase();
+    // fwknopd cuts every value at ';'. For a key that would silently be a
+    // shorter key than the one written, so text after ';' is refused there.
+    if (/^(HMAC_)?KEY(_BASE64)?$/.test(name) && /;\s*\S/.test(l.slice(rawName.length + 1)))
+      return bad(
+        line,
+        `${name} has text after ';': fwknopd cuts the value there, which would shorten the key; choose a key without ';' (KEY_BASE64 encodes any bytes)`,
+      );
     if (name === 'SOURCE') {
       const src = parseCidrList(value);
       if (src === null) bad(line, `SOURCE: bad address list '${value}'`);
