@@ -170,14 +170,17 @@ test('every fwknopd 2.6.10 man-page keyword is supported or refused with why and
   const refusedOnes = [
     [
       'ENABLE_CMD_EXEC Y',
-      /ENABLE_CMD_EXEC Y is not supported: .*client-chosen text as root; use CMD_CYCLE_OPEN/,
+      /^4: ENABLE_CMD_EXEC Y is not supported: a command message \(fwknop -C\) runs text the client chose, as root by default; use CMD_CYCLE_OPEN with a fixed command$/,
     ],
     ['ENABLE_CMD_SUDO_EXEC Y', /not supported: .*use CMD_CYCLE_OPEN/],
     ['FORCE_NAT 192.0.2.5 22', /FORCE_NAT is not supported: .*no NAT backend; use CMD_CYCLE_OPEN/],
     ['FORCE_SNAT 192.0.2.5', /FORCE_SNAT is not supported: .*use CMD_CYCLE_OPEN/],
     ['FORCE_MASQUERADE Y', /FORCE_MASQUERADE Y is not supported: .*use CMD_CYCLE_OPEN/],
-    ['FORWARD_ALL Y', /FORWARD_ALL Y is not supported/],
-    ['%include /etc/fwknop/more.conf', /%include is not supported: .*SPA_Access.*or concatenate/],
+    ['FORWARD_ALL Y', /FORWARD_ALL Y is not supported: .*no FORWARD backend; use CMD_CYCLE_OPEN/],
+    [
+      '%include /etc/fwknop/more.conf',
+      /%include is not supported: .*concatenate the included files into the file SPA_Access names/,
+    ],
   ] as const;
   for (const [line, re] of refusedOnes) {
     const msgs = refused(`SOURCE ANY\n${KEYS}${line}\n`);

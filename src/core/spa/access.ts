@@ -117,9 +117,21 @@ export const KEYWORDS: Readonly<Record<string, string>> = {
   GPG_HOME_DIR: 'refused (as GPG_DECRYPT_ID)',
   GPG_EXE: 'refused (as GPG_DECRYPT_ID)',
   '%include':
-    'refused: the parser reads one file; list the files in knockd.conf (SPA_Access) or concatenate them',
+    'refused: the parser reads one file; concatenate the included files into the file SPA_Access names',
   '%include_folder': 'refused (as %include)',
   ALLOW_NO_HMAC: 'knockd-ts only: Y lets a stanza without an HMAC key load',
+};
+
+/** Why a switch is refused when set to Y, and what to use instead. */
+const REFUSED_YES: Readonly<Record<string, string>> = {
+  ENABLE_CMD_EXEC:
+    'a command message (fwknop -C) runs text the client chose, as root by default; use CMD_CYCLE_OPEN with a fixed command',
+  ENABLE_CMD_SUDO_EXEC:
+    'a command message (fwknop -C) runs text the client chose through sudo; use CMD_CYCLE_OPEN with a fixed sudo command',
+  FORCE_MASQUERADE:
+    'grants open INPUT only, there is no NAT backend; use CMD_CYCLE_OPEN/CLOSE with your own nft masquerade rule',
+  FORWARD_ALL:
+    'grants open INPUT only, there is no FORWARD backend; use CMD_CYCLE_OPEN/CLOSE with your own nft forward rule',
 };
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -288,7 +300,7 @@ export function parseAccessConf(text: string, file: string): AccessConf {
       return n;
     };
     const refuseIfYes = () => {
-      if (yes) bad(line, `${name} Y is not supported: ${KEYWORDS[name] ?? ''}`);
+      if (yes) bad(line, `${name} Y is not supported: ${REFUSED_YES[name] ?? ''}`);
     };
     const cyc = () => {
       let c = cycleRaw.get(s);
