@@ -258,3 +258,17 @@ test('policy: DESTINATION picks the stanza by the packet destination (capture) o
   assert.ok(sock.ok && sock.stanza === 1 && sock.dst === '10.9.0.1');
   assert.ok(!evaluateSpa(pkt(), '10.0.0.2', [], ss, replay, now, c).ok, 'unknown destination');
 });
+
+test('scheduler: a clean shutdown runs pending cycle closes at once', async () => {
+  const ss = stanzas(ssText('/bin/echo close $IP'));
+  const { s, runner } = scheduler(() => ss);
+  const st = ss[0];
+  assert.ok(st);
+  s.onCycle(st, { ...V, seconds: 3600 });
+  await s.shutdown();
+  assert.deepEqual(runner.argvs, [
+    ['/bin/echo', 'open', '10.0.0.2'],
+    ['/bin/echo', 'close', '10.0.0.2'],
+  ]);
+  assert.equal(s.pending().length, 0);
+});
