@@ -9,16 +9,15 @@
  * unless it says `ALLOW_NO_HMAC Y`.
  */
 import type { ConfigProblem } from '../errors.js';
-import { canonicalIP, parseIPv4, parseIPv6 } from '../ip.js';
 import { parsePortList, type PortSpec } from '../port.js';
+import { KEYWORDS, REFUSED_YES } from './access-keywords.js';
+import { addressIn, parseCidrList, type Cidr } from './cidr.js';
+
+export { KEYWORDS } from './access-keywords.js';
+export { addressIn, parseCidrList, type Cidr } from './cidr.js';
 import { b64decode, type AesMode, type HmacAlg } from './spa.js';
 
 /** An address block of either family; `bits` leading bits of `addr` must match. */
-export interface Cidr {
-  family: 4 | 6;
-  addr: Uint8Array;
-  bits: number;
-}
 
 /** A stanza's command cycle (CMD_CYCLE_OPEN/CLOSE/TIMER): run instead of a grant. */
 export interface CmdCycle {
@@ -67,147 +66,9 @@ export const MAX_CYCLE_TIMER = 2 << 22;
 /** fwknopd's CMD_CYCLE_BUFSIZE: a longer command is refused, as there. */
 export const MAX_CYCLE_COMMAND = 255;
 
-/** Support status of every access.conf keyword in the fwknopd 2.6.10 man page. */
-export const KEYWORDS: Readonly<Record<string, string>> = {
-  SOURCE: 'supported (IPv4 and IPv6 addresses and CIDRs, ANY)',
-  DESTINATION: 'supported (IPv4 and IPv6 addresses and CIDRs, ANY)',
-  OPEN_PORTS: 'supported',
-  RESTRICT_PORTS: 'supported',
-  KEY: 'supported',
-  KEY_BASE64: 'supported',
-  HMAC_KEY: 'supported',
-  HMAC_KEY_BASE64: 'supported',
-  HMAC_DIGEST_TYPE: 'supported',
-  FW_ACCESS_TIMEOUT: 'supported',
-  MAX_FW_TIMEOUT: 'supported',
-  ENCRYPTION_MODE: 'supported (cbc, ecb, cfb, ofb, ctr, legacy)',
-  ACCESS_EXPIRE: 'supported',
-  ACCESS_EXPIRE_EPOCH: 'supported',
-  REQUIRE_USERNAME: 'supported',
-  REQUIRE_SOURCE_ADDRESS: 'supported',
-  REQUIRE_SOURCE: 'supported (synonym of REQUIRE_SOURCE_ADDRESS)',
-  CMD_CYCLE_OPEN: 'supported (argv, no shell unless the line starts with a shell and -c)',
-  CMD_CYCLE_CLOSE: 'supported (NONE: no close)',
-  CMD_CYCLE_TIMER: 'supported',
-  ENABLE_CMD_EXEC:
-    'N accepted; Y refused: command messages (fwknop -C) would run client-chosen text as root; use CMD_CYCLE_OPEN with a fixed command',
-  ENABLE_CMD_SUDO_EXEC:
-    'N accepted; Y refused (as ENABLE_CMD_EXEC); use CMD_CYCLE_OPEN with a fixed sudo command',
-  CMD_EXEC_USER: 'accepted and ignored with a warning (command messages are never run)',
-  CMD_EXEC_GROUP: 'accepted and ignored with a warning (command messages are never run)',
-  CMD_SUDO_EXEC_USER: 'accepted and ignored with a warning (command messages are never run)',
-  CMD_SUDO_EXEC_GROUP: 'accepted and ignored with a warning (command messages are never run)',
-  SUDO_EXE: 'accepted and ignored with a warning (command messages are never run)',
-  FORCE_NAT:
-    'refused: grants open INPUT only, there is no NAT backend; use CMD_CYCLE_OPEN/CLOSE with your own nft DNAT rule',
-  FORCE_SNAT: 'refused (as FORCE_NAT); use CMD_CYCLE_OPEN/CLOSE with your own nft SNAT rule',
-  FORCE_MASQUERADE:
-    'N accepted; Y refused (as FORCE_NAT); use CMD_CYCLE_OPEN/CLOSE with your own nft masquerade rule',
-  FORWARD_ALL: 'N accepted; Y refused (as FORCE_NAT)',
-  DISABLE_DNAT: 'accepted (there is no DNAT to disable)',
-  GPG_DECRYPT_ID:
-    'refused: GPG packets are not decrypted; use KEY_BASE64 + HMAC_KEY_BASE64 (fwknop --key-gen). A stanza that also has a KEY is accepted for Rijndael packets, with a warning',
-  GPG_DECRYPT_PW: 'refused (as GPG_DECRYPT_ID)',
-  GPG_ALLOW_NO_PW: 'refused (as GPG_DECRYPT_ID)',
-  GPG_REQUIRE_SIG: 'refused (as GPG_DECRYPT_ID)',
-  GPG_DISABLE_SIG: 'refused (as GPG_DECRYPT_ID)',
-  GPG_IGNORE_SIG_VERIFY_ERROR: 'refused (as GPG_DECRYPT_ID)',
-  GPG_REMOTE_ID: 'refused (as GPG_DECRYPT_ID)',
-  GPG_FINGERPRINT_ID: 'refused (as GPG_DECRYPT_ID)',
-  GPG_HOME_DIR: 'refused (as GPG_DECRYPT_ID)',
-  GPG_EXE: 'refused (as GPG_DECRYPT_ID)',
-  '%include':
-    'refused: the parser reads one file; concatenate the included files into the file SPA_Access names',
-  '%include_folder': 'refused (as %include)',
-  ALLOW_NO_HMAC: 'knockd-ts only: Y lets a stanza without an HMAC key load',
-};
-
-/** Why a switch is refused when set to Y, and what to use instead. */
-const REFUSED_YES: Readonly<Record<string, string>> = {
-  ENABLE_CMD_EXEC:
-    'a command message (fwknop -C) runs text the client chose, as root by default; use CMD_CYCLE_OPEN with a fixed command',
-  ENABLE_CMD_SUDO_EXEC:
-    'a command message (fwknop -C) runs text the client chose through sudo; use CMD_CYCLE_OPEN with a fixed sudo command',
-  FORCE_MASQUERADE:
-    'grants open INPUT only, there is no NAT backend; use CMD_CYCLE_OPEN/CLOSE with your own nft masquerade rule',
-  FORWARD_ALL:
-    'grants open INPUT only, there is no FORWARD backend; use CMD_CYCLE_OPEN/CLOSE with your own nft forward rule',
-};
-
 const enc = (s: string) => new TextEncoder().encode(s);
 const same = (a: Uint8Array, b: Uint8Array) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
-
-function parseCidr(raw: string): Cidr | null {
-  const slash = raw.indexOf('/');
-  const a = slash < 0 ? raw : raw.slice(0, slash);
-  const m = slash < 0 ? undefined : raw.slice(slash + 1);
-  const v4 = parseIPv4(a);
-  const addr = v4 ?? (a.includes('%') ? null : parseIPv6(a));
-  if (addr === null) return null;
-  const family = v4 !== null ? 4 : 6;
-  const max = family === 4 ? 32 : 128;
-  let bits = max;
-  if (m !== undefined) {
-    const dotted = family === 4 ? parseIPv4(m) : null;
-    if (dotted !== null) {
-      // A dotted mask must be contiguous ones (255.255.255.0), as a prefix is.
-      const n =
-        (((dotted[0] ?? 0) << 24) |
-          ((dotted[1] ?? 0) << 16) |
-          ((dotted[2] ?? 0) << 8) |
-          (dotted[3] ?? 0)) >>>
-        0;
-      const ones = 32 - Math.log2((~n >>> 0) + 1);
-      if (!Number.isInteger(ones)) return null;
-      bits = ones;
-    } else if (/^\d{1,3}$/.test(m) && Number(m) <= max) bits = Number(m);
-    else return null;
-  }
-  return { family, addr, bits };
-}
-
-/**
- * A SOURCE or DESTINATION value: comma-separated addresses and CIDRs of
- * either family, or ANY (anywhere in the list, as fwknopd reads it).
- */
-export function parseCidrList(v: string): Cidr[] | 'any' | null {
-  const out: Cidr[] = [];
-  let any = false;
-  for (const raw of v.split(',')) {
-    const t = raw.trim();
-    if (t.toUpperCase() === 'ANY') any = true;
-    else {
-      const c = parseCidr(t);
-      if (c === null) return null;
-      out.push(c);
-    }
-  }
-  return any ? 'any' : out;
-}
-
-function inCidr(c: Cidr, b: Uint8Array): boolean {
-  const full = c.bits >> 3;
-  for (let i = 0; i < full; i++) if (b[i] !== c.addr[i]) return false;
-  const rest = c.bits & 7;
-  if (rest === 0) return true;
-  const mask = (0xff << (8 - rest)) & 0xff;
-  return ((b[full] ?? 0) & mask) === ((c.addr[full] ?? 0) & mask);
-}
-
-/** True when `address` (IP text) is in the list. An IPv4-mapped IPv6 address counts as IPv4. */
-export function addressIn(list: Cidr[] | 'any', address: string): boolean {
-  if (list === 'any') return true;
-  const ip = canonicalIP(address);
-  if (ip === null) return false;
-  let text = ip.text;
-  if (ip.family === 6 && text.startsWith('::ffff:') && text.includes('.')) text = text.slice(7);
-  const v4 = parseIPv4(text);
-  const bytes = v4 ?? parseIPv6(text);
-  if (bytes === null) return false;
-  const family = v4 !== null ? 4 : 6;
-  return list.some((c) => c.family === family && inCidr(c, bytes));
-}
 
 export function sourceMatches(s: Stanza, address: string): boolean {
   return addressIn(s.sources, address);
