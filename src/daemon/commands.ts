@@ -26,6 +26,8 @@ import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './port
 
 export const DEFAULT_MAX_COMMANDS = 16;
 export const COOLDOWN_MS = 1000;
+/** Pending stops per door at most; a start that would leave one more is dropped. */
+export const MAX_PENDING_STOPS = 4096;
 /** Cooldown entries kept at most; beyond this the oldest go first (they are the ones expiring). */
 const COOLDOWN_CAP = 65_536;
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
@@ -48,10 +50,14 @@ const cycleDoor = (stanzaId: string) => `SPA ${stanzaId}`;
 interface Armed {
   entry: PendingStop;
   timer: NodeJS.Timeout | null;
+  /** Its command is running: it stays in the journal until that ends. */
+  started: boolean;
 }
 
 interface DoorSlots {
   running: number;
+  /** Pending stops (and cycle closes) of this door. */
+  pending: number;
   waiting: (() => void)[];
   dropped: number;
 }
@@ -79,6 +85,13 @@ export class CommandScheduler {
 
   setMaxCommands(n: number): void {
     this.maxCommands = n;
+    // A higher cap frees slots for stops already waiting.
+    for (const s of this.slots.values()) {
+      while (s.running < n && s.waiting.length > 0) {
+        s.running++;
+        s.waiting.shift()?.();
+      }
+    }
   }
 
   private argvRunner: ArgvRunner | null = null;
@@ -104,28 +117,18 @@ export class CommandScheduler {
       return false;
     }
     const now = this.now();
-    const key = `${door}\u0000${vars.ip}`;
-    const last = this.cooldown.get(key);
+    if (!this.admit(door, vars.ip, now)) return false;
     const slots = this.slotsOf(door);
-    if ((last !== undefined && now - last < COOLDOWN_MS) || slots.running >= this.maxCommands) {
-      slots.dropped++;
-      this.counters.dropped++;
-      return false;
-    }
-    this.cooldown.delete(key);
-    this.cooldown.set(key, now);
-    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
-    let pending: PendingStop | null = null;
-    if (cycle.close !== undefined) {
-      pending = {
-        id: this.nextId++,
-        door: stanza.id,
-        address: vars.ip,
-        due: now + vars.seconds * 1000,
-        cycle: { ...vars },
-      };
-      this.stops.set(pending.id, { entry: pending, timer: null });
-    }
+    const pending =
+      cycle.close === undefined
+        ? null
+        : this.addPending(door, {
+            id: this.nextId++,
+            door: stanza.id,
+            address: vars.ip,
+            due: now + vars.seconds * 1000,
+            cycle: { ...vars },
+          });
     slots.running++;
     const argv = cycleArgv(cycle.open, vars);
     this.track(
@@ -148,28 +151,18 @@ export class CommandScheduler {
     const start = startCommandFor(door, family);
     if (start === undefined || start === '') return;
     const now = this.now();
-    const key = `${door.name}\u0000${src}`;
-    const last = this.cooldown.get(key);
+    if (!this.admit(door.name, src, now)) return;
     const slots = this.slotsOf(door.name);
-    if ((last !== undefined && now - last < COOLDOWN_MS) || slots.running >= this.maxCommands) {
-      slots.dropped++;
-      this.counters.dropped++;
-      return;
-    }
-    this.cooldown.delete(key);
-    this.cooldown.set(key, now);
-    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
     const stop = stopCommandFor(door, family);
-    let pending: PendingStop | null = null;
-    if (stop !== undefined && stop !== '') {
-      pending = {
-        id: this.nextId++,
-        door: door.name,
-        address: src,
-        due: now + door.cmdTimeout * 1000,
-      };
-      this.stops.set(pending.id, { entry: pending, timer: null });
-    }
+    const pending =
+      stop === undefined || stop === ''
+        ? null
+        : this.addPending(door.name, {
+            id: this.nextId++,
+            door: door.name,
+            address: src,
+            due: now + door.cmdTimeout * 1000,
+          });
     slots.running++;
     this.track(
       (async () => {
@@ -185,12 +178,48 @@ export class CommandScheduler {
     );
   }
 
+  /**
+   * Whether a start may run now: not within the cooldown of the same (door,
+   * source), a free slot, and room for one more pending stop (each start can
+   * leave one for up to Cmd_Timeout, so they are bounded too).
+   */
+  private admit(door: string, src: string, now: number): boolean {
+    const key = `${door}\u0000${src}`;
+    const last = this.cooldown.get(key);
+    const slots = this.slotsOf(door);
+    if (
+      (last !== undefined && now - last < COOLDOWN_MS) ||
+      slots.running >= this.maxCommands ||
+      slots.pending >= MAX_PENDING_STOPS
+    ) {
+      slots.dropped++;
+      this.counters.dropped++;
+      return false;
+    }
+    this.cooldown.delete(key);
+    this.cooldown.set(key, now);
+    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
+    return true;
+  }
+
+  private addPending(door: string, entry: PendingStop): PendingStop {
+    this.stops.set(entry.id, { entry, timer: null, started: false });
+    this.slotsOf(door).pending++;
+    return entry;
+  }
+
+  /** The entry leaves the journal only once its command has run (or is known gone). */
+  private removePending(a: Armed): void {
+    if (!this.stops.delete(a.entry.id)) return;
+    const s = this.slotsOf(a.entry.cycle === undefined ? a.entry.door : cycleDoor(a.entry.door));
+    s.pending = Math.max(0, s.pending - 1);
+  }
+
   /** Journal restore: stops that were pending when the daemon last stopped. */
   restore(entries: readonly PendingStop[]): void {
     for (const e of entries) {
       this.nextId = Math.max(this.nextId, e.id + 1);
-      const armed = { entry: e, timer: null };
-      this.stops.set(e.id, armed);
+      this.addPending(e.cycle === undefined ? e.door : cycleDoor(e.door), e);
       this.arm(e);
     }
   }
@@ -230,9 +259,18 @@ export class CommandScheduler {
 
   private async runStop(a: Armed): Promise<void> {
     const e = a.entry;
-    if (!this.stops.delete(e.id)) return;
+    if (a.started || !this.stops.has(e.id)) return;
+    a.started = true;
     if (a.timer !== null) clearTimeout(a.timer);
-    if (e.cycle !== undefined) return this.runCycleClose(e, e.cycle);
+    try {
+      await (e.cycle !== undefined ? this.runCycleClose(e, e.cycle) : this.runStopCommand(e));
+    } finally {
+      this.removePending(a);
+    }
+    await this.persist();
+  }
+
+  private async runStopCommand(e: PendingStop): Promise<void> {
     const ip = canonicalIP(e.address);
     const door = this.doorNamed(e.door);
     const stop = door === undefined || ip === null ? undefined : stopCommandFor(door, ip.family);
@@ -240,7 +278,6 @@ export class CommandScheduler {
       this.logger.log(
         `${e.address}: ${e.door}: pending stop command dropped: the door or its stop command is gone`,
       );
-      await this.persist();
       return;
     }
     await this.acquire(e.door);
@@ -250,7 +287,6 @@ export class CommandScheduler {
     } finally {
       this.release(e.door);
     }
-    await this.persist();
   }
 
   /** A due CMD_CYCLE_CLOSE: argv rebuilt from the stanza as configured now. */
@@ -261,7 +297,6 @@ export class CommandScheduler {
       this.logger.log(
         `${e.address}: ${door}: pending CMD_CYCLE_CLOSE dropped: the stanza or its close command is gone`,
       );
-      await this.persist();
       return;
     }
     await this.acquire(door);
@@ -271,7 +306,6 @@ export class CommandScheduler {
     } finally {
       this.release(door);
     }
-    await this.persist();
   }
 
   private async execArgv(door: string, what: string, argv: string[]): Promise<void> {
@@ -311,7 +345,7 @@ export class CommandScheduler {
   private slotsOf(door: string): DoorSlots {
     let s = this.slots.get(door);
     if (s === undefined) {
-      s = { running: 0, waiting: [], dropped: 0 };
+      s = { running: 0, pending: 0, waiting: [], dropped: 0 };
       this.slots.set(door, s);
     }
     return s;
