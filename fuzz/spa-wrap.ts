@@ -23,7 +23,8 @@ export function evalSpa(
   now: number,
   c: SpaCrypto,
 ): SpaDecision {
-  return evaluateSpa(payload, src, stanzas, replay, now, c);
+  // Destination unknown: only DESTINATION ANY stanzas (the default) apply.
+  return evaluateSpa(payload, src, [], stanzas, replay, now, c);
 }
 
 /** The verifier alone, on the payload as text (no trim, no length-first check): the strict view. */

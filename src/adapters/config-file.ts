@@ -104,6 +104,7 @@ export function loadConfig(
       else
         spa = {
           stanzas: p.stanzas,
+          warnings: p.warnings,
           port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
           socket: r.config.options.spaReceive === 'socket',
         };

@@ -129,6 +129,8 @@ export async function main(argv: string[]): Promise<void> {
   const loaded = r.loaded;
   const cfg = loaded.config;
   if (o.has('check')) {
+    for (const w of loaded.spa?.warnings ?? [])
+      process.stderr.write(`warning: ${formatProblem(w)}\n`);
     process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
     process.exit(0);
   }

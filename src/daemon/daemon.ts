@@ -25,7 +25,7 @@ import { JournalWriter } from './journal-writer.js';
 import { OneTimeSequences } from './one-time.js';
 import { SpaService } from './spa-service.js';
 import { TotpDoors } from './totp-doors.js';
-import type * as P from './ports.js';
+import * as P from './ports.js';
 
 export interface DaemonSettings {
   configPath: string;
@@ -110,7 +110,12 @@ export class Daemon {
       this.events.knockLimiter,
       now,
       dirty,
+      (stanza, vars) => this.commands.onCycle(stanza, vars),
     );
+    if (P.isArgvRunner(deps.runner))
+      this.commands.useCycles(deps.runner, (id) =>
+        this.loaded.spa?.stanzas.find((s) => s.id === id),
+      );
     this.oneTime = new OneTimeSequences(deps.oneTime, this.machine, logger, () =>
       this.capture.applyFilter(),
     );
@@ -125,7 +130,10 @@ export class Daemon {
           this.settings.ipv4Only,
           ethernet,
         ),
-      onAddresses: (addrs) => this.machine.setLocalAddresses(new Set(addrs)),
+      onAddresses: (addrs) => {
+        this.machine.setLocalAddresses(new Set(addrs));
+        this.spa.setLocalAddresses(addrs);
+      },
       onPacket: (pkt, buf, off, caplen, ts) => this.onPacket(pkt, buf, off, caplen, ts),
     });
   }
@@ -168,7 +176,7 @@ export class Daemon {
 
   private onPacket(pkt: Packet, buf: Buffer, off: number, caplen: number, ts: number): void {
     if (pkt.proto === 'udp' && pkt.dport === this.spa.capturePort) {
-      this.spa.onPacket(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src);
+      this.spa.onPacket(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src, pkt.dst);
       return;
     }
     if (this.settings.debug)

@@ -312,19 +312,15 @@ test('F6: without HMAC, changing the "Salted__" bits in the first character does
   assert.equal(d.ok, false, `${variant.slice(0, 4)}... (was ${pkt.slice(0, 4)}...) accepted again`);
 });
 
-test(
-  'F3: access.conf parsing is linear in a run of whitespace inside a value',
-  { todo: 'finding F3: line regex in src/core/spa/access.ts' },
-  () => {
-    const t0 = process.hrtime.bigint();
-    parseAccessConf(
-      `SOURCE ANY\nKEY abc\nALLOW_NO_HMAC Y\nOPEN_PORTS tcp${'\t'.repeat(8000)}x\n`,
-      'a',
-    );
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    assert.ok(ms < 100, `${ms.toFixed(0)} ms for 8000 tabs`);
-  },
-);
+test('F3: access.conf parsing is linear in a run of whitespace inside a value', () => {
+  const t0 = process.hrtime.bigint();
+  parseAccessConf(
+    `SOURCE ANY\nKEY abc\nALLOW_NO_HMAC Y\nOPEN_PORTS tcp${'\t'.repeat(8000)}x\n`,
+    'a',
+  );
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  assert.ok(ms < 100, `${ms.toFixed(0)} ms for 8000 tabs`);
+});
 
 test('F4: a journal that loads can be written back and loaded again', () => {
   const stop = { id: 1, door: 'ssh', address: '10.0.0.2', due: 5 };
@@ -336,17 +332,13 @@ test('F4: a journal that loads can be written back and loaded again', () => {
   if ('state' in r) assert.ok('state' in parseJournal(serializeJournal(r.state)), 're-read failed');
 });
 
-test(
-  'F5: a KEY or HMAC_KEY containing ";" is neither cut short nor emptied',
-  { todo: 'finding F5: ";" starts a comment inside key values (src/core/spa/access.ts)' },
-  () => {
-    for (const [text, key] of [
-      ['SOURCE ANY\nKEY ;secret\nALLOW_NO_HMAC Y\n', ';secret'],
-      ['SOURCE ANY\nKEY abc;def\nALLOW_NO_HMAC Y\n', 'abc;def'],
-    ] as const) {
-      const r = parseAccessConf(text, 'a');
-      // Either the key is taken whole or the file is refused; never a shorter key.
-      if ('stanzas' in r) assert.equal(Buffer.from(r.stanzas[0]!.encKey!).toString(), key);
-    }
-  },
-);
+test('F5: a KEY or HMAC_KEY containing ";" is neither cut short nor emptied', () => {
+  for (const [text, key] of [
+    ['SOURCE ANY\nKEY ;secret\nALLOW_NO_HMAC Y\n', ';secret'],
+    ['SOURCE ANY\nKEY abc;def\nALLOW_NO_HMAC Y\n', 'abc;def'],
+  ] as const) {
+    const r = parseAccessConf(text, 'a');
+    // Either the key is taken whole or the file is refused; never a shorter key.
+    if ('stanzas' in r) assert.equal(Buffer.from(r.stanzas[0]!.encKey!).toString(), key);
+  }
+});
