@@ -76,6 +76,7 @@ export class Daemon {
   private stopping = false;
   private readonly totp: TotpDoors;
   private totpTimer: NodeJS.Timeout | null = null;
+  private reloads: Promise<boolean> = Promise.resolve(true);
 
   constructor(
     loaded: P.LoadedConfig,
@@ -223,7 +224,17 @@ export class Daemon {
   }
 
   /** SIGHUP: a bad config is logged and the running one stays (knockd exits). */
-  async reload(): Promise<boolean> {
+  /** Reloads run one at a time, in order; none runs once shutdown began. */
+  reload(): Promise<boolean> {
+    const run = () => (this.stopping ? false : this.reloadNow());
+    this.reloads = this.reloads.then(run, run).catch((e: unknown) => {
+      this.deps.logger.error(`error: reload failed: ${(e as Error).message}`);
+      return false;
+    });
+    return this.reloads;
+  }
+
+  private async reloadNow(): Promise<boolean> {
     const { logger } = this.deps;
     logger.log(MSG.rereading(this.settings.configPath));
     const r = this.deps.config.load();
@@ -247,6 +258,7 @@ export class Daemon {
     } catch (e) {
       logger.error(`error: ${(e as Error).message}; keeping the running SPA receiver`);
     }
+    if (this.stopping) return false;
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
     this.armTotp();
