@@ -15,7 +15,7 @@ import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
-import { fleetGrantsView, grantsWithOrigin } from './fleet-views.js';
+import { grantsReply, withFleet } from './fleet-views.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -193,11 +193,10 @@ export class Daemon {
     const { door, src } = e;
     if (door.oneTimeSequences !== undefined) this.oneTime.used(door, e.doorIndex);
     if (this.totp.burn(e.doorIndex, this.machine)) this.capture.applyFilter();
-    const share = door.share === true;
     if (door.close !== undefined)
-      this.grants.closePorts(src, door.close.ports, 'closed by knock', share);
+      this.grants.closePorts(src, door.close.ports, 'closed by knock', door.share);
     if (door.open !== undefined)
-      this.grants.open(door.name, src, door.open.ports, door.openTimeout, share);
+      this.grants.open(door.name, src, door.open.ports, door.openTimeout, door.share);
     this.commands.onOpen(door, src, e.family);
   };
 
@@ -277,8 +276,8 @@ export class Daemon {
     const now = this.deps.now();
     switch (req.cmd) {
       case 'status':
-        return {
-          ...statusView(
+        return withFleet(
+          statusView(
             statusInput(
               now,
               this.settings.iface,
@@ -289,12 +288,10 @@ export class Daemon {
               this.capture,
             ),
           ),
-          fleet: this.grants.fleet.status(),
-        };
+          this.grants,
+        );
       case 'grants':
-        return req.fleet === true
-          ? fleetGrantsView(this.grants.fleet)
-          : { grants: grantsWithOrigin(this.grants, now) };
+        return grantsReply(req.fleet === true, this.grants, now);
       case 'revoke':
         return { revoked: this.grants.revoke(req.address, req.door, 'revoked by admin', true) };
       case 'grant': {

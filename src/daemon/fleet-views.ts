@@ -13,6 +13,20 @@ export function grantsWithOrigin(keeper: GrantKeeper, now: number): object[] {
   });
 }
 
+/** `knockctl status` with the fleet's state (connected, peers seen, last sync, counters). */
+export function withFleet(status: object, keeper: GrantKeeper): object {
+  return { ...status, fleet: keeper.fleet.status() };
+}
+
+/** `knockctl grants`, or with --fleet the group's grants (from Redis: a promise). */
+export function grantsReply(
+  fleet: boolean,
+  keeper: GrantKeeper,
+  now: number,
+): object | Promise<object> {
+  return fleet ? fleetGrantsView(keeper.fleet) : { grants: grantsWithOrigin(keeper, now) };
+}
+
 /** `knockctl grants --fleet`: the group's live grants as Redis holds them. */
 export async function fleetGrantsView(fleet: Fleet): Promise<object> {
   if (!fleet.enabled) throw new Error('no Fleet configured');

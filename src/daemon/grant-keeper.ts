@@ -104,7 +104,7 @@ export class GrantKeeper {
     address: string,
     ports: readonly PortSpec[],
     seconds: number,
-    share = false,
+    share: boolean | undefined = false,
   ): Grant {
     const ip = canonicalIP(address);
     if (ip === null || ip.text !== address)
@@ -130,7 +130,12 @@ export class GrantKeeper {
   }
 
   /** Removes `ports` from every grant of `address` (a Close door; `share`: publish it). */
-  closePorts(address: string, ports: readonly PortSpec[], why: string, share = false): number {
+  closePorts(
+    address: string,
+    ports: readonly PortSpec[],
+    why: string,
+    share: boolean | undefined = false,
+  ): number {
     const changed = this.table.revokePorts(address, ports);
     if (share) {
       this.fleet.publish({ op: 'close', address, ports: [...ports] });

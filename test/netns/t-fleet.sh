@@ -98,6 +98,7 @@ write_conf() { # N
 	Fleet_Name = t$RUN_ID
 	Fleet_Host = s$n
 	Fleet_Password_File = $WORK/redis.pw
+	Metrics = 127.0.0.1:9560
 [ssh]
 	sequence     = 7000,8000,9000
 	seq_timeout  = 5
@@ -190,6 +191,14 @@ ctl 2 grants --fleet | grep -qE "ssh +$CLIENT +s1 " && log "ok: grants --fleet n
   ctl 2 grants --fleet
 }
 ctl 2 grants | grep -qE "ssh +$CLIENT .* s1$" && log "ok: s3's local grant names origin s1" || fail "grants lacks the origin"
+
+METRICS="$(in_s 1 curl -s http://127.0.0.1:9560/metrics)"
+echo "$METRICS" | grep -q '^knockd_fleet_connected 1' && echo "$METRICS" | grep -q '^knockd_fleet_peers 2' &&
+  echo "$METRICS" | grep -qE '^knockd_fleet_changes_total\{outcome="applied"\} [1-9]' &&
+  log "ok: s2's metrics show the fleet (connected, 2 peers, applied changes)" || {
+  fail "fleet metrics missing"
+  echo "$METRICS" | grep fleet
+}
 
 echo " a revoke on s2 closes all three"
 ctl 1 revoke "$CLIENT" | grep -q 'revoked 1' || fail "revoke on s2 revoked nothing"
