@@ -79,6 +79,8 @@ export class RedisFleet implements Fleet {
       connectTimeout: 2000,
       retryStrategy,
       maxRetriesPerRequest: 1,
+      // The ready check runs INFO, which the README's least-privilege ACL (-@dangerous) denies.
+      enableReadyCheck: false,
       ...(s.username === undefined ? {} : { username: s.username }),
       ...(s.password === undefined ? {} : { password: s.password }),
     };

@@ -67,7 +67,9 @@ start_redis() {
 bind $REDIS
 port $RPORT
 protected-mode yes
-requirepass $PW
+# The README's least-privilege ACL: the group's keys and channel only; no default user.
+user default off
+user knockd-t on >$PW ~knockd:t$RUN_ID:* &knockd:t$RUN_ID:* +@read +@write +@pubsub +scan +ping -@dangerous
 save ""
 appendonly no
 daemonize no
@@ -141,7 +143,7 @@ knock_on() { in_cli "$ROOT/bin/knock" "${ADDR[$1]}" 7000 8000 9000; }
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
 setup_fleet_net
-printf '%s\n' "$PW" >"$WORK/redis.pw"
+printf 'knockd-t %s\n' "$PW" >"$WORK/redis.pw"
 chmod 600 "$WORK/redis.pw"
 start_redis
 for i in 0 1 2; do
@@ -238,9 +240,9 @@ expect_reach 2
 grep -q "$CLIENT: ssh: open tcp/22 .*(from fleet host s2)" "$WORK/s3/knockd.log" && log "ok: s3 logs the origin" || fail "s3 log lacks the origin"
 
 echo " a hostile message on the channel opens nothing beyond the shared door's ports"
-ip netns exec "$HUB" redis-cli -h "$REDIS" -p "$RPORT" -a "$PW" --no-auth-warning PUBLISH "knockd:t$RUN_ID:ch" \
+ip netns exec "$HUB" redis-cli -h "$REDIS" -p "$RPORT" --user knockd-t --pass "$PW" --no-auth-warning PUBLISH "knockd:t$RUN_ID:ch" \
   '{"v":1,"from":"x","host":"evil","ops":[{"op":"open","door":"nope","address":"10.88.0.77","ttlMs":60000},{"op":"open","door":"ssh","address":"10.88.0.077","ttlMs":60000}]}' >/dev/null
-ip netns exec "$HUB" redis-cli -h "$REDIS" -p "$RPORT" -a "$PW" --no-auth-warning PUBLISH "knockd:t$RUN_ID:ch" \
+ip netns exec "$HUB" redis-cli -h "$REDIS" -p "$RPORT" --user knockd-t --pass "$PW" --no-auth-warning PUBLISH "knockd:t$RUN_ID:ch" \
   '{"v":1,"from":"x","host":"evil","ops":[{"op":"open","door":"ssh","address":"10.88.0.78","ttlMs":60000,"ports":"tcp/1-65535"}]}' >/dev/null
 # Sync point: the last message's valid open is logged; the earlier ones were handled before it.
 wait_log "$WORK/s1/knockd.log" '10.88.0.78: ssh: open tcp/22 .*from fleet host evil' || fail "no sync point"
