@@ -49,6 +49,8 @@ export interface RedisFleetSettings {
 }
 
 const HEARTBEAT_MS = 5000;
+/** Keys read at most per listing. */
+const MAX_SCAN = 100_000;
 const PEER_TTL_MS = 15_000;
 /** Reconnect backoff: 100 ms doubling to 5 s. */
 const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000);
@@ -199,7 +201,8 @@ export class RedisFleet implements Fleet {
       const [next, keys] = await this.cmd.scan(cursor, 'MATCH', match, 'COUNT', 1000);
       cursor = next;
       out.push(...keys);
-    } while (cursor !== '0' && out.length < 1_000_000);
+      // Bounded whatever a hostile Redis holds.
+    } while (cursor !== '0' && out.length < MAX_SCAN);
     return out;
   }
 

@@ -252,6 +252,8 @@ export class Daemon {
       logger.log('Firewall changes need a restart; keeping the running backend');
     if (String(opts.guardInterfaces) !== String(this.loaded.config.options.guardInterfaces))
       logger.log('Guard_Interfaces changes need a restart; keeping the running guard');
+    if (JSON.stringify(opts.fleet) !== JSON.stringify(this.loaded.config.options.fleet))
+      logger.log('Fleet changes need a restart; keeping the running connection');
     try {
       await this.spa.configure(next.spa);
     } catch (e) {

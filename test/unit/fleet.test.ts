@@ -302,3 +302,30 @@ test('fleet: a flood of distinct opens during an outage stays within the queue b
   assert.equal(hub.writes - before, 1, 'one batched write, not one per grant');
   assert.equal(b.k.table.size, MAX_QUEUE);
 });
+
+test('openFleet: Fleet_Password_File must be private; "user password" or "password"', async () => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { openFleet } = await import('../../src/adapters/fleet.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-'));
+  const pw = path.join(dir, 'pw');
+  const logger = new MemoryLogger();
+  const opts = { url: 'redis://192.0.2.1:6379/0', line: 1, name: 'g', passwordFile: pw };
+  try {
+    fs.writeFileSync(pw, 'knockd-g s3cret\n', { mode: 0o644 });
+    fs.chmodSync(pw, 0o644);
+    assert.throws(() => openFleet(opts, logger, Date.now), /Fleet_Password_File '.*pw': mode 644/);
+    fs.chmodSync(pw, 0o600);
+    const f = openFleet({ ...opts, host: 'web1' }, logger, Date.now);
+    assert.equal(f.status().url, 'redis://192.0.2.1:6379/0');
+    assert.equal(f.status().connected, false, 'nothing connects before start');
+    await f.close();
+    assert.throws(
+      () => openFleet({ ...opts, passwordFile: path.join(dir, 'none') }, logger, Date.now),
+      /Fleet_Password_File .*ENOENT/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
