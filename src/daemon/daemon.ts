@@ -253,6 +253,7 @@ export class Daemon {
     if (this.stopping) return false;
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
+    this.totp.applyBurned(this.machine);
     this.armTotp();
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
