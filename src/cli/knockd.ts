@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { getopt } from './getopt.js';
+import { parseKnockdArgs } from './args.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
@@ -41,23 +41,6 @@ options:
       --spa-access <f>   fwknop access.conf for SPA (overrides SPA_Access)
       --spa-port <n>     UDP port for SPA packets (overrides SPA_Port, default 62201)
 `;
-
-const SPECS = [
-  { short: 'i', long: 'interface', arg: true },
-  { short: 'd', long: 'daemon', arg: false },
-  { short: 'c', long: 'config', arg: true },
-  { short: 'D', long: 'debug', arg: false },
-  { short: 'l', long: 'lookup', arg: false },
-  { short: 'p', long: 'pidfile', arg: true },
-  { short: 'g', long: 'logfile', arg: true },
-  { short: 'v', long: 'verbose', arg: false },
-  { short: '4', long: 'only-ip-v4', arg: false },
-  { short: 'V', long: 'version', arg: false },
-  { short: 'h', long: 'help', arg: false },
-  { short: '\0', long: 'check', arg: false },
-  { short: '\0', long: 'spa-access', arg: true },
-  { short: '\0', long: 'spa-port', arg: true },
-];
 
 /** Set in the re-spawned child of `-d`; the parent waits for its word. */
 const CHILD_ENV = 'KNOCKD_TS_DAEMON_CHILD';
@@ -99,7 +82,7 @@ function daemonize(argv: string[]): Promise<never> {
 export async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = getopt(argv, SPECS);
+    parsed = parseKnockdArgs(argv);
   } catch (e) {
     process.stderr.write(`knockd: ${(e as Error).message}\n${USAGE}`);
     process.exit(EXIT_CODES.E_USAGE);
@@ -151,7 +134,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 
   if (o.has('daemon') && !isChild) {
-    const args = argv.map((a) => a);
+    const args = [...argv];
     // The child must find the same config even though its cwd is /.
     args.push('--config', configPath);
     const g = o.get('logfile');

@@ -15,6 +15,7 @@ import { MSG } from '../core/logfmt.js';
 import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { grantView, statusView, type MetricsSnapshot } from '../core/status.js';
+import { metricsSnapshot, statusInput } from './views.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -239,25 +240,17 @@ export class Daemon {
     const now = this.deps.now();
     switch (req.cmd) {
       case 'status':
-        return statusView({
-          now,
-          iface: this.settings.iface,
-          firewall: this.grants.kind,
-          doors: this.loaded.config.doors.map((door, i) => ({
-            door,
-            sequence: this.machine.sequenceOf(i),
-            enabled: this.machine.isEnabled(i),
-          })),
-          attemptCount: this.machine.attemptCount(),
-          maxAttempts: this.machine.maxAttempts,
-          attempts: this.machine.attempts().map(({ door, attempt }) => ({ door, ...attempt })),
-          grants: this.grants.table.all(),
-          pendingStops: this.commands.pending(),
-          capture: {
-            ...(this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 }),
-            ...this.capture.counters,
-          },
-        });
+        return statusView(
+          statusInput(
+            now,
+            this.settings.iface,
+            this.loaded.config.doors,
+            this.machine,
+            this.grants,
+            this.commands,
+            this.capture,
+          ),
+        );
       case 'grants':
         return { grants: grantView(this.grants.table.all(), now) };
       case 'revoke':
@@ -281,28 +274,14 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    const cap = this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
-    return {
-      knocks: [...this.events.knocks].flatMap(([door, a]) =>
-        a.map((count, i) => ({ door, stage: i + 1, count: count ?? 0 })),
-      ),
-      opens: [...this.events.opens].map(([door, count]) => ({ door, count })),
-      attempts: this.machine.attemptCount(),
-      evictions: this.machine.evictions,
-      grants: { backend: this.grants.kind, live: this.grants.table.size, ...this.grants.counters },
-      commands: { ...this.commands.counters },
-      capture: {
-        ...cap,
-        decoded: this.capture.counters.packets,
-        skipped: this.capture.counters.skipped,
-      },
-      spa: {
-        accepted: this.spa.counters.accepted,
-        rejected: [...this.spa.counters.rejected].map(([reason, count]) => ({ reason, count })),
-      },
-      logSuppressed:
-        this.events.knockLimiter.suppressedTotal + this.events.openLimiter.suppressedTotal,
-    };
+    return metricsSnapshot(
+      this.events,
+      this.machine,
+      this.grants,
+      this.commands,
+      this.capture,
+      this.spa,
+    );
   }
 
   /**
