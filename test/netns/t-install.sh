@@ -118,10 +118,18 @@ done
 if grep -rqF "$ROOT" "$PKG/bin" "$PKG/dist" 2>/dev/null; then fail "the package refers to $ROOT"; fi
 
 # --- 3. the installed knockd as nobody with two capabilities ---
-# start_as DIR CONFIG: the daemon from the prefix in the server namespace.
+# start_as DIR CONFIG [ARGS...]: the daemon from the prefix in the server namespace.
 start_as() {
   local dir="$1" conf="$2"
-  ip netns exec "$SRV" "${SETPRIV[@]}" "$PREFIX/bin/knockd" -i veth-s -c "$conf" -v \
+  shift 2
+  local wrap=()
+  if [ "${1:-}" = --proc-subset-pid ]; then
+    shift
+    # exec keeps one pid from ip netns exec to node, so $! is the daemon.
+    wrap=(unshare -m --propagation private sh -c
+      'mount -t proc -o subset=pid,hidepid=invisible proc /proc && exec "$@"' sh)
+  fi
+  ip netns exec "$SRV" "${wrap[@]}" "${SETPRIV[@]}" "$PREFIX/bin/knockd" -c "$conf" -v "$@" \
     >"$dir/knockd.out" 2>&1 &
   KNOCKD_PID=$!
   PIDS+=($KNOCKD_PID)
@@ -162,7 +170,7 @@ D="$(own_dir ipt)"
 tutorial_config "$D/knockd.conf"
 sed -i "s|LogFile = .*|LogFile = $D/knockd.log\n\tStateDir = $D/state\n\tControlSocket = $D/knockd.sock|" "$D/knockd.conf"
 chown "$RUNUSER:$RUNGROUP" "$D/knockd.conf"
-start_as "$D" "$D/knockd.conf"
+start_as "$D" "$D/knockd.conf" -i veth-s
 check_identity
 expect_closed "$SRV4"
 in_cli "$PREFIX/bin/knock" "$SRV4" 7000 8000 9000
@@ -193,8 +201,14 @@ read -r a b c < <(sed -n 's/^\s*sequence\s*=\s*\([0-9]*\),\([0-9]*\),\([0-9]*\)$
 sed -i -e "s|ControlSocket = .*|ControlSocket = $D/knockd.sock\n\tStateDir = $D/state\n\tLogFile = $D/knockd.log|" \
   -e "s|Include .*|Include = $D/knockd.d/*.conf|" "$D/knockd.conf"
 chown "$RUNUSER:$RUNGROUP" "$D/knockd.conf"
-start_as "$D" "$D/knockd.conf"
+# As under the unit: no -i (the sample relies on the default route's interface
+# when there is no eth0) and a /proc mounted as ProcSubset=pid and
+# ProtectProc=invisible mount it, where /proc/net does not exist.
+in_srv ip route add default via "$CLI4"
+start_as "$D" "$D/knockd.conf" --proc-subset-pid
 check_identity
+expect_log "$D/knockd.log" "no eth0: listening on veth-s, the interface of the default route"
+[ -e "/proc/$KNOCKD_PID/root/proc/net" ] && fail "the daemon's /proc has a /proc/net (not ProcSubset=pid)"
 in_srv nft list table inet knockd >/dev/null 2>&1 && log "ok: the nobody daemon installed table inet knockd" || fail "no table inet knockd"
 expect_closed "$SRV4"
 in_cli "$PREFIX/bin/knock" "$SRV4" "$a" "$b" "$c"
