@@ -233,8 +233,13 @@ install_package() {
   local allow=()
   # npm 11 asks for an allowance for install scripts; older npm has no such option.
   if npm config ls -l 2>/dev/null | grep -q '^allow-scripts '; then allow=(--allow-scripts="file:$TGZ"); fi
+  # Node's own headers, when installed and of the running version, spare
+  # node-gyp a download (NodeSource's nodejs and Debian's libnode-dev ship them).
+  local h=/usr/include/node/node_version.h nodedir=()
+  if [ -f "$h" ] && [ "$(awk '/define NODE_(MAJOR|MINOR|PATCH)_VERSION/ {printf "%s%s", s, $3; s="."}' "$h")" = \
+    "$(node -p process.versions.node)" ]; then nodedir=(--nodedir=/usr); fi
   say "npm install -g --prefix $PREFIX $(basename "$TGZ") (builds the capture addon)"
-  run npm install -g --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "${allow[@]}" "$TGZ"
+  run npm install -g "${nodedir[@]}" --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "${allow[@]}" "$TGZ"
   local addon="$PREFIX/lib/node_modules/knockd-ts/native/pcap/build/Release/knockpcap.node"
   if [ "$DRY" = 0 ] && [ ! -f "$addon" ]; then
     echo "install.sh: the capture addon did not build ($addon is missing)." >&2

@@ -29,7 +29,7 @@ host_state() {
 before="$(host_state)"
 "$INSTALL" --dry-run --prefix /opt/kt --enable >"$WORK/dry.out" 2>&1 || fail "--dry-run --enable: $(cat "$WORK/dry.out")"
 for want in '^install: production packages: libpcap-dev build-essential python3 nftables' \
-  '^\+ npm install -g --prefix /opt/kt ' '^\+ useradd --system .* knockd$' \
+  '^\+ npm install -g .*--prefix /opt/kt ' '^\+ useradd --system .* knockd$' \
   '^\+ write /etc/systemd/system/knockd.service ' '^    ExecStart=/opt/kt/bin/knockd \$KNOCKD_OPTS$' \
   '^\+ write /etc/logrotate.d/knockd ' '^\+ /opt/kt/bin/knockd --check -c /etc/knockd.conf$' \
   '^\+ systemctl enable knockd.service$' '^\+ systemctl restart knockd.service$'; do
@@ -220,4 +220,70 @@ expect_log "$D/knockd.log" "$CLI4: openSSH: close tcp/22 \(closed by knock\)"
 expect_closed "$SRV4"
 grep -qi 'error\|EPERM\|EACCES' "$D/knockd.log" && fail "errors in the log: $(grep -i -m3 'error\|EPERM\|EACCES' "$D/knockd.log")"
 stop_daemon
+
+# --- 4. scripts/install.sh for real, in private mount and network namespaces
+# where /etc, /var and /usr/local are throw-away overlays (and --uninstall's
+# nft/iptables clean-up meets an empty firewall): this host does not change ---
+if grep -q 'apt-get install' "$WORK/dry2.out"; then
+  log "skip: the real install.sh run (it would install packages on this host)"
+else
+  log "--- install.sh, install.sh again, --uninstall (overlays on /etc, /var, /usr/local) ---"
+  OVL="$WORK/ovl"
+  for d in etc var usr-local; do mkdir -p "$OVL/$d/up" "$OVL/$d/work"; done
+  # The new network namespace has no route out: npm takes the dependencies
+  # from its cache, which step 2 filled.
+  npm_config_prefer_offline=true unshare -m -n --propagation private bash -s "$INSTALL" "$OVL" "$TGZ" >"$WORK/real.out" 2>&1 <<'SH'
+set -u
+INSTALL="$1" OVL="$2" TGZ="$3"
+cd "$OVL" || exit 1
+ip link set lo up
+ok() { echo "ok: $*"; }
+no() { echo "FAIL: $*"; }
+mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVL/etc/up,workdir=$OVL/etc/work" /etc &&
+  mount -t overlay overlay -o "lowerdir=/var,upperdir=$OVL/var/up,workdir=$OVL/var/work" /var &&
+  mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$OVL/usr-local/up,workdir=$OVL/usr-local/work" /usr/local ||
+  { no "overlay mounts"; exit 1; }
+# A host without knockd: Debian's config and default file (test peers) gone.
+rm -f /etc/knockd.conf /etc/default/knockd /etc/logrotate.d/knockd /etc/systemd/system/knockd.service
+userdel knockd 2>/dev/null
+"$INSTALL" >install1.out 2>&1 && ok "install.sh ran" || { no "install.sh: $(tail -5 install1.out)"; exit 1; }
+/usr/local/bin/knockd -V | grep -q '^knockd 0' && ok "/usr/local/bin/knockd" || no "no /usr/local/bin/knockd"
+[ -x /usr/local/bin/knock ] && [ -x /usr/local/bin/knockctl ] || no "knock, knockctl"
+[ -f /usr/local/lib/node_modules/knockd-ts/native/pcap/build/Release/knockpcap.node ] || no "addon"
+# man finds it on the default manpath (npm links it into /usr/local/share/man/man8).
+man -w 8 knockd 2>/dev/null | grep -q '^/usr/local/' && ok "man 8 knockd" || no "man 8 knockd: $(man -w 8 knockd 2>&1)"
+IFS=: read -r _ _ _ _ _ home shell < <(getent passwd knockd)
+[ "$home:$shell" = /nonexistent:/usr/sbin/nologin ] && [ ! -e /nonexistent ] && ok "user knockd, no shell, no home" ||
+  no "user knockd: $home:$shell"
+grep -qx 'ExecStart=/usr/local/bin/knockd $KNOCKD_OPTS' /etc/systemd/system/knockd.service && ok "the unit" || no "unit"
+[ "$(stat -c '%a %U %G' /etc/knockd.conf)" = "640 root knockd" ] || no "knockd.conf mode $(stat -c '%a %U %G' /etc/knockd.conf)"
+[ "$(stat -c '%a %U %G' /etc/knockd.d)" = "750 root knockd" ] || no "knockd.d mode"
+setpriv --reuid=knockd --regid=knockd --clear-groups /usr/local/bin/knockd --check -c /etc/knockd.conf >check.out 2>&1 &&
+  ok "the knockd user reads the sample config, knockd --check passes" || no "--check: $(cat check.out)"
+grep -qE '^\s*Firewall\s*=\s*nftables' /etc/knockd.conf || no "sample: Firewall"
+grep -qx 'KNOCKD_OPTS=""' /etc/default/knockd && ok "/etc/default/knockd" || no "default file"
+logrotate -d /etc/logrotate.d/knockd >lr.out 2>&1 && ! grep -qi 'error' lr.out && ok "logrotate -d accepts /etc/logrotate.d/knockd" ||
+  no "logrotate: $(grep -i error lr.out | head -3)"
+grep -q 'systemctl reload knockd' /etc/logrotate.d/knockd || no "logrotate: no reload"
+sum1="$(md5sum </etc/knockd.conf)"
+"$INSTALL" --tarball "$TGZ" >install2.out 2>&1 && ok "install.sh again (--tarball)" || no "second run: $(tail -5 install2.out)"
+[ "$(md5sum </etc/knockd.conf)" = "$sum1" ] && grep -q 'kept /etc/knockd.conf' install2.out && ok "the config was kept" ||
+  no "the second run changed /etc/knockd.conf"
+[ "$(getent passwd knockd | wc -l)" = 1 ] || no "two knockd users"
+"$INSTALL" --uninstall >uninstall.out 2>&1 && ok "--uninstall ran" || no "--uninstall: $(tail -5 uninstall.out)"
+for f in /usr/local/bin/knockd /usr/local/lib/node_modules/knockd-ts /etc/systemd/system/knockd.service \
+  /etc/logrotate.d/knockd /etc/default/knockd; do
+  [ -e "$f" ] && no "--uninstall left $f"
+done
+getent passwd knockd >/dev/null && no "--uninstall left the user"
+[ -f /etc/knockd.conf ] && [ -d /etc/knockd.d ] && ok "--uninstall kept /etc/knockd.conf and /etc/knockd.d" ||
+  no "--uninstall removed the config"
+SH
+  grep -E '^(ok|FAIL)' "$WORK/real.out" | sed 's/^/  /' >"$WORK/real.sum"
+  cat "$WORK/real.sum"
+  grep -q 'FAIL' "$WORK/real.sum" && FAILED=1
+  grep -q 'ok: --uninstall kept' "$WORK/real.sum" || fail "the real install.sh run did not finish: $(tail -5 "$WORK/real.out")"
+  [ "$(host_state)" = "$before" ] && [ ! -e /usr/local/bin/knockd ] &&
+    log "ok: this host is unchanged afterwards" || fail "install.sh changed this host"
+fi
 finish
