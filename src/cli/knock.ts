@@ -6,16 +6,11 @@
  * not; --proxy is an ssh ProxyCommand. Needs no native code and no
  * privileges: nothing here may import the capture adapter.
  */
-import dns from 'node:dns/promises';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
-import { parseKnockArgs, type KnockOpt } from './args.js';
+import { parseKnockArgs } from './args.js';
 import { VERSION } from './version.js';
-import { encodeSpa } from '../core/spa/spa.js';
-import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
+import { EXIT_CODES, KnockError } from '../core/errors.js';
 import { DEFAULT_SPA_PORT, parsePortSpec, type PortSpec } from '../core/port.js';
 import {
   secondsLeft,
@@ -24,12 +19,10 @@ import {
   TOTP_DEFAULTS,
   type TotpParams,
 } from '../core/knock/totp.js';
-import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
-import { resolveSpaKeys, type ResolvedSpaKeys } from '../client/spa-keys.js';
-import { readProfileFile } from '../client/secret-file.js';
-import { findProfile, parseProfiles, type Profile, type ProfileFile } from '../client/profile.js';
+import { resolveSpaKeys } from '../client/spa-keys.js';
+import { findProfile } from '../client/profile.js';
 import { parseHit } from '../client/hits.js';
-import { sendSequence, sendUdp } from '../client/send.js';
+import { sendSequence } from '../client/send.js';
 import { knockUntilOpen, WAIT_DEFAULTS } from '../client/confirm.js';
 import { splice } from '../client/splice.js';
 import { newTotpSecret, nodeTotpHmac, readTotpSecret } from '../client/totp.js';
@@ -67,63 +60,19 @@ Single Packet Authorization (fwknop-compatible):
   --key-base64 K / --hmac-key-base64 H work too, but other users can read them in ps.
 `;
 
-type Opts = Map<KnockOpt, string | true>;
-const str = (o: Opts, k: KnockOpt) => {
-  const v = o.get(k);
-  return typeof v === 'string' ? v : undefined;
-};
-
-/** The local address this host uses to reach `address` (no packet is sent). */
-function localAddressFor(address: string, family: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
-    s.on('error', reject);
-    s.connect(9, address, () => {
-      const a = s.address().address;
-      s.close();
-      resolve(a);
-    });
-  });
-}
-
-async function resolveHost(
-  host: string,
-  family: number,
-): Promise<{ address: string; family: number }> {
-  try {
-    return await dns.lookup(host, { family });
-  } catch (e) {
-    throw new KnockError(
-      'E_RESOLVE',
-      `Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
-  }
-}
-
-async function sendSpa(
-  address: string,
-  family: number,
-  keys: ResolvedSpaKeys,
-  access: PortSpec[],
-  allowIp: string | undefined,
-  port: number,
-  say: (l: string) => void,
-): Promise<void> {
-  const allow = allowIp ?? (await localAddressFor(address, family));
-  const user = process.env.USER ?? process.env.LOGNAME ?? 'knock';
-  const pkt = encodeSpa(
-    {
-      user: /^[A-Za-z0-9._-]{1,63}$/.test(user) ? user : 'knock',
-      timestamp: Math.floor(Date.now() / 1000),
-      allowIp: allow,
-      access,
-    },
-    { encKey: keys.encKey, hmacKey: keys.hmacKey, hmacAlg: keys.hmacAlg },
-    nodeSpaCrypto,
-  );
-  say(`sending SPA packet to ${address}:${port} for ${allow}`);
-  await sendUdp(address, family, port, Buffer.from(pkt, 'latin1'));
-}
+import {
+  confirmPort,
+  filePath,
+  intOpt,
+  loadProfiles,
+  parseDelay,
+  planFromProfile,
+  str,
+  totpParams,
+  type Opts,
+  type Plan,
+} from '../client/plan.js';
+import { resolveHost, sendSpa } from '../client/spa-send.js';
 
 async function spaMain(o: Opts, operands: string[]): Promise<number> {
   const keys = resolveSpaKeys({
@@ -155,133 +104,6 @@ async function spaMain(o: Opts, operands: string[]): Promise<number> {
   return 0;
 }
 
-/** The profile file: -F, else $XDG_CONFIG_HOME/knock/hosts, else ~/.config/knock/hosts. */
-function loadProfiles(o: Opts): { file: ProfileFile | null; path: string } {
-  const explicit = str(o, 'hosts-file');
-  const xdg = process.env.XDG_CONFIG_HOME;
-  const p =
-    explicit ??
-    path.join(
-      xdg !== undefined && xdg !== '' ? xdg : path.join(os.homedir(), '.config'),
-      'knock',
-      'hosts',
-    );
-  if (explicit === undefined && !fs.existsSync(p)) return { file: null, path: p };
-  const f = parseProfiles(readProfileFile(p), p);
-  if (f.problems.length > 0)
-    throw new KnockError('E_CONFIG', f.problems.map(formatProblem).join('\n'));
-  return { file: f, path: p };
-}
-
-/** `~/x` is in the home directory; a relative path is relative to the profile file. */
-function filePath(p: string, profilesPath: string): string {
-  if (p === '~' || p.startsWith('~/')) return path.join(os.homedir(), p.slice(1));
-  return path.resolve(path.dirname(profilesPath), p);
-}
-
-function intOpt(o: Opts, k: KnockOpt, min: number, max: number): number | undefined {
-  const v = str(o, k);
-  if (v === undefined) return undefined;
-  if (!/^\d{1,9}$/.test(v) || Number(v) < min || Number(v) > max)
-    throw new KnockError('E_USAGE', `--${k} '${v}' is not a whole number ${min}-${max}`);
-  return Number(v);
-}
-
-/** What to knock, where, and how to confirm: from a profile, or from the command line. */
-interface Plan {
-  host: string;
-  family: number;
-  /** Sends one round of knocks to `address`. */
-  knock: (address: string, family: number) => Promise<void>;
-  confirm?: PortSpec | undefined;
-  tries: number;
-  totalMs: number;
-}
-
-function totpParams(p: Profile): TotpParams {
-  const t = p.totp as NonNullable<Profile['totp']>;
-  return { ...t, proto: p.protocol };
-}
-
-function planFromProfile(
-  o: Opts,
-  p: Profile,
-  profilesPath: string,
-  say: (l: string) => void,
-): Plan {
-  const family = o.has('ipv4') ? 4 : o.has('ipv6') ? 6 : p.family;
-  const delayMs = str(o, 'delay') !== undefined ? Number(str(o, 'delay')) : p.delayMs;
-  const repeat = intOpt(o, 'repeat', 1, 5) ?? p.repeat;
-  let knock: Plan['knock'];
-  if (p.spa !== undefined) {
-    const spa = p.spa;
-    const keys = resolveSpaKeys({
-      keyFile: filePath(spa.keyFile, profilesPath),
-      hmacKeyFile: filePath(spa.hmacKeyFile, profilesPath),
-      digestType: spa.digest,
-    });
-    knock = (address, fam) =>
-      sendSpa(
-        address,
-        fam,
-        keys,
-        [p.open as PortSpec],
-        spa.allowIp,
-        spa.port ?? DEFAULT_SPA_PORT,
-        say,
-      );
-  } else if (p.totp !== undefined) {
-    const secret = readTotpSecret(filePath(p.totp.secretFile, profilesPath));
-    const params = totpParams(p);
-    // Each round computes the sequence afresh: a retry may fall in the next step.
-    knock = (address, fam) =>
-      sendSequence(
-        address,
-        fam,
-        sequenceFor(secret, stepIndex(Date.now(), params.stepSeconds), params, nodeTotpHmac),
-        {
-          delayMs,
-          repeat,
-          say,
-        },
-      );
-  } else {
-    const hits: PortSpec[] = [];
-    for (const w of p.sequence ?? []) {
-      const h = parseHit(w, o.has('udp') || p.protocol === 'udp');
-      if (typeof h === 'string')
-        throw new KnockError('E_CONFIG', `${p.where}: Host ${p.name}: ${h}`);
-      hits.push(h);
-    }
-    knock = (address, fam) => sendSequence(address, fam, hits, { delayMs, repeat, say });
-  }
-  return {
-    host: p.address as string,
-    family,
-    knock,
-    confirm: p.open,
-    tries: p.tries ?? WAIT_DEFAULTS.tries,
-    totalMs: (p.waitSeconds ?? WAIT_DEFAULTS.totalMs / 1000) * 1000,
-  };
-}
-
-function parseDelay(o: Opts): number {
-  const d = str(o, 'delay');
-  if (d === undefined) return 0;
-  if (!/^-?\d+$/.test(d)) throw new KnockError('E_USAGE', `invalid delay '${d}'`);
-  if (Number(d) < 0) throw new KnockError('E_USAGE', 'delay cannot be negative');
-  return Number(d);
-}
-
-function confirmPort(text: string): PortSpec {
-  const p = parsePortSpec(/^\d+$/.test(text) ? `tcp/${text}` : text);
-  if ('error' in p) throw new KnockError('E_USAGE', `--wait: ${p.error}`);
-  if (p.proto !== 'tcp')
-    throw new KnockError('E_USAGE', `--wait: only a TCP port can be confirmed`);
-  return p;
-}
-
-/** Knocks once or until the port opens; resolves with the open socket for --proxy. */
 async function run(o: Opts, plan: Plan, keepSocket: boolean, say: (l: string) => void) {
   const tries = intOpt(o, 'tries', 1, 100) ?? plan.tries;
   const totalMs = (intOpt(o, 'wait-time', 1, 3600) ?? plan.totalMs / 1000) * 1000;

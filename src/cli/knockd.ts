@@ -100,6 +100,10 @@ export async function main(argv: string[]): Promise<void> {
     fail('E_USAGE', `knockd: unexpected argument '${parsed.operands[0]}'\n${USAGE}`);
 
   const isChild = process.env[CHILD_ENV] === '1';
+  // Until the real handler is in place (after start-up), a HUP (say, from a
+  // logrotate run) must not kill us: Node's default for SIGHUP is to exit.
+  const earlyHup = () => {};
+  process.on('SIGHUP', earlyHup);
   const report = (m: { ok: boolean; error?: string; code?: number }) => {
     if (isChild && process.send !== undefined) process.send(m);
   };
@@ -129,6 +133,8 @@ export async function main(argv: string[]): Promise<void> {
   const loaded = r.loaded;
   const cfg = loaded.config;
   if (o.has('check')) {
+    for (const w of loaded.spa?.warnings ?? [])
+      process.stderr.write(`warning: ${formatProblem(w)}\n`);
     process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
     process.exit(0);
   }
@@ -249,6 +255,7 @@ export async function main(argv: string[]): Promise<void> {
   report({ ok: true });
   if (isChild && process.disconnect !== undefined) process.disconnect();
 
+  process.removeListener('SIGHUP', earlyHup);
   process.on('SIGHUP', () => {
     notifier.reloading();
     void daemon.reload().then(() => notifier.ready(daemon.summary()));

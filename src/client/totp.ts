@@ -8,27 +8,16 @@
 import crypto from 'node:crypto';
 import { base32 } from 'rfc4648';
 import { KnockError } from '../core/errors.js';
-import type { TotpHmac } from '../core/knock/totp.js';
+import { parseBase32Secret, type TotpHmac } from '../core/knock/totp.js';
 import { readSecretFile } from './secret-file.js';
 
 export const nodeTotpHmac: TotpHmac = (alg, key, data) =>
   new Uint8Array(crypto.createHmac(alg, key).update(data).digest());
 
 export function decodeBase32Secret(text: string, where: string): Uint8Array {
-  const clean = text.replace(/\s+/g, '');
-  let bytes: Uint8Array;
-  try {
-    bytes = base32.parse(clean, { loose: true });
-  } catch {
-    throw new KnockError('E_IO', `${where}: TOTP secret is not base32`);
-  }
-  // RFC 4226 asks for at least 128 bits of shared secret.
-  if (bytes.length < 16)
-    throw new KnockError(
-      'E_IO',
-      `${where}: TOTP secret has ${bytes.length * 8} bits; need 128 or more`,
-    );
-  return bytes;
+  const r = parseBase32Secret(text);
+  if (typeof r === 'string') throw new KnockError('E_IO', `${where}: ${r}`);
+  return r;
 }
 
 /** Reads a base32 TOTP secret from a file only its owner can read. */

@@ -107,5 +107,7 @@ export function applyOption(
     else if (/[*?[]/.test(value.slice(0, value.lastIndexOf('/'))))
       problem(lineNo, `Include: only the file name may have wildcards, got '${value}'`);
     else (options.include ??= []).push({ pattern: value, line: lineNo });
-  } else options.interface = value;
+  } else if (!isInterfaceName(value))
+    problem(lineNo, `Interface: '${value}' is not an interface name`);
+  else options.interface = value;
 }

@@ -7,8 +7,10 @@
  */
 import type { ConfigProblem } from './errors.js';
 import type { PortSpec, Proto } from './port.js';
+import type { TotpParams } from './knock/totp.js';
 import { applyOption, isLoopback, OPTION_KEYS } from './config-options.js';
 import { applyDoorDirective, DOOR_KEYS, newDoor } from './knock/door-config.js';
+import { checkTotpDoor } from './knock/totp-door.js';
 
 export type { Proto } from './port.js';
 export {
@@ -62,6 +64,8 @@ export interface Door {
   openTimeout: number;
   /** Native revoke: these ports are closed again for the knocking source. */
   close?: { ports: PortSpec[]; line: number };
+  /** A time-based sequence (Sequence_Secret): derived from the secret and the time step. */
+  totp?: { secret: Uint8Array; params: TotpParams; line: number; badSecret?: boolean };
 }
 
 export type FirewallKind = 'iptables' | 'nftables';
@@ -207,9 +211,12 @@ export function parseConfig(
   }
 
   for (const door of doors) {
+    const totp = checkTotpDoor(door);
+    if (totp !== null) problem(door.totp?.line ?? door.line, totp);
     if (
       door.sequence.length === 0 &&
       door.oneTimeSequences === undefined &&
+      door.totp === undefined &&
       !badSequence.has(door)
     ) {
       problem(door.line, `door '${door.name}' has an empty knock sequence`);

@@ -1,5 +1,6 @@
 /** What the daemon shows: its state for knockctl status, its counters for /metrics. */
 import type { KnockMachine } from '../core/knock/machine.js';
+import { buildFilter, type FilterDoor } from '../core/knock/filter.js';
 import type { Door } from '../core/config.js';
 import type { MetricsSnapshot, StatusInput } from '../core/status.js';
 import type { CaptureLoop } from './capture-loop.js';
@@ -68,4 +69,24 @@ export function metricsSnapshot(
     },
     logSuppressed: events.knockLimiter.suppressedTotal + events.openLimiter.suppressedTotal,
   };
+}
+
+/** The kernel filter: every enabled machine door's sequence, plus the SPA port on the capture path. */
+export function knockFilter(
+  doors: readonly Door[],
+  machine: KnockMachine,
+  spaPort: number | undefined,
+  addrs: string[],
+  ipv4Only: boolean,
+  ethernet: boolean,
+): string {
+  const out: FilterDoor[] = [];
+  doors.forEach((d, i) => {
+    if (!machine.isEnabled(i)) return;
+    const target = d.target === undefined ? {} : { target: d.target };
+    out.push({ sequence: machine.sequenceOf(i), tcpFlags: d.tcpFlags, ...target });
+  });
+  if (spaPort !== undefined)
+    out.push({ sequence: [{ port: spaPort, proto: 'udp' }], tcpFlags: { set: 0, clear: 0 } });
+  return buildFilter(out, addrs, ipv4Only, ethernet);
 }

@@ -5,6 +5,7 @@
 import type { Door, Knock, TcpFlags } from '../config.js';
 import { canonicalIP } from '../ip.js';
 import { parsePortList, type Proto } from '../port.js';
+import { applyTotpDirective } from './totp-door.js';
 
 export const TCP_FLAG_BITS = { fin: 0x01, syn: 0x02, rst: 0x04, psh: 0x08, ack: 0x10, urg: 0x20 };
 export type TcpFlagName = keyof typeof TCP_FLAG_BITS;
@@ -26,6 +27,11 @@ export const DOOR_KEYS = new Set([
   'OPEN',
   'OPEN_TIMEOUT',
   'CLOSE',
+  'SEQUENCE_SECRET',
+  'SEQUENCE_LENGTH',
+  'SEQUENCE_STEP',
+  'SEQUENCE_PORTS',
+  'SEQUENCE_ALGORITHM',
 ]);
 
 export const DEFAULT_SEQ_TIMEOUT = 25;
@@ -192,6 +198,15 @@ export function applyDoorDirective(
       const n = parseSeconds('open_timeout', value, 1, MAX_OPEN_TIMEOUT);
       if (typeof n === 'string') problem(lineNo, `door '${door.name}': ${n}`);
       else door.openTimeout = n;
+      break;
+    }
+    case 'SEQUENCE_SECRET':
+    case 'SEQUENCE_LENGTH':
+    case 'SEQUENCE_STEP':
+    case 'SEQUENCE_PORTS':
+    case 'SEQUENCE_ALGORITHM': {
+      const err = applyTotpDirective(door, key, value, lineNo);
+      if (err !== null) problem(lineNo, `door '${door.name}': ${err}`);
       break;
     }
     default:

@@ -11,6 +11,7 @@
  * HMAC(secret, counter || block) for block = 1, 2, ...
  * Pure: the HMAC primitive and the clock are inputs.
  */
+import { base32 } from 'rfc4648';
 import type { PortSpec, Proto } from '../port.js';
 import { isPort } from '../port.js';
 
@@ -132,4 +133,20 @@ export function sequenceFor(
     }
   }
   return ports.map((port) => ({ proto: p.proto, port }));
+}
+
+/**
+ * A base32 secret as authenticator apps show it (rfc4648's loose mode: lower
+ * case, missing padding, 0/1 for O/L; blanks removed first). Returns the
+ * bytes, or a message. RFC 4226 asks for at least 128 bits.
+ */
+export function parseBase32Secret(text: string): Uint8Array | string {
+  let bytes: Uint8Array;
+  try {
+    bytes = base32.parse(text.replace(/\s+/g, ''), { loose: true });
+  } catch {
+    return 'TOTP secret is not base32';
+  }
+  if (bytes.length < 16) return `TOTP secret has ${bytes.length * 8} bits; need 128 or more`;
+  return bytes;
 }

@@ -5,7 +5,7 @@
  */
 import { canonicalIP } from '../ip.js';
 import { samePort, type PortSpec } from '../port.js';
-import { MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
+import { destinationMatches, MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
 import { decryptSpa, spaText, unwrapSpa, b64nopad, type SpaCrypto } from './spa.js';
 
 export const MAX_SPA_AGE = 120;
@@ -54,6 +54,14 @@ export type SpaDecision =
       seconds: number;
       stanza: number;
       user: string;
+      /** The packet's destination that matched the stanza's DESTINATION ('' when unknown). */
+      dst: string;
+      /** The packet's (canonical) source address, fwknopd's $PKT_SRC. */
+      pktSrc: string;
+      /** The packet's timestamp (epoch seconds), for $TIMEOUT. */
+      timestamp: number;
+      /** The client's timeout capped by MAX_FW_TIMEOUT, or undefined when it sent none. */
+      clientTimeout?: number;
     }
   | { ok: false; reason: string };
 
@@ -76,12 +84,17 @@ export function canonicalSource(src: string): string | null {
  * @param payload the UDP payload bytes exactly as received (any length:
  *   the length is checked before anything else looks at them).
  * @param src the packet's source address; @param now epoch seconds.
+ * @param dst the packet's destination address, or, when it is not known
+ *   (socket mode), the candidate local addresses: a stanza's DESTINATION
+ *   matches when it holds one of them. An empty list matches only
+ *   `DESTINATION ANY` (the default).
  * On success `address` is canonical IP text and `seconds` is at most
  * MAX_GRANT_SECONDS.
  */
 export function evaluateSpa(
   payload: Uint8Array,
   src: string,
+  dst: string | readonly string[],
   stanzas: readonly Stanza[],
   replay: ReplayCache,
   now: number,
@@ -92,9 +105,21 @@ export function evaluateSpa(
   const source = canonicalSource(src);
   if (source === null)
     return { ok: false, reason: `source '${src}' is not a plain IP address (zones are refused)` };
-  const candidates = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
-  if (candidates.length === 0)
+  const dsts = (typeof dst === 'string' ? [dst] : dst)
+    .map(canonicalSource)
+    .filter((d): d is string => d !== null);
+  /** The destination a stanza accepts: '' for DESTINATION ANY with none known. */
+  const dstFor = (s: Stanza): string | undefined =>
+    s.destinations === 'any' ? (dsts[0] ?? '') : dsts.find((d) => destinationMatches(s, d));
+  const bySource = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
+  if (bySource.length === 0)
     return { ok: false, reason: `no access.conf stanza for source ${source}` };
+  const candidates = bySource.filter(({ s }) => dstFor(s) !== undefined);
+  if (candidates.length === 0)
+    return {
+      ok: false,
+      reason: `no access.conf stanza for ${source} -> ${dsts.join(',') || 'unknown destination'} (DESTINATION)`,
+    };
   let last = 'no stanza accepted the packet';
   // The digest this call burned: a later stanza sees it in the cache, and
   // that is this packet, not a replay.
@@ -154,10 +179,9 @@ export function evaluateSpa(
       last = `${outside.proto}/${outside.port} is not in OPEN_PORTS`;
       continue;
     }
-    const seconds =
-      m.timeout !== undefined && m.timeout > 0
-        ? Math.min(m.timeout, s.maxFwTimeout)
-        : s.fwAccessTimeout;
+    const clientTimeout =
+      m.timeout !== undefined && m.timeout > 0 ? Math.min(m.timeout, s.maxFwTimeout) : undefined;
+    const seconds = clientTimeout ?? s.fwAccessTimeout;
     return {
       ok: true,
       // Both are canonical: decryptSpa canonicalises the allow IP.
@@ -167,6 +191,10 @@ export function evaluateSpa(
       seconds: Math.min(seconds, MAX_GRANT_SECONDS),
       stanza: i,
       user: m.user,
+      dst: dstFor(s) ?? '',
+      pktSrc: source,
+      timestamp: m.timestamp,
+      ...(clientTimeout === undefined ? {} : { clientTimeout }),
     };
   }
   return { ok: false, reason: last };
