@@ -75,7 +75,7 @@ for f in package.json README.md CHANGELOG.md bin/knockd bin/knock bin/knockctl \
   grep -qxF "$f" "$WORK/contents" || missing="$missing $f"
 done
 [ -z "$missing" ] && log "ok: the tarball has the runtime files" || fail "tarball lacks:$missing"
-extra="$(grep -E '^(src|test|bench|docs|scripts|node_modules|dist/test|dist/bench|native/pcap/build)/|\.ts$|\.map$|^tsconfig|^eslint|^package-lock' "$WORK/contents" || true)"
+extra="$(grep -E '^(src|test|bench|fuzz|docs|scripts|node_modules|dist/test|dist/bench|native/pcap/build)/|\.ts$|\.map$|^tsconfig|^eslint|^package-lock' "$WORK/contents" || true)"
 [ -z "$extra" ] && log "ok: no sources, tests or build trees in the tarball" || fail "tarball has dev files: $extra"
 
 # --- 2. npm install -g into fresh prefixes ---
