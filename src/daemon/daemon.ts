@@ -207,7 +207,7 @@ export class Daemon {
     this.grants.tick();
     if (now - this.lastSummary < SUMMARY_MS) return;
     this.lastSummary = now;
-    for (const line of this.events.summaries()) this.deps.logger.log(line);
+    for (const line of this.events.summaries(this.grants.lines)) this.deps.logger.log(line);
     for (const d of this.commands.drainDropped())
       this.deps.logger.log(
         `${d.door}: ${d.dropped} command(s) dropped (MaxCommands or the per-source cooldown)`,
@@ -262,6 +262,7 @@ export class Daemon {
     if (this.stopping) return false;
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
+    this.totp.applyBurned(this.machine);
     this.armTotp();
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
@@ -302,7 +303,16 @@ export class Daemon {
         if (door.open === undefined)
           throw new Error(`door '${req.door}' has no Open ports to grant`);
         if (!this.grants.enabled) throw new Error('no Firewall backend configured');
-        this.grants.open(door.name, req.address, door.open.ports, door.openTimeout, door.share);
+        if (
+          this.grants.open(
+            door.name,
+            req.address,
+            door.open.ports,
+            door.openTimeout,
+            door.share,
+          ) === null
+        )
+          throw new Error('the grant table is full');
         return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
       }
     }

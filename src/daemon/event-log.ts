@@ -71,7 +71,7 @@ export class EventLog {
   }
 
   /** Summary lines for what the limiters dropped since the last call. */
-  summaries(): string[] {
+  summaries(grantLines?: LogLimiter): string[] {
     const out: string[] = [];
     const from = (s: { sources: number; saturated: boolean }) =>
       `${s.saturated ? 'at least ' : ''}${s.sources} sources`;
@@ -79,6 +79,8 @@ export class EventLog {
       out.push(`${s.door}: ${s.lines} stage lines from ${from(s)} suppressed`);
     for (const s of this.openLimiter.drain())
       out.push(`${s.door}: ${s.lines} OPEN lines from ${from(s)} suppressed`);
+    for (const s of grantLines?.drain() ?? [])
+      out.push(`${s.door}: ${s.lines} open/refresh lines from ${from(s)} suppressed`);
     return out;
   }
 }

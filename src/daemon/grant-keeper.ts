@@ -19,6 +19,7 @@
 import type { Door } from '../core/config.js';
 import { GrantTable, type Grant } from '../core/grants/grants.js';
 import { MSG } from '../core/logfmt.js';
+import { LogLimiter } from '../core/ratelimit.js';
 import { canonicalIP } from '../core/ip.js';
 import { formatPorts, samePort, type PortSpec } from '../core/port.js';
 import {
@@ -33,13 +34,18 @@ import {
 
 const gkey = (door: string, address: string) => `${door}\u0000${address}`;
 
+/** Live grants at most (each is a journal entry and a firewall element). */
+export const MAX_GRANTS = 65_536;
+
 export class GrantKeeper {
   readonly table = new GrantTable();
   private syncing = false;
   private syncDirty = false;
   private inflight: Promise<void> | null = null;
   /** Counts for status and metrics. */
-  readonly counters = { opened: 0, expired: 0, closed: 0 };
+  readonly counters = { opened: 0, expired: 0, closed: 0, dropped: 0 };
+  /** Grant lines per door: a flood of opens or refreshes is summarised, not written line by line. */
+  readonly lines = new LogLimiter(5, 50);
   /** Remote changes: applied, and rejected (unknown or unshared door, bad address, no backend). */
   readonly fleetCounters = { applied: 0, rejected: 0 };
   /** Grants last opened by another daemon of the group: (door, address) -> its Fleet_Host. */
@@ -96,8 +102,12 @@ export class GrantKeeper {
   }
 
   /**
-   * Opens (or refreshes) `ports` for `address` for `seconds`. The address
-   * must be canonical. `share`: the door has Share = yes (publish it).
+   * Opens (or refreshes) `ports` for `address` for `seconds`; the address
+   * must be canonical. `share`: the door has Share = yes (publish it). Null
+   * when the table is full (MAX_GRANTS): a refresh always passes, a new
+   * grant beyond it is counted and dropped, so a replayed sequence from
+   * spoofed sources cannot grow the table, the journal and the firewall
+   * without bound.
    */
   open(
     door: string,
@@ -105,10 +115,14 @@ export class GrantKeeper {
     ports: readonly PortSpec[],
     seconds: number,
     share: boolean | undefined = false,
-  ): Grant {
+  ): Grant | null {
     const ip = canonicalIP(address);
     if (ip === null || ip.text !== address)
       throw new Error(`not a canonical address: '${address}'`);
+    if (this.table.size >= MAX_GRANTS && this.table.get(door, address) === undefined) {
+      this.counters.dropped++;
+      return null;
+    }
     const g: Grant = {
       door,
       address,
@@ -122,9 +136,10 @@ export class GrantKeeper {
     this.counters.opened++;
     // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
     this.apply({ open: this.table.get(door, address) ?? g, refresh: how === 'refreshed' });
-    this.logger.log(
-      MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
-    );
+    if (this.lines.allow(door, address, this.now()))
+      this.logger.log(
+        MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
+      );
     this.onChange();
     return g;
   }
@@ -194,6 +209,10 @@ export class GrantKeeper {
     // Never longer than this host's own door would open it for.
     const expires = this.now() + Math.min(op.ttlMs, door.openTimeout * 1000);
     const old = this.table.get(door.name, op.address);
+    if (old === undefined && this.table.size >= MAX_GRANTS) {
+      this.counters.dropped++;
+      return false;
+    }
     this.fleetCounters.applied++;
     // Nothing new (a resync, or our own grant coming back): no firewall change, no log line.
     if (
@@ -215,9 +234,10 @@ export class GrantKeeper {
       open: this.table.get(door.name, op.address) as Grant,
       refresh: how === 'refreshed',
     });
-    this.logger.log(
-      `${MSG.grantOpen(op.address, door.name, formatPorts(door.open.ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
-    );
+    if (this.lines.allow(door.name, op.address, this.now()))
+      this.logger.log(
+        `${MSG.grantOpen(op.address, door.name, formatPorts(door.open.ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
+      );
     this.onChange();
     return true;
   }

@@ -29,6 +29,8 @@ interface TotpDoor {
 export class TotpDoors {
   private list: TotpDoor[] = [];
   private machineDoors: Door[] = [];
+  /** `door\0step` of every sequence that opened, while its step can still be live. Survives reloads. */
+  private readonly burned = new Set<string>();
 
   constructor(
     private readonly hmac: TotpHmac,
@@ -64,30 +66,48 @@ export class TotpDoors {
     return t === undefined ? door.sequence : sequenceFor(t.secret, step, t.params, this.hmac);
   }
 
-  /** Moves every slot whose step has gone by to the new step; true when a sequence changed. */
+  /**
+   * Moves every slot whose step has gone by to the new step; true when a
+   * sequence changed. A slot never moves back (the clock stepped back): an
+   * old step could be one that already opened.
+   */
   rotate(machine: KnockMachine): boolean {
     let changed = false;
     for (const t of this.list) {
-      const step =
-        t.door.totp === undefined ? 0 : stepIndex(this.now(), t.door.totp.params.stepSeconds);
+      const step = stepIndex(this.now(), t.door.totp?.params.stepSeconds ?? 30);
       for (const s of [step, step - 1]) {
         const k = (s & 1) as 0 | 1;
-        if (t.held[k] === s) continue;
+        if (t.held[k] >= s) continue;
         t.held[k] = s;
         const seq = this.sequence(t.door, s);
         (this.machineDoors[t.slots[k]] as Door).sequence = seq;
-        machine.setSequence(t.slots[k], seq); // re-enables a burned slot: a new step, a new sequence
+        machine.setSequence(t.slots[k], seq); // a new step, a new sequence: enabled again
         changed = true;
       }
+      for (const key of this.burned) {
+        const [name, s] = key.split('\u0000');
+        if (name === t.door.name && Number(s) < step - 1) this.burned.delete(key);
+      }
     }
+    this.applyBurned(machine);
     return changed;
   }
 
-  /** A door opened: if it is a TOTP slot, that sequence is used up until its slot rotates. */
+  /** A door opened: if it is a TOTP slot, that sequence is used up for the rest of its life. */
   burn(machineIndex: number, machine: KnockMachine): boolean {
-    if (!this.list.some((t) => t.slots.includes(machineIndex))) return false;
+    const t = this.list.find((x) => x.slots.includes(machineIndex));
+    if (t === undefined) return false;
+    const k = t.slots.indexOf(machineIndex) as 0 | 1;
+    this.burned.add(`${t.door.name}\u0000${t.held[k]}`);
     machine.disableDoor(machineIndex);
     return true;
+  }
+
+  /** Keeps used sequences shut across setDoors (a reload) and rotations. */
+  applyBurned(machine: KnockMachine): void {
+    for (const t of this.list)
+      for (const k of [0, 1] as const)
+        if (this.burned.has(`${t.door.name}\u0000${t.held[k]}`)) machine.disableDoor(t.slots[k]);
   }
 
   /** Milliseconds until the next step boundary of any TOTP door (null: none). */

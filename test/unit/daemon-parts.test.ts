@@ -4,9 +4,17 @@ import assert from 'node:assert/strict';
 import { parseConfig, type Door } from '../../src/core/config.js';
 import { CommandScheduler, COOLDOWN_MS } from '../../src/daemon/commands.js';
 import { EventLog } from '../../src/daemon/event-log.js';
+import { GrantKeeper, MAX_GRANTS } from '../../src/daemon/grant-keeper.js';
+import { reasonLabel } from '../../src/daemon/spa-service.js';
 import { JournalWriter } from '../../src/daemon/journal-writer.js';
 import type { RunResult } from '../../src/daemon/ports.js';
-import { FakeResolver, MemoryLogger, MemoryStateStore, RecordingRunner } from '../fakes/twins.js';
+import {
+  FakeResolver,
+  MemoryFirewall,
+  MemoryLogger,
+  MemoryStateStore,
+  RecordingRunner,
+} from '../fakes/twins.js';
 import { settle } from '../fakes/harness.js';
 
 function doors(conf: string): Door[] {
@@ -216,4 +224,35 @@ test('commands: a stop stays in the journal while it waits for a slot and runs (
   assert.deepEqual(t.runner.commands, ['start a 192.0.2.7', 'stop a 192.0.2.7']);
   assert.equal(t.s.pending().length, 0, 'removed once it ran');
   await t.s.shutdown();
+});
+
+test('grants: the table stops at MAX_GRANTS (refreshes still pass) and grant lines are rate limited', async () => {
+  const logger = new MemoryLogger();
+  const keeper = new GrantKeeper(
+    new MemoryFirewall(),
+    logger,
+    () => 0,
+    () => {},
+  );
+  const port = [{ proto: 'tcp' as const, port: 22 }];
+  let refused = 0;
+  for (let i = 0; i < MAX_GRANTS + 10; i++) {
+    const a = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    if (keeper.open('d', a, port, 30) === null) refused++;
+  }
+  assert.equal(keeper.table.size, MAX_GRANTS);
+  assert.equal(refused, 10);
+  assert.notEqual(keeper.open('d', '10.0.0.0', port, 60), null, 'a refresh passes when full');
+  assert.ok(logger.lines.length <= 60, `${logger.lines.length} grant lines`);
+  await keeper.close();
+});
+
+test('SPA rejection labels do not carry the values they quote (review R3)', () => {
+  assert.equal(
+    reasonLabel('no access.conf stanza for source 198.51.100.7'),
+    'no access.conf stanza for source',
+  );
+  assert.equal(reasonLabel('packet is 301 s old'), 'packet is');
+  assert.equal(reasonLabel('replayed packet'), 'replayed packet');
+  assert.equal(reasonLabel("bad allow IP '010.1.2.3'"), 'bad allow IP');
 });

@@ -59,3 +59,22 @@ test('TOTP doors: current and previous step live, rotation keeps the live slot, 
   assert.deepEqual(m.sequenceOf(1), seq(1002));
   assert.equal(m.isEnabled(1), true);
 });
+
+test('TOTP doors: a used sequence stays shut across a reload and a clock stepped back (review R1)', () => {
+  const r = parseConfig(`[t]\nSequence_Secret = ${SECRET}\n`, 'k.conf');
+  assert.ok(r.ok);
+  const doors = r.ok ? r.config.doors : [];
+  let now = 30_000 * 1000 + 5; // step 1000, slot A (index 0)
+  const t = new TotpDoors(hmac, () => now);
+  const m = new KnockMachine(t.build(doors));
+  t.burn(0, m);
+  m.setDoors(t.build(doors)); // SIGHUP
+  t.applyBurned(m);
+  assert.equal(m.isEnabled(0), false, 'still used up after a reload');
+  assert.equal(m.isEnabled(1), true);
+  now -= 60_000; // the clock steps back two steps
+  t.rotate(m);
+  now += 60_000;
+  t.rotate(m);
+  assert.equal(m.isEnabled(0), false, 'still used up after the clock came back');
+});
