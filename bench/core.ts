@@ -3,7 +3,7 @@
  * spoofed first knocks from distinct sources, some full sequences) read by
  * the pcap file source, decoded, and fed to the state machine, as the daemon
  * does with live batches. Prints JSON: packets, seconds, packets per second.
- * usage: node dist/bench/core.js [PACKETS]
+ * usage: [REPEAT=5] [BENCH_PCAP=file] node dist/bench/core.js [PACKETS]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -22,7 +22,9 @@ const r = parseConfig(
 if (!r.ok) throw new Error('bench config');
 
 // Build the file: templates are patched in place so building is fast.
-const file = path.join(os.tmpdir(), `knockd-bench-core-${process.pid}.pcap`);
+// BENCH_PCAP=path keeps the file there (bench/replay.sh feeds it to knockd -r and tcpdump -r).
+const keep = process.env.BENCH_PCAP;
+const file = keep ?? path.join(os.tmpdir(), `knockd-bench-core-${process.pid}.pcap`);
 const fd = fs.openSync(file, 'w');
 fs.writeSync(fd, pcapHeader(1));
 const tpl = Buffer.from(frame({ src: '10.99.0.0', dst: '10.77.0.1', dport: 7000 }));
@@ -48,7 +50,7 @@ const src = new PcapFileSource(file);
 const batches: { batch: Buffer; count: number }[] = [];
 for (const b of src.batches())
   batches.push({ batch: Buffer.from(b.batch.subarray(0, b.used)), count: b.count });
-fs.unlinkSync(file);
+if (keep === undefined) fs.unlinkSync(file);
 const pkt = newPacket();
 // The machine is shared with other work: each measurement is repeated, the
 // best and median runs are reported, and time is this process's CPU time
