@@ -6,7 +6,8 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
 PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
-  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind)
+  tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind
+  openssh-server openssh-client)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()

@@ -14,5 +14,8 @@ echo "== unit and property tests"
 mapfile -t unit < <(find dist/test/unit dist/test/property dist/test/integration -name '*.test.js' | sort)
 node --test --test-reporter=spec "${unit[@]}" || exit 1
 
+echo "== fuzz smoke (the full campaign: npm run fuzz, see docs/security.md)"
+FUZZ_N=20000 node dist/fuzz/main.js || exit 1
+
 echo "== end-to-end tests (network namespaces)"
 bash test/netns/run-all.sh

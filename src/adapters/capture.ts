@@ -56,7 +56,11 @@ export function loadNative(): NativeModule {
   const root = path.resolve(here, '..', '..', '..');
   const file = path.join(root, 'native', 'pcap', 'build', 'Release', 'knockpcap.node');
   if (!fs.existsSync(file)) {
-    throw new KnockError('E_CAPTURE', `native capture module missing: ${file} (run the set-up)`);
+    throw new KnockError(
+      'E_CAPTURE',
+      `native capture module missing: ${file} (in a checkout: scripts/setup.sh; ` +
+        'installed with npm: install libpcap-dev and a C++ compiler, then npm rebuild -g knockd-ts)',
+    );
   }
   native = createRequire(import.meta.url)(file) as NativeModule;
   return native;

@@ -49,7 +49,7 @@ function readText(path: string): { text: string } | { error: string } {
   }
 }
 
-export function loadConfig(
+function loadConfigUnsafe(
   file: string,
   overrides: SpaOverrides = {},
 ): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
@@ -104,6 +104,7 @@ export function loadConfig(
       else
         spa = {
           stanzas: p.stanzas,
+          warnings: p.warnings,
           port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
           socket: r.config.options.spaReceive === 'socket',
         };
@@ -145,4 +146,19 @@ export function expandGlob(pattern: string): { files: string[] } | { error: stri
 /** The loader the daemon re-runs on SIGHUP. */
 export function configFile(file: string, overrides: SpaOverrides): ConfigLoader {
   return { load: () => loadConfig(file, overrides) };
+}
+
+/** Reads and checks the config; every failure, even an unexpected one, is a problem, never a throw. */
+export function loadConfig(
+  file: string,
+  overrides: SpaOverrides = {},
+): ReturnType<typeof loadConfigUnsafe> {
+  try {
+    return loadConfigUnsafe(file, overrides);
+  } catch (e) {
+    return {
+      ok: false,
+      problems: [{ file, line: 0, message: `cannot read config: ${(e as Error).message}` }],
+    };
+  }
 }

@@ -17,15 +17,16 @@ export function interfaceAddresses(ifname: string, ipv4Only: boolean): string[] 
 }
 
 /**
- * The interface of the IPv4 default route (/proc/net/route), else of the
- * IPv6 one: where a VPS whose interface is not eth0 (ens3, enp1s0) talks to
- * the world. Null when there is no default route.
+ * The interface of the IPv4 default route, else of the IPv6 one: where a
+ * VPS whose interface is not eth0 (ens3, enp1s0) talks to the world. Null
+ * when there is no default route. Read through /proc/self/net: under the
+ * unit's ProcSubset=pid the /proc/net symlink is hidden, /proc/self is not.
  */
 export function defaultRouteInterface(
   read = (f: string) => fs.readFileSync(f, 'utf8'),
 ): string | null {
   try {
-    for (const line of read('/proc/net/route').split('\n').slice(1)) {
+    for (const line of read('/proc/self/net/route').split('\n').slice(1)) {
       const [name, dest, , , , , , mask] = line.trim().split(/\s+/);
       if (name !== undefined && dest === '00000000' && mask === '00000000') return name;
     }
@@ -33,7 +34,7 @@ export function defaultRouteInterface(
     // no IPv4 routing table: try IPv6
   }
   try {
-    for (const line of read('/proc/net/ipv6_route').split('\n')) {
+    for (const line of read('/proc/self/net/ipv6_route').split('\n')) {
       const f = line.trim().split(/\s+/);
       // dest ::/0, a real next hop or device route, not the loopback's reject routes
       if (f[0] === '0'.repeat(32) && f[1] === '00' && f[9] !== undefined && f[9] !== 'lo')

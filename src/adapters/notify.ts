@@ -23,7 +23,7 @@ export function systemdNotifier(env: NodeJS.ProcessEnv = process.env): Notifier 
   };
   const usec = Number(env.WATCHDOG_USEC);
   const forUs = env.WATCHDOG_PID === undefined || Number(env.WATCHDOG_PID) === process.pid;
-  if (Number.isFinite(usec) && usec > 0 && forUs) {
+  if (Number.isFinite(usec) && usec >= 2000 && usec <= 2 ** 31 * 1000 && forUs) {
     // Pings come from the event loop: a stalled loop misses them, and systemd restarts us.
     setInterval(() => send('WATCHDOG=1'), Math.max(1, Math.floor(usec / 2000))).unref();
   }

@@ -1,15 +1,16 @@
 /**
- * Runs knockd-compatible commands through /bin/sh -c, as knockd's system()
- * does, without blocking capture. The only attacker-derived text in the
- * command is the source address, which our decoder printed from bytes.
+ * Runs commands without blocking capture: knockd-compatible command text
+ * through /bin/sh -c, as knockd's system() does (the only attacker-derived
+ * text in it is the source address, which our decoder printed from bytes),
+ * and argv arrays with no shell, as fwknopd's execvp() runs CMD_CYCLE lines.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
-import type { CommandRunner, RunResult } from '../daemon/ports.js';
+import type { ArgvRunner, CommandRunner, RunResult } from '../daemon/ports.js';
 
-function trySpawn(command: string): ChildProcess | null {
+function trySpawn(file: string, args: readonly string[]): ChildProcess | null {
   try {
-    return spawn('/bin/sh', ['-c', command], {
+    return spawn(file, args, {
       stdio: ['ignore', 'ignore', 'inherit'],
       detached: true, // its own session, as knockd's setsid()
     });
@@ -18,14 +19,26 @@ function trySpawn(command: string): ChildProcess | null {
   }
 }
 
-export class ShellRunner implements CommandRunner {
+export class ShellRunner implements CommandRunner, ArgvRunner {
   /** @param timeoutMs a command still running after this is killed (0: never). */
   constructor(private readonly timeoutMs = 0) {}
 
   run(command: string): Promise<RunResult> {
+    return this.spawnWait('/bin/sh', ['-c', command]);
+  }
+
+  /** argv[0] is looked up in PATH (execvp); no shell sees the arguments. */
+  runArgv(argv: readonly string[]): Promise<RunResult> {
+    const [file, ...args] = argv;
+    if (file === undefined || file === '')
+      return Promise.resolve({ code: 127, signal: null, timedOut: false });
+    return this.spawnWait(file, args);
+  }
+
+  private spawnWait(file: string, args: readonly string[]): Promise<RunResult> {
     return new Promise((resolve) => {
       let timedOut = false;
-      const child = trySpawn(command);
+      const child = trySpawn(file, args);
       if (child === null) {
         // spawn throws synchronously on EAGAIN/ENOMEM: a failed command, never a crash.
         resolve({ code: 127, signal: null, timedOut: false });

@@ -1,19 +1,31 @@
 /**
- * knock: the client, with knock 0.8's syntax and flags. A TCP knock is one
- * SYN (non-blocking connect, then close); a UDP knock is one datagram with
- * a single NUL byte. Needs no native code and no privileges.
+ * knock: the client. With host and ports on the command line it is knock
+ * 0.8 (same syntax, flags and output); with one name it knocks as the
+ * profile of that name says (~/.config/knock/hosts), by sequence, TOTP
+ * sequence or SPA packet; --wait confirms the port opened, re-knocking if
+ * not; --proxy is an ssh ProxyCommand. Needs no native code and no
+ * privileges: nothing here may import the capture adapter.
  */
-import dns from 'node:dns/promises';
-import net from 'node:net';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { getopt } from './getopt.js';
-import { VERSION } from './version.js';
 import crypto from 'node:crypto';
-import { encodeSpa, HMAC_B64_LEN, type HmacAlg } from '../core/spa/spa.js';
-import { DEFAULT_SPA_PORT, parsePortSpec, type PortSpec, type Proto } from '../core/port.js';
-import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
+import { parseKnockArgs } from './args.js';
+import { VERSION } from './version.js';
+import { EXIT_CODES, KnockError } from '../core/errors.js';
+import { DEFAULT_SPA_PORT, parsePortSpec, type PortSpec } from '../core/port.js';
+import {
+  secondsLeft,
+  sequenceFor,
+  stepIndex,
+  TOTP_DEFAULTS,
+  type TotpParams,
+} from '../core/knock/totp.js';
+import { resolveSpaKeys } from '../client/spa-keys.js';
+import { findProfile } from '../client/profile.js';
+import { parseHit } from '../client/hits.js';
+import { sendSequence } from '../client/send.js';
+import { knockUntilOpen, WAIT_DEFAULTS } from '../client/confirm.js';
+import { splice } from '../client/splice.js';
+import { newTotpSecret, nodeTotpHmac, readTotpSecret } from '../client/totp.js';
 
 const USAGE = `usage: knock [options] <host> <port[:proto]> [port[:proto]] ...
 options:
@@ -27,193 +39,117 @@ options:
 
 example:  knock myserver.example.com 123:tcp 456:udp 789:tcp
 
+Profiles (~/.config/knock/hosts, or $XDG_CONFIG_HOME/knock/hosts):
+  knock [options] NAME              knock as profile NAME says (sequence, TOTP or SPA)
+  -F, --hosts-file <file>           use another profile file
+  --wait tcp/<port>                 then connect; knock again if the port stays shut
+  --tries <n>, --wait-time <s>      for --wait (default 3 tries, 20 s in all)
+  --repeat <n>                      send each knock n times (only for knockd-ts servers)
+  --proxy <host> <port> [ports...]  ssh ProxyCommand: knock, wait, then relay stdin/stdout
+                                    e.g. ssh -o ProxyCommand='knock --proxy %n %p' NAME
+  --totp <secretfile> <host>        knock the current TOTP sequence (base32 secret)
+  --totp-show NAME                  print the current TOTP sequence of a profile
+  --totp-gen                        print a new base32 TOTP secret
+
 Single Packet Authorization (fwknop-compatible):
-  knock --spa [--key-base64 K --hmac-key-base64 H | --spa-profile FILE]
+  knock --spa [--key-file F --hmac-key-file F | --spa-profile FILE]
         [--hmac-digest-type sha256] [--allow-ip IP] [--spa-port 62201] <host> tcp/22 [udp/53 ...]
   knock --key-gen         print a new KEY_BASE64 and HMAC_KEY_BASE64 (for access.conf and a profile)
-  A profile file holds KEY_BASE64, HMAC_KEY_BASE64 and optionally HMAC_DIGEST_TYPE lines.
-  The allow IP defaults to the address this host uses to reach <host>.
+  A key file holds one base64 key; a profile file holds KEY_BASE64, HMAC_KEY_BASE64 and
+  optionally HMAC_DIGEST_TYPE lines. Both must be private to you (mode 600), as ssh keys.
+  --key-base64 K / --hmac-key-base64 H work too, but other users can read them in ps.
 `;
 
-const SPECS = [
-  { short: 'u', long: 'udp', arg: false },
-  { short: 'd', long: 'delay', arg: true },
-  { short: '4', long: 'ipv4', arg: false },
-  { short: '6', long: 'ipv6', arg: false },
-  { short: 'v', long: 'verbose', arg: false },
-  { short: 'V', long: 'version', arg: false },
-  { short: 'h', long: 'help', arg: false },
-  { short: '\0', long: 'spa', arg: false },
-  { short: '\0', long: 'key-gen', arg: false },
-  { short: '\0', long: 'key-base64', arg: true },
-  { short: '\0', long: 'hmac-key-base64', arg: true },
-  { short: '\0', long: 'hmac-digest-type', arg: true },
-  { short: '\0', long: 'allow-ip', arg: true },
-  { short: '\0', long: 'spa-port', arg: true },
-  { short: '\0', long: 'spa-profile', arg: true },
-];
+import {
+  confirmPort,
+  filePath,
+  intOpt,
+  loadProfiles,
+  parseDelay,
+  planFromProfile,
+  str,
+  totpParams,
+  type Opts,
+  type Plan,
+} from '../client/plan.js';
+import { resolveHost, sendSpa } from '../client/spa-send.js';
 
-/** The local address this host uses to reach `address` (no packet is sent). */
-function localAddressFor(address: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.on('error', reject);
-    s.connect(9, address, () => {
-      const a = s.address().address;
-      s.close();
-      resolve(a);
-    });
+async function spaMain(o: Opts, operands: string[]): Promise<number> {
+  const keys = resolveSpaKeys({
+    keyBase64: str(o, 'key-base64'),
+    hmacKeyBase64: str(o, 'hmac-key-base64'),
+    keyFile: str(o, 'key-file'),
+    hmacKeyFile: str(o, 'hmac-key-file'),
+    profile: str(o, 'spa-profile'),
+    digestType: str(o, 'hmac-digest-type'),
   });
-}
-
-async function spaMain(o: Map<string, string | true>, operands: string[]): Promise<number> {
-  const profile = new Map<string, string>();
-  const pf = o.get('spa-profile');
-  if (typeof pf === 'string') {
-    for (const line of fs.readFileSync(pf, 'utf8').split('\n')) {
-      const m = /^\s*([A-Z0-9_]+)\s+(\S+)\s*$/.exec(line);
-      if (m !== null) profile.set(m[1] as string, m[2] as string);
-    }
-  }
-  const opt = (flag: string, key: string) => {
-    const v = o.get(flag);
-    return typeof v === 'string' ? v : profile.get(key);
-  };
-  const key = opt('key-base64', 'KEY_BASE64');
-  const hkey = opt('hmac-key-base64', 'HMAC_KEY_BASE64');
-  const alg = (opt('hmac-digest-type', 'HMAC_DIGEST_TYPE') ?? 'sha256')
-    .toLowerCase()
-    .replace('_', '-') as HmacAlg;
-  if (key === undefined || hkey === undefined) {
-    process.stderr.write(
-      'error: --spa needs --key-base64 and --hmac-key-base64 (or --spa-profile)\n',
-    );
-    return 1;
-  }
-  if (!(alg in HMAC_B64_LEN)) {
-    process.stderr.write(`error: unknown HMAC digest type '${alg}'\n`);
-    return 1;
-  }
+  for (const w of keys.warnings) process.stderr.write(`knock: ${w}\n`);
   const [host, ...specs] = operands;
   const access: PortSpec[] = [];
   for (const s of specs) {
     const p = parsePortSpec(s);
-    if ('error' in p) {
-      process.stderr.write(`error: ${p.error}\n`);
-      return 1;
-    }
+    if ('error' in p) throw new KnockError('E_USAGE', p.error);
     access.push(p);
   }
   if (host === undefined || access.length === 0) {
     process.stdout.write(USAGE);
     return 1;
   }
-  let addr: string;
-  try {
-    addr = (await dns.lookup(host, { family: 4 })).address;
-  } catch (e) {
-    process.stderr.write(
-      `Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? ''}\n`,
-    );
-    return 1;
-  }
-  const allowIp = (o.get('allow-ip') as string | undefined) ?? (await localAddressFor(addr));
-  const port = Number((o.get('spa-port') as string | undefined) ?? DEFAULT_SPA_PORT);
-  const user = process.env.USER ?? process.env.LOGNAME ?? 'knock';
-  const pkt = encodeSpa(
-    {
-      user: /^[A-Za-z0-9._-]{1,63}$/.test(user) ? user : 'knock',
-      timestamp: Math.floor(Date.now() / 1000),
-      allowIp,
-      access,
-    },
-    {
-      encKey: new Uint8Array(Buffer.from(key, 'base64')),
-      hmacKey: new Uint8Array(Buffer.from(hkey, 'base64')),
-      hmacAlg: alg,
-    },
-    nodeSpaCrypto,
-  );
-  if (o.has('verbose'))
-    process.stdout.write(`sending SPA packet to ${addr}:${port} for ${allowIp}\n`);
-  await sendUdp(addr, 4, port, Buffer.from(pkt, 'latin1'));
+  const addr = await resolveHost(host, o.has('ipv6') ? 6 : 4);
+  const port = Number(str(o, 'spa-port') ?? DEFAULT_SPA_PORT);
+  const say = (l: string) => {
+    if (o.has('verbose')) process.stdout.write(`${l}\n`);
+  };
+  await sendSpa(addr.address, addr.family, keys, access, str(o, 'allow-ip'), port, say);
   return 0;
 }
 
-export type Hit = PortSpec;
-
-/** Service names (as getaddrinfo would take them) from /etc/services. */
-function serviceName(name: string, proto: string): number | null {
-  let text = '';
-  try {
-    text = fs.readFileSync('/etc/services', 'utf8');
-  } catch {
-    return null;
+async function run(o: Opts, plan: Plan, keepSocket: boolean, say: (l: string) => void) {
+  const tries = intOpt(o, 'tries', 1, 100) ?? plan.tries;
+  const totalMs = (intOpt(o, 'wait-time', 1, 3600) ?? plan.totalMs / 1000) * 1000;
+  const addr = await resolveHost(plan.host, plan.family);
+  if (plan.confirm === undefined) {
+    await plan.knock(addr.address, addr.family);
+    return 0;
   }
-  for (const line of text.split('\n')) {
-    const fields = line.replace(/#.*/, '').trim().split(/\s+/);
-    const [svc, portProto, ...aliases] = fields;
-    if (svc === undefined || portProto === undefined) continue;
-    const [port, pr] = portProto.split('/');
-    if (pr !== proto) continue;
-    if (svc === name || aliases.includes(name)) return Number(port);
+  let rounds = 0;
+  const sock = await knockUntilOpen(
+    () => {
+      rounds++;
+      return plan.knock(addr.address, addr.family);
+    },
+    addr.address,
+    plan.confirm.port,
+    { ...WAIT_DEFAULTS, tries, totalMs, say },
+  );
+  if (sock === null) {
+    process.stderr.write(
+      `knock: ${plan.host} port ${plan.confirm.port} did not open after ${rounds} knock round(s)\n`,
+    );
+    return 1;
   }
-  return null;
-}
-
-/**
- * knock's per-port rule: only the exact lowercase ":udp" means UDP; any
- * other suffix means TCP. -u makes every hit UDP.
- */
-export function parseHit(arg: string, allUdp: boolean): Hit | string {
-  const colon = arg.indexOf(':');
-  const portText = colon < 0 ? arg : arg.slice(0, colon);
-  const proto: Proto = allUdp || (colon >= 0 && arg.slice(colon + 1) === 'udp') ? 'udp' : 'tcp';
-  let port: number | null = null;
-  if (/^\d{1,5}$/.test(portText)) port = Number(portText);
-  else if (portText !== '') port = serviceName(portText, proto);
-  if (port === null || port < 1 || port > 65535) return `invalid port: '${portText}'`;
-  return { port, proto };
-}
-
-function tcpKnock(address: string, port: number): Promise<void> {
-  return new Promise((resolve) => {
-    const s = new net.Socket();
-    s.on('error', () => {});
-    s.connect({ host: address, port });
-    // Node issues connect(2) on the next tick for an IP literal; once it has,
-    // the SYN is on the wire and closing sends nothing more.
-    setImmediate(() => {
-      s.destroy();
-      resolve();
-    });
-  });
-}
-
-/** One datagram; errors are ignored, as knock ignores them. */
-function sendUdp(address: string, family: number, port: number, payload: Buffer): Promise<void> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
-    s.on('error', () => {
-      s.close();
-      resolve();
-    });
-    s.send(payload, port, address, () => {
-      s.close();
-      resolve();
-    });
-  });
+  if (!keepSocket) {
+    sock.destroy();
+    return 0;
+  }
+  sock.setNoDelay(true);
+  // fd 1 as a stream this module owns, so ending it closes the pipe and ssh
+  // sees the server's EOF even while it still writes to us.
+  const out = fs.createWriteStream('', { fd: 1 });
+  await splice(process.stdin, out, sock);
+  return 0;
 }
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = getopt(argv, SPECS);
+    parsed = parseKnockArgs(argv);
   } catch (e) {
     process.stderr.write(`knock: ${(e as Error).message}\n${USAGE}`);
-    return 1;
+    return EXIT_CODES.E_USAGE;
   }
   const o = parsed.opts;
+  const ops = parsed.operands;
   if (o.has('version')) {
     process.stdout.write(`knock ${VERSION} (knockd-ts; compatible with knock 0.8)\n`);
     return 0;
@@ -224,53 +160,126 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  if (o.has('spa')) return spaMain(o, parsed.operands);
-  if (o.has('help') || parsed.operands.length < 2) {
+  if (o.has('totp-gen')) {
+    process.stdout.write(`${newTotpSecret()}\n`);
+    return 0;
+  }
+  if (o.has('help')) {
     process.stdout.write(USAGE);
     return 1;
   }
-  let delay = 0;
-  if (o.has('delay')) {
-    const d = o.get('delay') as string;
-    if (!/^-?\d+$/.test(d)) {
-      process.stderr.write(`error: invalid delay '${d}'\n`);
-      return 1;
-    }
-    delay = Number(d);
-    if (delay < 0) {
-      process.stderr.write('error: delay cannot be negative\n');
-      return 1;
-    }
-  }
-  const family = o.has('ipv4') ? 4 : o.has('ipv6') ? 6 : 0;
-  const [host, ...ports] = parsed.operands as [string, ...string[]];
-  const hits: Hit[] = [];
-  for (const p of ports) {
-    const h = parseHit(p, o.has('udp'));
-    if (typeof h === 'string') {
-      process.stderr.write(`error: ${h}\n`);
-      return 1;
-    }
-    hits.push(h);
-  }
-  let addr: { address: string; family: number };
+  // With --proxy, stdout is the ssh stream: every message goes to stderr.
+  const proxy = o.has('proxy');
+  const say = (l: string) => {
+    if (o.has('verbose')) (proxy ? process.stderr : process.stdout).write(`${l}\n`);
+  };
   try {
-    addr = await dns.lookup(host, { family });
-  } catch (e) {
-    process.stderr.write(
-      `Cannot resolve hostname '${host}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`,
-    );
-    return 1;
-  }
-  for (const h of hits) {
-    if (o.has('verbose')) {
-      process.stdout.write(`hitting ${h.proto} ${addr.address}:${h.port}\n`);
+    if (o.has('spa')) return await spaMain(o, ops);
+    const delay = parseDelay(o);
+    const family = o.has('ipv4') ? 4 : o.has('ipv6') ? 6 : 0;
+    const wait = str(o, 'wait');
+    let plan: Plan;
+    let host: string | undefined;
+    let ports: string[];
+    if (proxy) {
+      if (ops.length < 2) throw new KnockError('E_USAGE', '--proxy needs <host> <port>');
+      host = ops[0] as string;
+      ports = ops.slice(2);
+      if (wait !== undefined)
+        throw new KnockError('E_USAGE', '--proxy confirms its own port; drop --wait');
+    } else {
+      [host, ...ports] = ops;
     }
-    if (h.proto === 'tcp') await tcpKnock(addr.address, h.port);
-    else await sendUdp(addr.address, addr.family, h.port, Buffer.alloc(1));
-    if (delay > 0) await sleep(delay);
+    const totpFile = str(o, 'totp');
+    if (o.has('totp-show')) {
+      if (host === undefined && totpFile === undefined)
+        throw new KnockError('E_USAGE', '--totp-show needs a profile name');
+      let secret: Uint8Array;
+      let params: TotpParams;
+      if (totpFile !== undefined) {
+        secret = readTotpSecret(totpFile);
+        params = { ...TOTP_DEFAULTS, proto: o.has('udp') ? 'udp' : 'tcp' };
+      } else {
+        const { file, path: pp } = loadProfiles(o);
+        const p = file === null ? undefined : findProfile(file, host as string);
+        if (p?.totp === undefined) throw new KnockError('E_USAGE', `no TOTP profile '${host}'`);
+        secret = readTotpSecret(filePath(p.totp.secretFile, pp));
+        params = totpParams(p);
+      }
+      const now = Date.now();
+      const seq = sequenceFor(secret, stepIndex(now, params.stepSeconds), params, nodeTotpHmac);
+      process.stdout.write(
+        `${seq.map((s) => `${s.port}:${s.proto}`).join(' ')}  (${Math.ceil(secondsLeft(now, params.stepSeconds))} s left)\n`,
+      );
+      return 0;
+    }
+    if (host === undefined) {
+      process.stdout.write(USAGE);
+      return 1;
+    }
+    if (totpFile !== undefined) {
+      // Explicit TOTP: the default parameters, -u for UDP.
+      const secret = readTotpSecret(totpFile);
+      const params: TotpParams = { ...TOTP_DEFAULTS, proto: o.has('udp') ? 'udp' : 'tcp' };
+      const repeat = intOpt(o, 'repeat', 1, 5) ?? 1;
+      plan = {
+        host,
+        family,
+        knock: (a, f) =>
+          sendSequence(
+            a,
+            f,
+            sequenceFor(secret, stepIndex(Date.now(), params.stepSeconds), params, nodeTotpHmac),
+            {
+              delayMs: delay,
+              repeat,
+              say,
+            },
+          ),
+        confirm: undefined,
+        ...WAIT_DEFAULTS,
+      };
+    } else if (ports.length > 0) {
+      // knock 0.8: everything from the command line.
+      const hits: PortSpec[] = [];
+      for (const p of ports) {
+        const h = parseHit(p, o.has('udp'));
+        if (typeof h === 'string') throw new KnockError('E_USAGE', h);
+        hits.push(h);
+      }
+      const repeat = intOpt(o, 'repeat', 1, 5) ?? 1;
+      plan = {
+        host,
+        family,
+        knock: (a, f) => sendSequence(a, f, hits, { delayMs: delay, repeat, say }),
+        confirm: undefined,
+        ...WAIT_DEFAULTS,
+      };
+    } else {
+      const { file, path: pp } = loadProfiles(o);
+      const p = file === null ? undefined : findProfile(file, host);
+      if (p === undefined) {
+        if (proxy)
+          throw new KnockError('E_USAGE', `no profile for '${host}' in ${pp} and no ports given`);
+        process.stdout.write(USAGE);
+        return 1;
+      }
+      plan = planFromProfile(o, p, pp, say);
+    }
+    if (proxy) plan.confirm = confirmPort(ops[1] as string);
+    else if (wait !== undefined) plan.confirm = confirmPort(wait);
+    return await run(o, plan, proxy, say);
+  } catch (e) {
+    if (!(e instanceof KnockError)) throw e;
+    // knock 0.8 prints "error: ..." and exits 1 for bad ports, delays and names.
+    const legacy = e.code === 'E_USAGE' || e.code === 'E_RESOLVE';
+    process.stderr.write(
+      legacy && e.code === 'E_RESOLVE'
+        ? `${e.message}\n`
+        : `${legacy ? 'error' : 'knock'}: ${e.message}\n`,
+    );
+    return legacy ? 1 : EXIT_CODES[e.code];
   }
-  return 0;
 }
 
 main(process.argv.slice(2)).then(

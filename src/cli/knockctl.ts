@@ -3,7 +3,7 @@
  * whom and until when, and grants or revokes access.
  */
 import net from 'node:net';
-import { getopt } from './getopt.js';
+import { parseKnockctlArgs } from './args.js';
 import { DEFAULT_CONTROL_SOCKET } from '../core/config.js';
 import { EXIT_CODES } from '../core/errors.js';
 
@@ -77,11 +77,7 @@ function human(cmd: string, r: Row): string {
 export async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = getopt(argv, [
-      { short: 's', long: 'socket', arg: true },
-      { short: 'j', long: 'json', arg: false },
-      { short: 'h', long: 'help', arg: false },
-    ]);
+    parsed = parseKnockctlArgs(argv);
   } catch (e) {
     process.stderr.write(`knockctl: ${(e as Error).message}\n${USAGE}`);
     return EXIT_CODES.E_USAGE;

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
-import { getopt } from './getopt.js';
+import { parseKnockdArgs } from './args.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
@@ -44,25 +44,6 @@ options:
                          runs no command and touches no firewall unless --apply
       --apply            with -r: run the commands and firewall changes for real
 `;
-
-const SPECS = [
-  { short: 'i', long: 'interface', arg: true },
-  { short: 'd', long: 'daemon', arg: false },
-  { short: 'c', long: 'config', arg: true },
-  { short: 'D', long: 'debug', arg: false },
-  { short: 'l', long: 'lookup', arg: false },
-  { short: 'p', long: 'pidfile', arg: true },
-  { short: 'g', long: 'logfile', arg: true },
-  { short: 'v', long: 'verbose', arg: false },
-  { short: '4', long: 'only-ip-v4', arg: false },
-  { short: 'V', long: 'version', arg: false },
-  { short: 'h', long: 'help', arg: false },
-  { short: '\0', long: 'check', arg: false },
-  { short: '\0', long: 'spa-access', arg: true },
-  { short: '\0', long: 'spa-port', arg: true },
-  { short: 'r', long: 'replay', arg: true },
-  { short: '\0', long: 'apply', arg: false },
-];
 
 /** Set in the re-spawned child of `-d`; the parent waits for its word. */
 const CHILD_ENV = 'KNOCKD_TS_DAEMON_CHILD';
@@ -104,7 +85,7 @@ function daemonize(argv: string[]): Promise<never> {
 export async function main(argv: string[]): Promise<void> {
   let parsed;
   try {
-    parsed = getopt(argv, SPECS);
+    parsed = parseKnockdArgs(argv);
   } catch (e) {
     process.stderr.write(`knockd: ${(e as Error).message}\n${USAGE}`);
     process.exit(EXIT_CODES.E_USAGE);
@@ -122,6 +103,10 @@ export async function main(argv: string[]): Promise<void> {
     fail('E_USAGE', `knockd: unexpected argument '${parsed.operands[0]}'\n${USAGE}`);
 
   const isChild = process.env[CHILD_ENV] === '1';
+  // Until the real handler is in place (after start-up), a HUP (say, from a
+  // logrotate run) must not kill us: Node's default for SIGHUP is to exit.
+  const earlyHup = () => {};
+  process.on('SIGHUP', earlyHup);
   const report = (m: { ok: boolean; error?: string; code?: number }) => {
     if (isChild && process.send !== undefined) process.send(m);
   };
@@ -151,6 +136,8 @@ export async function main(argv: string[]): Promise<void> {
   const loaded = r.loaded;
   const cfg = loaded.config;
   if (o.has('check')) {
+    for (const w of loaded.spa?.warnings ?? [])
+      process.stderr.write(`warning: ${formatProblem(w)}\n`);
     process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
     process.exit(0);
   }
@@ -175,7 +162,7 @@ export async function main(argv: string[]): Promise<void> {
   if (o.has('apply')) fail('E_USAGE', `knockd: --apply needs -r FILE\n${USAGE}`);
 
   if (o.has('daemon') && !isChild) {
-    const args = argv.map((a) => a);
+    const args = [...argv];
     // The child must find the same config even though its cwd is /.
     args.push('--config', configPath);
     const g = o.get('logfile');
@@ -290,6 +277,7 @@ export async function main(argv: string[]): Promise<void> {
   report({ ok: true });
   if (isChild && process.disconnect !== undefined) process.disconnect();
 
+  process.removeListener('SIGHUP', earlyHup);
   process.on('SIGHUP', () => {
     notifier.reloading();
     void daemon.reload().then(() => notifier.ready(daemon.summary()));

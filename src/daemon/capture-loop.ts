@@ -55,7 +55,11 @@ export class CaptureLoop {
 
   /** A reload: reopen when the snaplen changed, else just refresh the filter. */
   reconfigure(snaplen: number): void {
+    if (this.stopped) return;
     if (snaplen !== this.snaplen) {
+      // A reopen already scheduled (after a capture error) would open a second handle.
+      if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
+      this.reopenTimer = null;
       this.snaplen = snaplen;
       this.logger.debug(`capture snaplen now ${snaplen}; reopening ${this.settings.iface}`);
       this.drop();
@@ -69,20 +73,27 @@ export class CaptureLoop {
     this.applyFilter();
   }
 
+  /** Invariant: at most one handle is open; it is `this.capture`, set only once it runs. */
   private open(first: boolean): void {
+    if (this.stopped) return;
+    this.drop();
     const { iface, ipv4Only } = this.settings;
     const cap = this.opener.open(iface, this.snaplen);
-    if (!linktypeSupported(cap.linktype)) {
+    try {
+      if (!linktypeSupported(cap.linktype))
+        throw new KnockError('E_CAPTURE', `error: unsupported link-layer type: ${cap.linktype}`);
+      if (first) this.logger.debug(`link type ${cap.linktype} detected`);
+      this.addrs = this.opener.addresses(iface, ipv4Only);
+      for (const a of this.addrs) this.logger.debug(`local IP: ${a}`);
+      this.client.onAddresses(this.addrs);
+      this.capture = cap;
+      this.applyFilter();
+      cap.start(this.onFrame, (msg) => this.onError(msg));
+    } catch (e) {
+      this.capture = null;
       cap.close();
-      throw new KnockError('E_CAPTURE', `error: unsupported link-layer type: ${cap.linktype}`);
+      throw e;
     }
-    if (first) this.logger.debug(`link type ${cap.linktype} detected`);
-    this.capture = cap;
-    this.addrs = this.opener.addresses(iface, ipv4Only);
-    for (const a of this.addrs) this.logger.debug(`local IP: ${a}`);
-    this.client.onAddresses(this.addrs);
-    this.applyFilter();
-    cap.start(this.onFrame, (msg) => this.onError(msg));
   }
 
   private readonly onFrame = (buf: Buffer, off: number, caplen: number, ts: number): void => {

@@ -11,14 +11,23 @@
  *   kept as (door, address, due): its text is rebuilt from the config when it
  *   runs, never read back from disk.
  * - Nothing here rejects: a runner failure is a logged exit status.
+ *
+ * fwknopd's command cycles (CMD_CYCLE_OPEN/CLOSE) share all of this, with
+ * the SPA stanza as the door: the same per-door cap and per-source cooldown,
+ * and a pending close journaled as (stanza id, validated variables, due)
+ * whose argv is rebuilt from the current access.conf when it runs.
  */
 import { expandCommand, startCommandFor, stopCommandFor, type Door } from '../core/config.js';
 import { canonicalIP } from '../core/ip.js';
 import { MSG } from '../core/logfmt.js';
-import type { Clock, CommandRunner, Logger } from './ports.js';
+import type { Stanza } from '../core/spa/access.js';
+import { cycleArgv, cycleVarsProblem, type CycleVars } from '../core/spa/cycle.js';
+import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './ports.js';
 
 export const DEFAULT_MAX_COMMANDS = 16;
 export const COOLDOWN_MS = 1000;
+/** Pending stops per door at most; a start that would leave one more is dropped. */
+export const MAX_PENDING_STOPS = 4096;
 /** Cooldown entries kept at most; beyond this the oldest go first (they are the ones expiring). */
 const COOLDOWN_CAP = 65_536;
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
@@ -26,19 +35,29 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface PendingStop {
   id: number;
+  /** The door's name; for a command cycle, the stanza's id (Stanza.id). */
   door: string;
   address: string;
   /** Epoch ms when it is due. */
   due: number;
+  /** Present for a CMD_CYCLE_CLOSE: the values its variables take. */
+  cycle?: CycleVars;
 }
+
+/** The slot and cooldown key of a stanza: its own namespace, apart from door names. */
+const cycleDoor = (stanzaId: string) => `SPA ${stanzaId}`;
 
 interface Armed {
   entry: PendingStop;
   timer: NodeJS.Timeout | null;
+  /** Its command is running: it stays in the journal until that ends. */
+  started: boolean;
 }
 
 interface DoorSlots {
   running: number;
+  /** Pending stops (and cycle closes) of this door. */
+  pending: number;
   waiting: (() => void)[];
   dropped: number;
 }
@@ -66,6 +85,65 @@ export class CommandScheduler {
 
   setMaxCommands(n: number): void {
     this.maxCommands = n;
+    // A higher cap frees slots for stops already waiting.
+    for (const s of this.slots.values()) {
+      while (s.running < n && s.waiting.length > 0) {
+        s.running++;
+        s.waiting.shift()?.();
+      }
+    }
+  }
+
+  private argvRunner: ArgvRunner | null = null;
+  private stanzaNamed: (id: string) => Stanza | undefined = () => undefined;
+
+  /** Enables command cycles: how argv runs, and the current stanzas by id. */
+  useCycles(runner: ArgvRunner, stanzaNamed: (id: string) => Stanza | undefined): void {
+    this.argvRunner = runner;
+    this.stanzaNamed = stanzaNamed;
+  }
+
+  /**
+   * An accepted SPA packet for a stanza with CMD_CYCLE_OPEN: the open now,
+   * the close (unless NONE) `vars.seconds` later. Returns false when the
+   * open was dropped (cap, cooldown, no argv runner, bad values).
+   */
+  onCycle(stanza: Stanza, vars: CycleVars): boolean {
+    const cycle = stanza.cycle;
+    const door = cycleDoor(stanza.id);
+    const problem = cycleVarsProblem(vars);
+    if (cycle === undefined || this.argvRunner === null || problem !== null) {
+      this.logger.log(`${vars.ip}: ${door}: command cycle not run: ${problem ?? 'not enabled'}`);
+      return false;
+    }
+    const now = this.now();
+    if (!this.admit(door, vars.ip, now)) return false;
+    const slots = this.slotsOf(door);
+    const pending =
+      cycle.close === undefined
+        ? null
+        : this.addPending(door, {
+            id: this.nextId++,
+            door: stanza.id,
+            address: vars.ip,
+            due: now + vars.seconds * 1000,
+            cycle: { ...vars },
+          });
+    slots.running++;
+    const argv = cycleArgv(cycle.open, vars);
+    this.track(
+      (async () => {
+        try {
+          // The close is on disk before the open runs: a crash in between cannot lose it.
+          if (pending !== null) await this.persist();
+          await this.execArgv(door, 'CMD_CYCLE_OPEN', argv);
+        } finally {
+          this.release(door);
+        }
+        if (pending !== null) this.arm(pending);
+      })(),
+    );
+    return true;
   }
 
   /** A successful knock: start command now, stop command later (if the door has them). */
@@ -73,28 +151,18 @@ export class CommandScheduler {
     const start = startCommandFor(door, family);
     if (start === undefined || start === '') return;
     const now = this.now();
-    const key = `${door.name}\u0000${src}`;
-    const last = this.cooldown.get(key);
+    if (!this.admit(door.name, src, now)) return;
     const slots = this.slotsOf(door.name);
-    if ((last !== undefined && now - last < COOLDOWN_MS) || slots.running >= this.maxCommands) {
-      slots.dropped++;
-      this.counters.dropped++;
-      return;
-    }
-    this.cooldown.delete(key);
-    this.cooldown.set(key, now);
-    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
     const stop = stopCommandFor(door, family);
-    let pending: PendingStop | null = null;
-    if (stop !== undefined && stop !== '') {
-      pending = {
-        id: this.nextId++,
-        door: door.name,
-        address: src,
-        due: now + door.cmdTimeout * 1000,
-      };
-      this.stops.set(pending.id, { entry: pending, timer: null });
-    }
+    const pending =
+      stop === undefined || stop === ''
+        ? null
+        : this.addPending(door.name, {
+            id: this.nextId++,
+            door: door.name,
+            address: src,
+            due: now + door.cmdTimeout * 1000,
+          });
     slots.running++;
     this.track(
       (async () => {
@@ -110,12 +178,48 @@ export class CommandScheduler {
     );
   }
 
+  /**
+   * Whether a start may run now: not within the cooldown of the same (door,
+   * source), a free slot, and room for one more pending stop (each start can
+   * leave one for up to Cmd_Timeout, so they are bounded too).
+   */
+  private admit(door: string, src: string, now: number): boolean {
+    const key = `${door}\u0000${src}`;
+    const last = this.cooldown.get(key);
+    const slots = this.slotsOf(door);
+    if (
+      (last !== undefined && now - last < COOLDOWN_MS) ||
+      slots.running >= this.maxCommands ||
+      slots.pending >= MAX_PENDING_STOPS
+    ) {
+      slots.dropped++;
+      this.counters.dropped++;
+      return false;
+    }
+    this.cooldown.delete(key);
+    this.cooldown.set(key, now);
+    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
+    return true;
+  }
+
+  private addPending(door: string, entry: PendingStop): PendingStop {
+    this.stops.set(entry.id, { entry, timer: null, started: false });
+    this.slotsOf(door).pending++;
+    return entry;
+  }
+
+  /** The entry leaves the journal only once its command has run (or is known gone). */
+  private removePending(a: Armed): void {
+    if (!this.stops.delete(a.entry.id)) return;
+    const s = this.slotsOf(a.entry.cycle === undefined ? a.entry.door : cycleDoor(a.entry.door));
+    s.pending = Math.max(0, s.pending - 1);
+  }
+
   /** Journal restore: stops that were pending when the daemon last stopped. */
   restore(entries: readonly PendingStop[]): void {
     for (const e of entries) {
       this.nextId = Math.max(this.nextId, e.id + 1);
-      const armed = { entry: e, timer: null };
-      this.stops.set(e.id, armed);
+      this.addPending(e.cycle === undefined ? e.door : cycleDoor(e.door), e);
       this.arm(e);
     }
   }
@@ -155,8 +259,18 @@ export class CommandScheduler {
 
   private async runStop(a: Armed): Promise<void> {
     const e = a.entry;
-    if (!this.stops.delete(e.id)) return;
+    if (a.started || !this.stops.has(e.id)) return;
+    a.started = true;
     if (a.timer !== null) clearTimeout(a.timer);
+    try {
+      await (e.cycle !== undefined ? this.runCycleClose(e, e.cycle) : this.runStopCommand(e));
+    } finally {
+      this.removePending(a);
+    }
+    await this.persist();
+  }
+
+  private async runStopCommand(e: PendingStop): Promise<void> {
     const ip = canonicalIP(e.address);
     const door = this.doorNamed(e.door);
     const stop = door === undefined || ip === null ? undefined : stopCommandFor(door, ip.family);
@@ -164,7 +278,6 @@ export class CommandScheduler {
       this.logger.log(
         `${e.address}: ${e.door}: pending stop command dropped: the door or its stop command is gone`,
       );
-      await this.persist();
       return;
     }
     await this.acquire(e.door);
@@ -174,15 +287,44 @@ export class CommandScheduler {
     } finally {
       this.release(e.door);
     }
-    await this.persist();
   }
 
-  private async exec(door: string, cmd: string): Promise<void> {
+  /** A due CMD_CYCLE_CLOSE: argv rebuilt from the stanza as configured now. */
+  private async runCycleClose(e: PendingStop, vars: CycleVars): Promise<void> {
+    const door = cycleDoor(e.door);
+    const close = this.stanzaNamed(e.door)?.cycle?.close;
+    if (close === undefined || this.argvRunner === null) {
+      this.logger.log(
+        `${e.address}: ${door}: pending CMD_CYCLE_CLOSE dropped: the stanza or its close command is gone`,
+      );
+      return;
+    }
+    await this.acquire(door);
+    try {
+      this.logger.log(`${e.address}: ${door}: timer expired`);
+      await this.execArgv(door, 'CMD_CYCLE_CLOSE', cycleArgv(close, vars));
+    } finally {
+      this.release(door);
+    }
+  }
+
+  private async execArgv(door: string, what: string, argv: string[]): Promise<void> {
+    const runner = this.argvRunner;
+    if (runner === null) return;
+    // JSON quoting shows argument boundaries exactly.
+    await this.execWith(door, `${what} ${JSON.stringify(argv)}`, () => runner.runArgv(argv));
+  }
+
+  private exec(door: string, cmd: string): Promise<void> {
+    return this.execWith(door, cmd, () => this.runner.run(cmd));
+  }
+
+  private async execWith(door: string, cmd: string, run: () => Promise<RunResult>): Promise<void> {
     this.logger.log(MSG.running(door, cmd));
     this.counters.run++;
     let r;
     try {
-      r = await this.runner.run(cmd);
+      r = await run();
     } catch (e) {
       this.counters.failed++;
       this.logger.log(`${door}: command could not start: ${(e as Error).message}`);
@@ -203,7 +345,7 @@ export class CommandScheduler {
   private slotsOf(door: string): DoorSlots {
     let s = this.slots.get(door);
     if (s === undefined) {
-      s = { running: 0, waiting: [], dropped: 0 };
+      s = { running: 0, pending: 0, waiting: [], dropped: 0 };
       this.slots.set(door, s);
     }
     return s;

@@ -8,13 +8,13 @@
 import type { Door } from '../core/config.js';
 import { formatProblem } from '../core/errors.js';
 import type { ControlRequest } from '../core/control.js';
-import { buildFilter, type FilterDoor } from '../core/knock/filter.js';
 import { KnockMachine, type KnockEvent } from '../core/knock/machine.js';
 import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
 import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { grantView, statusView, type MetricsSnapshot } from '../core/status.js';
+import { knockFilter, metricsSnapshot, statusInput } from './views.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
@@ -23,7 +23,8 @@ import { GrantKeeper } from './grant-keeper.js';
 import { JournalWriter } from './journal-writer.js';
 import { OneTimeSequences } from './one-time.js';
 import { SpaService } from './spa-service.js';
-import type * as P from './ports.js';
+import { TotpDoors } from './totp-doors.js';
+import * as P from './ports.js';
 
 export interface DaemonSettings {
   configPath: string;
@@ -70,6 +71,9 @@ export class Daemon {
   private readonly timers: NodeJS.Timeout[] = [];
   private lastSummary = 0;
   private stopping = false;
+  private readonly totp: TotpDoors;
+  private totpTimer: NodeJS.Timeout | null = null;
+  private reloads: Promise<boolean> = Promise.resolve(true);
 
   constructor(
     loaded: P.LoadedConfig,
@@ -79,9 +83,10 @@ export class Daemon {
     const { logger, now } = deps;
     const opts = loaded.config.options;
     this.loaded = loaded;
-    this.machine = new KnockMachine(loaded.config.doors, opts.maxAttempts);
+    this.totp = new TotpDoors((alg, key, data) => deps.spaCrypto.hmac(alg, key, data), now);
+    this.machine = new KnockMachine(this.totp.build(loaded.config.doors), opts.maxAttempts);
     this.machine.debugEvents = settings.debug;
-    this.events = new EventLog(logger, now, settings.lookup ? deps.resolver : null);
+    this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();
     this.grants = new GrantKeeper(deps.firewall, logger, now, dirty);
@@ -101,14 +106,30 @@ export class Daemon {
       this.events.knockLimiter,
       now,
       dirty,
+      (stanza, vars) => this.commands.onCycle(stanza, vars),
     );
+    if (P.isArgvRunner(deps.runner))
+      this.commands.useCycles(deps.runner, (id) =>
+        this.loaded.spa?.stanzas.find((s) => s.id === id),
+      );
     this.oneTime = new OneTimeSequences(deps.oneTime, this.machine, logger, () =>
       this.capture.applyFilter(),
     );
     this.oneTime.reset(loaded.oneTime);
     this.capture = new CaptureLoop(settings, deps.capture, logger, {
-      filter: (addrs, ethernet) => this.filter(addrs, ethernet),
-      onAddresses: (addrs) => this.machine.setLocalAddresses(new Set(addrs)),
+      filter: (addrs, ethernet) =>
+        knockFilter(
+          this.totp.doors,
+          this.machine,
+          this.spa.capturePort,
+          addrs,
+          this.settings.ipv4Only,
+          ethernet,
+        ),
+      onAddresses: (addrs) => {
+        this.machine.setLocalAddresses(new Set(addrs));
+        this.spa.setLocalAddresses(addrs);
+      },
       onPacket: (pkt, buf, off, caplen, ts) => this.onPacket(pkt, buf, off, caplen, ts),
     });
   }
@@ -131,30 +152,26 @@ export class Daemon {
     this.journal.markDirty();
     await this.spa.configure(this.loaded.spa);
     this.capture.start(this.spa.snaplen(KNOCK_SNAPLEN));
+    this.armTotp();
     logger.log(MSG.startup(this.settings.iface));
     this.timers.push(setInterval(() => this.tick(), 1000));
     this.timers.push(setInterval(() => this.capture.refreshAddresses(), 2000));
   }
 
-  private filter(addrs: string[], ethernet: boolean): string {
-    const doors: FilterDoor[] = [];
-    this.loaded.config.doors.forEach((d, i) => {
-      if (!this.machine.isEnabled(i)) return;
-      doors.push({
-        sequence: this.machine.sequenceOf(i),
-        tcpFlags: d.tcpFlags,
-        ...(d.target === undefined ? {} : { target: d.target }),
-      });
-    });
-    const port = this.spa.capturePort;
-    if (port !== undefined)
-      doors.push({ sequence: [{ port, proto: 'udp' }], tcpFlags: { set: 0, clear: 0 } });
-    return buildFilter(doors, addrs, this.settings.ipv4Only, ethernet);
+  /** Time-based doors move to the next step at each boundary; the kernel filter follows. */
+  private armTotp(): void {
+    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
+    const ms = this.totp.msToNextStep();
+    if (ms === null || this.stopping) return;
+    this.totpTimer = setTimeout(() => {
+      if (this.totp.rotate(this.machine)) this.capture.applyFilter();
+      this.armTotp();
+    }, ms + 5);
   }
 
   private onPacket(pkt: Packet, buf: Buffer, off: number, caplen: number, ts: number): void {
     if (pkt.proto === 'udp' && pkt.dport === this.spa.capturePort) {
-      this.spa.onPacket(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src);
+      this.spa.onPacket(buf.subarray(pkt.payloadOffset, off + caplen), pkt.src, pkt.dst);
       return;
     }
     if (this.settings.debug)
@@ -169,6 +186,7 @@ export class Daemon {
     if (e.kind !== 'open') return;
     const { door, src } = e;
     if (door.oneTimeSequences !== undefined) this.oneTime.used(door, e.doorIndex);
+    if (this.totp.burn(e.doorIndex, this.machine)) this.capture.applyFilter();
     if (door.close !== undefined) this.grants.closePorts(src, door.close.ports, 'closed by knock');
     if (door.open !== undefined)
       this.grants.open(door.name, src, door.open.ports, door.openTimeout);
@@ -182,7 +200,7 @@ export class Daemon {
     this.grants.tick();
     if (now - this.lastSummary < SUMMARY_MS) return;
     this.lastSummary = now;
-    for (const line of this.events.summaries()) this.deps.logger.log(line);
+    for (const line of this.events.summaries(this.grants.lines)) this.deps.logger.log(line);
     for (const d of this.commands.drainDropped())
       this.deps.logger.log(
         `${d.door}: ${d.dropped} command(s) dropped (MaxCommands or the per-source cooldown)`,
@@ -198,7 +216,17 @@ export class Daemon {
   }
 
   /** SIGHUP: a bad config is logged and the running one stays (knockd exits). */
-  async reload(): Promise<boolean> {
+  /** Reloads run one at a time, in order; none runs once shutdown began. */
+  reload(): Promise<boolean> {
+    const run = () => (this.stopping ? false : this.reloadNow());
+    this.reloads = this.reloads.then(run, run).catch((e: unknown) => {
+      this.deps.logger.error(`error: reload failed: ${(e as Error).message}`);
+      return false;
+    });
+    return this.reloads;
+  }
+
+  private async reloadNow(): Promise<boolean> {
     const { logger } = this.deps;
     logger.log(MSG.rereading(this.settings.configPath));
     const r = this.deps.config.load();
@@ -222,8 +250,11 @@ export class Daemon {
     } catch (e) {
       logger.error(`error: ${(e as Error).message}; keeping the running SPA receiver`);
     }
+    if (this.stopping) return false;
     this.loaded = next;
-    this.machine.setDoors(next.config.doors);
+    this.machine.setDoors(this.totp.build(next.config.doors));
+    this.totp.applyBurned(this.machine);
+    this.armTotp();
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
     this.commands.setMaxCommands(opts.maxCommands ?? DEFAULT_MAX_COMMANDS);
@@ -239,25 +270,17 @@ export class Daemon {
     const now = this.deps.now();
     switch (req.cmd) {
       case 'status':
-        return statusView({
-          now,
-          iface: this.settings.iface,
-          firewall: this.grants.kind,
-          doors: this.loaded.config.doors.map((door, i) => ({
-            door,
-            sequence: this.machine.sequenceOf(i),
-            enabled: this.machine.isEnabled(i),
-          })),
-          attemptCount: this.machine.attemptCount(),
-          maxAttempts: this.machine.maxAttempts,
-          attempts: this.machine.attempts().map(({ door, attempt }) => ({ door, ...attempt })),
-          grants: this.grants.table.all(),
-          pendingStops: this.commands.pending(),
-          capture: {
-            ...(this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 }),
-            ...this.capture.counters,
-          },
-        });
+        return statusView(
+          statusInput(
+            now,
+            this.settings.iface,
+            this.loaded.config.doors,
+            this.machine,
+            this.grants,
+            this.commands,
+            this.capture,
+          ),
+        );
       case 'grants':
         return { grants: grantView(this.grants.table.all(), now) };
       case 'revoke':
@@ -268,7 +291,8 @@ export class Daemon {
         if (door.open === undefined)
           throw new Error(`door '${req.door}' has no Open ports to grant`);
         if (!this.grants.enabled) throw new Error('no Firewall backend configured');
-        this.grants.open(door.name, req.address, door.open.ports, door.openTimeout);
+        if (this.grants.open(door.name, req.address, door.open.ports, door.openTimeout) === null)
+          throw new Error('the grant table is full');
         return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
       }
     }
@@ -281,28 +305,14 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    const cap = this.capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
-    return {
-      knocks: [...this.events.knocks].flatMap(([door, a]) =>
-        a.map((count, i) => ({ door, stage: i + 1, count: count ?? 0 })),
-      ),
-      opens: [...this.events.opens].map(([door, count]) => ({ door, count })),
-      attempts: this.machine.attemptCount(),
-      evictions: this.machine.evictions,
-      grants: { backend: this.grants.kind, live: this.grants.table.size, ...this.grants.counters },
-      commands: { ...this.commands.counters },
-      capture: {
-        ...cap,
-        decoded: this.capture.counters.packets,
-        skipped: this.capture.counters.skipped,
-      },
-      spa: {
-        accepted: this.spa.counters.accepted,
-        rejected: [...this.spa.counters.rejected].map(([reason, count]) => ({ reason, count })),
-      },
-      logSuppressed:
-        this.events.knockLimiter.suppressedTotal + this.events.openLimiter.suppressedTotal,
-    };
+    return metricsSnapshot(
+      this.events,
+      this.machine,
+      this.grants,
+      this.commands,
+      this.capture,
+      this.spa,
+    );
   }
 
   /**
@@ -313,6 +323,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
+    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
     this.spa.close();
     this.capture.stop();
     await this.commands.shutdown();

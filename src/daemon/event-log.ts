@@ -31,7 +31,9 @@ export class EventLog {
   constructor(
     private readonly logger: Logger,
     private readonly now: Clock,
-    private readonly resolver: Resolver | null,
+    private readonly resolver: Resolver,
+    /** -l: names in log lines. */
+    private readonly lookupNames: boolean,
   ) {}
 
   /** Logs an event; returns whether its line was printed (not rate limited). */
@@ -49,7 +51,7 @@ export class EventLog {
           ? this.knockLimiter
           : null;
     if (limiter !== null && !limiter.allow(e.door.name, e.src, this.now())) return false;
-    if (this.resolver !== null && e.kind === 'stage' && e.stage === 1) this.lookup(e.src);
+    if (this.lookupNames && e.kind === 'stage' && e.stage === 1) this.lookup(e.src);
     const name = this.names.get(e.src);
     const { text, debug } = formatEvent(e, name ?? undefined);
     if (debug) this.logger.debug(text);
@@ -59,7 +61,7 @@ export class EventLog {
 
   /** The name is used once it arrives (knockd blocks capture on it; we never do). */
   private lookup(src: string): void {
-    if (this.names.has(src) || this.inflight >= DNS_INFLIGHT || this.resolver === null) return;
+    if (this.names.has(src) || this.inflight >= DNS_INFLIGHT) return;
     this.inflight++;
     void this.resolver.reverse(src).then((name) => {
       this.inflight--;
@@ -69,7 +71,7 @@ export class EventLog {
   }
 
   /** Summary lines for what the limiters dropped since the last call. */
-  summaries(): string[] {
+  summaries(grantLines?: LogLimiter): string[] {
     const out: string[] = [];
     const from = (s: { sources: number; saturated: boolean }) =>
       `${s.saturated ? 'at least ' : ''}${s.sources} sources`;
@@ -77,6 +79,8 @@ export class EventLog {
       out.push(`${s.door}: ${s.lines} stage lines from ${from(s)} suppressed`);
     for (const s of this.openLimiter.drain())
       out.push(`${s.door}: ${s.lines} OPEN lines from ${from(s)} suppressed`);
+    for (const s of grantLines?.drain() ?? [])
+      out.push(`${s.door}: ${s.lines} open/refresh lines from ${from(s)} suppressed`);
     return out;
   }
 }

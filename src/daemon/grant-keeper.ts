@@ -10,9 +10,13 @@
  */
 import { GrantTable, type Grant } from '../core/grants/grants.js';
 import { MSG } from '../core/logfmt.js';
+import { LogLimiter } from '../core/ratelimit.js';
 import { canonicalIP } from '../core/ip.js';
 import { formatPorts, type PortSpec } from '../core/port.js';
 import type { Clock, Firewall, GrantChange, Logger } from './ports.js';
+
+/** Live grants at most (each is a journal entry and a firewall element). */
+export const MAX_GRANTS = 65_536;
 
 export class GrantKeeper {
   readonly table = new GrantTable();
@@ -20,7 +24,9 @@ export class GrantKeeper {
   private syncDirty = false;
   private inflight: Promise<void> | null = null;
   /** Counts for status and metrics. */
-  readonly counters = { opened: 0, expired: 0, closed: 0 };
+  readonly counters = { opened: 0, expired: 0, closed: 0, dropped: 0 };
+  /** Grant lines per door: a flood of opens or refreshes is summarised, not written line by line. */
+  readonly lines = new LogLimiter(5, 50);
 
   constructor(
     private readonly firewall: Firewall,
@@ -60,10 +66,20 @@ export class GrantKeeper {
   }
 
   /** Opens (or refreshes) `ports` for `address` for `seconds`. The address must be canonical. */
-  open(door: string, address: string, ports: readonly PortSpec[], seconds: number): Grant {
+  /**
+   * Opens (or refreshes) `ports` for `address`. Null when the table is full
+   * (MAX_GRANTS): a refresh always passes, a new grant beyond it is counted
+   * and dropped, so a replayed sequence from spoofed sources cannot grow the
+   * table, the journal and the firewall without bound.
+   */
+  open(door: string, address: string, ports: readonly PortSpec[], seconds: number): Grant | null {
     const ip = canonicalIP(address);
     if (ip === null || ip.text !== address)
       throw new Error(`not a canonical address: '${address}'`);
+    if (this.table.size >= MAX_GRANTS && this.table.get(door, address) === undefined) {
+      this.counters.dropped++;
+      return null;
+    }
     const g: Grant = {
       door,
       address,
@@ -75,9 +91,10 @@ export class GrantKeeper {
     this.counters.opened++;
     // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
     this.apply({ open: this.table.get(door, address) ?? g, refresh: how === 'refreshed' });
-    this.logger.log(
-      MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
-    );
+    if (this.lines.allow(door, address, this.now()))
+      this.logger.log(
+        MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
+      );
     this.onChange();
     return g;
   }

@@ -38,6 +38,15 @@ export interface CommandRunner {
   run(command: string): Promise<RunResult>;
 }
 
+/** Runs an argv array with no shell (fwknopd's execvp for CMD_CYCLE lines). Never rejects. */
+export interface ArgvRunner {
+  runArgv(argv: readonly string[]): Promise<RunResult>;
+}
+
+export function isArgvRunner(r: object): r is ArgvRunner {
+  return typeof (r as Partial<ArgvRunner>).runArgv === 'function';
+}
+
 export type FirewallKind = 'iptables' | 'nftables' | 'memory' | 'none';
 
 export interface GrantChange {
@@ -136,6 +145,8 @@ export interface LoadedConfig {
 
 export interface SpaSettings {
   stanzas: Stanza[];
+  /** access.conf warnings (ignored lines, unknown names), logged when the settings are applied. */
+  warnings?: ConfigProblem[];
   port: number;
   socket: boolean;
 }

@@ -4,12 +4,23 @@
  * and turning an accepted packet into a grant. Applied again on every
  * reload: SPA can be turned on or off, and its port or receive mode moved,
  * without a restart.
+ *
+ * DESTINATION: the capture path decodes the packet's destination address.
+ * A UDP socket in Node cannot tell which local address a datagram arrived
+ * on (no IP_PKTINFO), so in socket mode the capture interface's addresses
+ * stand in: a stanza's DESTINATION matches when it holds one of them.
  */
 import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
+import type { Stanza } from '../core/spa/access.js';
+import type { CycleVars } from '../core/spa/cycle.js';
+import { formatProblem } from '../core/errors.js';
 import type { Clock, DatagramBinder, DatagramReceiver, Logger, SpaSettings } from './ports.js';
+
+/** Runs a stanza's command cycle; false when it was not started (cap, cooldown, disabled). */
+export type CycleStarter = (stanza: Stanza, vars: CycleVars) => boolean;
 
 /** Bytes kept per captured packet when SPA rides the capture path (whole datagrams). */
 export const SPA_SNAPLEN = 1600;
@@ -19,6 +30,8 @@ export class SpaService {
   private settings: SpaSettings | undefined;
   private socket: DatagramReceiver | null = null;
   private socketPort = 0;
+  /** The capture interface's addresses: socket mode's stand-in for the destination. */
+  private localAddresses: readonly string[] = [];
   readonly counters = { accepted: 0, rejected: new Map<string, number>() };
 
   constructor(
@@ -30,7 +43,12 @@ export class SpaService {
     private readonly now: Clock,
     /** The replay cache changed: the journal must be written. */
     private readonly onBurn: () => void,
+    private readonly startCycle: CycleStarter = () => false,
   ) {}
+
+  setLocalAddresses(addrs: readonly string[]): void {
+    this.localAddresses = [...addrs];
+  }
 
   /** The UDP port to add to the capture filter, when SPA rides the capture path. */
   get capturePort(): number | undefined {
@@ -64,6 +82,7 @@ export class SpaService {
       this.socket = null;
     }
     this.settings = next;
+    for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
   }
 
   /**
@@ -72,11 +91,15 @@ export class SpaService {
    * zone, so nothing downstream sees the raw text.
    */
   private onSocketPacket(msg: Buffer, src: string): void {
-    this.onPacket(msg, src);
+    this.onPacket(msg, src, this.localAddresses);
   }
 
-  /** One SPA packet: verify, check policy, grant; every rejection is counted and logged (rate limited). */
-  onPacket(payload: Uint8Array, src: string): void {
+  /**
+   * One SPA packet: verify, check policy, grant or run the stanza's command
+   * cycle; every rejection is counted and logged (rate limited).
+   * @param dst the packet's destination, or the candidates (socket mode).
+   */
+  onPacket(payload: Uint8Array, src: string, dst: string | readonly string[]): void {
     const spa = this.settings;
     if (spa === undefined) return;
     const now = this.now();
@@ -84,6 +107,7 @@ export class SpaService {
     const d = evaluateSpa(
       payload,
       src,
+      dst,
       spa.stanzas,
       this.replay,
       Math.floor(now / 1000),
@@ -97,11 +121,28 @@ export class SpaService {
       return;
     }
     this.counters.accepted++;
-    const line = spa.stanzas[d.stanza]?.line ?? '?';
+    const stanza = spa.stanzas[d.stanza];
     this.logger.log(
-      `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${line})`,
+      `${src}: SPA: accepted for ${d.address} (user ${d.user}, access.conf line ${stanza?.line ?? '?'})`,
     );
-    this.grants.open('SPA', d.address, d.ports, d.seconds);
+    const cycle = stanza?.cycle;
+    if (stanza === undefined || cycle === undefined) {
+      this.grants.open('SPA', d.address, d.ports, d.seconds);
+      return;
+    }
+    // fwknopd: a stanza with CMD_CYCLE_OPEN runs the cycle instead of a
+    // grant, for the first requested port only.
+    const first = d.ports[0];
+    if (first === undefined) return;
+    this.startCycle(stanza, {
+      ip: d.address,
+      pktSrc: d.pktSrc,
+      dst: d.dst,
+      port: first.port,
+      proto: first.proto,
+      seconds: d.clientTimeout ?? cycle.timer,
+      timestamp: d.timestamp,
+    });
   }
 
   private reject(src: string, reason: string): void {

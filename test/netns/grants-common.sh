@@ -84,8 +84,9 @@ wait_until 10 test -s "$WORK/held"
 echo " ten knocks leave one rule"
 for i in 1 2 3 4 5 6 7 8 9 10; do in_cli "$KNOCK" "$SRV4" 7000 8000 9000; done
 wait_until 5 sh -c "[ \$(grep -c 'openSSH: open tcp/22 until .*(refreshed)' '$WORK/knockd.log') -ge 9 ]" || fail "refreshes not logged"
-sleep 0.3
-[ "$(fw_rules)" = 1 ] && log "ok: one rule after ten knocks" || fail "$(fw_rules) rules after ten knocks"
+# A full render or a set element cannot hold a duplicate; wait for the last change to land.
+one_rule() { [ "$(fw_rules)" = 1 ]; }
+wait_until 3 one_rule && log "ok: one rule after ten knocks" || fail "$(fw_rules) rules after ten knocks"
 
 echo " IPv6 grants"
 in_cli "$KNOCK" -6 "$SRV6" 7000 8000 9000
@@ -131,7 +132,9 @@ wait_until 5 grep -q "stop $CLI4" "$WORK/cmds" && log "ok: stop command ran afte
 wait_log "$WORK/knockd.log" "close tcp/22 \(expired\)" 8
 t_close=$(date +%s)
 expect_closed "$SRV4"
-log "grant of 6 s closed $((t_close - t_knock)) s after the kill"
+d=$((t_close - t_knock))
+# The grant was made shortly before the kill: it must close about 6 s after the knock, not early, not late.
+[ "$d" -ge 3 ] && [ "$d" -le 8 ] && log "ok: grant of 6 s closed $d s after the kill" || fail "grant of 6 s closed $d s after the kill (expected 3-8)"
 grep -q '"grants":\[\]' "$WORK/state/state.json" && log "ok: journal empty" || fail "journal: $(cat "$WORK/state/state.json")"
 [ "$(fw_rules)" = 0 ] && log "ok: firewall empty" || fail "firewall still has $(fw_rules) rule(s)"
 
@@ -143,7 +146,8 @@ wait "$KNOCKD_PID" 2>/dev/null
 t0=$(date +%s%N)
 expect_open "$SRV4"
 if wait_until 9 sh -c "! ip netns exec $CLI timeout 2 nc -z -w 1 $SRV4 22 2>/dev/null"; then
-  log "ok: closed $((($(date +%s%N) - t0) / 1000000)) ms after the kill, grant was 6 s, with no daemon"
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  [ "$ms" -ge 3000 ] && log "ok: closed $ms ms after the kill, grant was 6 s, with no daemon" || fail "closed only $ms ms after the kill: too early for a 6 s grant"
 else
   fail "grant outlived its expiry with the daemon dead"
 fi

@@ -168,6 +168,24 @@ CONF
 
 KNOCK="$ROOT/bin/knock"
 
+# A positive sync point for negative checks. add_sync_door CONFIG appends a
+# door that opens on one UDP knock to 64999 and runs nothing; sync_point LOG
+# knocks it from a second client address (so no attempt of the test's client
+# is disturbed) and waits for its OPEN line. Capture hands packets over in
+# order, so once that line is logged, whatever the earlier packets caused
+# has been logged too: a check for "no OPEN" after it cannot pass early.
+SYNC_SRC=10.77.0.250
+add_sync_door() {
+  printf '\n[sync]\n\tsequence = 64999:udp\n' >>"$1"
+}
+sync_point() {
+  local before
+  in_cli ip addr replace "$SYNC_SRC/24" dev veth-c
+  before=$(count_lines "$1" "$SYNC_SRC: sync: OPEN SESAME")
+  echo sync | in_cli nc -u -w0 -s "$SYNC_SRC" "$SRV4" 64999
+  wait_until 5 sh -c "[ \$(grep -c '$SYNC_SRC: sync: OPEN SESAME' '$1' 2>/dev/null || echo 0) -gt $before ]" || fail "no sync point in $1"
+}
+
 finish() {
   if [ "$FAILED" = 0 ]; then echo "PASS"; exit 0; else echo "FAIL"; exit 1; fi
 }

@@ -61,7 +61,8 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 # One start per second at most: the bound follows how long the ten knocks took.
 max=$((ms / 1000 + 1))
 wait_log "$WORK/knockd.log" "running command: echo flooded $CLI4" 5
-sleep 0.5 # let the last started command finish writing
+started=$(count_lines "$WORK/knockd.log" "running command: echo flooded $CLI4")
+wait_until 3 sh -c "[ \$(grep -c 'flooded $CLI4' '$WORK/repeats' 2>/dev/null || echo 0) -ge $started ]"
 n=$(grep -c "flooded $CLI4" "$WORK/repeats" 2>/dev/null || echo 0)
 [ "$n" -ge 1 ] && [ "$n" -le "$max" ] && log "ok: 10 sequences in $ms ms from one source ran $n command(s) (at most $max)" || fail "$n commands for 10 sequences in $ms ms from one source (at most $max)"
 finish

@@ -33,14 +33,16 @@ start_knockd "$WORK/knockd.conf"
 
 in_cli "$KNOCK" "$SRV4" 7000 8000 9000
 expect_log "$WORK/knockd.log" "$CLI4: timed: OPEN SESAME"
-expect_open "$SRV4"
 t0=$(date +%s%N)
+expect_open "$SRV4"
 expect_log "$WORK/knockd.log" "$CLI4: timed: command timeout" 5
 t1=$(date +%s%N)
 expect_log "$WORK/knockd.log" "timed: running command: /sbin/iptables -D INPUT -s $CLI4"
 wait_rule_gone "$CLI4"
 expect_closed "$SRV4"
-log "stop command came $(((t1 - t0) / 1000000)) ms after the port was seen open (cmd_timeout 2 s)"
+ms=$(((t1 - t0) / 1000000))
+# t0 is a little after the OPEN (log polling), so the delay seen is at most 2 s plus polling.
+[ "$ms" -ge 1500 ] && [ "$ms" -le 3000 ] && log "ok: stop command came $ms ms after the OPEN was seen (cmd_timeout 2 s)" || fail "stop command came $ms ms after the OPEN (cmd_timeout 2 s)"
 
 echo " non-zero exit status is logged"
 in_cli "$KNOCK" "$SRV4" 6000
@@ -56,7 +58,8 @@ echo " SIGTERM runs pending stop commands before exiting"
 in_srv iptables -D INPUT -s "$CLI4" -p tcp --dport 22 -j ACCEPT 2>/dev/null || true
 in_cli "$KNOCK" "$SRV4" 7100 8100
 expect_open "$SRV4"
-in_srv pkill -f 'sleep 30' || true
+# The slow door's 'sleep 30' is a child of this test's daemon: end it so SIGTERM need not wait.
+in_srv pkill -P "$KNOCKD_PID" || true
 kill -TERM "$KNOCKD_PID"
 wait_until 10 sh -c "! kill -0 $KNOCKD_PID 2>/dev/null" || fail "daemon did not stop"
 expect_log "$WORK/knockd.log" "shutting down"

@@ -21,7 +21,6 @@ knock_opens "$SRV4" 1 && log "ok: first knock opens" || fail "first knock"
 
 echo " interface down and up"
 in_srv ip link set veth-s down
-sleep 0.5
 in_srv ip link set veth-s up
 in_srv ip addr replace "$SRV4/24" dev veth-s
 wait_until 5 in_cli ping -c1 -W1 "$SRV4" >/dev/null
@@ -31,7 +30,7 @@ wait_until 10 knock_opens "$SRV4" 2 && log "ok: knocks work after down/up" || fa
 
 echo " interface deleted and re-created"
 in_srv ip link del veth-s
-sleep 0.5
+expect_log "$WORK/knockd.out" "capture error on veth-s"
 kill -0 "$KNOCKD_PID" && log "ok: daemon alive with its interface gone" || fail "daemon died when the interface vanished"
 ip link add "veth-s" netns "$SRV" type veth peer name "veth-c" netns "$CLI"
 in_srv ip addr add "$SRV4/24" dev veth-s

@@ -25,13 +25,14 @@ cat >"$WORK/knockd.conf" <<CONF
 	tcpflags    = syn
 	command     = /sbin/iptables -I INPUT -s %IP% -p tcp --dport 22 -j ACCEPT
 CONF
+add_sync_door "$WORK/knockd.conf"
 start_knockd "$WORK/knockd.conf"
 close_for() { in_srv iptables -D INPUT -s "$1" -p tcp --dport 22 -j ACCEPT 2>/dev/null || true; }
 
 echo " a wrong port (another door's port) resets the attempt"
 in_cli "$KNOCK" "$SRV4" 7000 8000 6000 9000
 wait_log "$WORK/knockd.log" "$CLI4: other: OPEN SESAME"
-sleep 0.5 # a wrong open would be logged within milliseconds
+sync_point "$WORK/knockd.log"
 if grep -q "$CLI4: openSSH: OPEN SESAME" "$WORK/knockd.log"; then fail "opened despite a wrong knock"; else log "ok: no OPEN after a wrong knock"; fi
 expect_closed "$SRV4"
 in_cli "$KNOCK" "$SRV4" 7000 8000 9000
@@ -43,7 +44,7 @@ echo " wrong TCP flags are ignored (ACK and SYN+ACK knocks replayed with tcprepl
 mkpcap "$WORK/flags.pcap" "$CLI4>$SRV4:7000" "$CLI4>$SRV4:8000/flags=10" "$CLI4>$SRV4:9000/flags=12" "$CLI4>$SRV4:6000/flags=10"
 in_cli tcpreplay -q -i veth-c "$WORK/flags.pcap" >/dev/null 2>&1
 wait_log "$WORK/knockd.log" "$CLI4: openSSH: Stage 1"
-sleep 0.5
+sync_point "$WORK/knockd.log"
 if grep -qE "openSSH: (Stage 2|OPEN)" "$WORK/knockd.log"; then fail "wrong-flag packets counted"; else log "ok: ACK knocks neither advanced nor reset"; fi
 in_cli "$KNOCK" "$SRV4" 8000 9000
 expect_log "$WORK/knockd.log" "$CLI4: openSSH: OPEN SESAME"
@@ -54,8 +55,8 @@ echo " seq_timeout expires an attempt (logged promptly, not on the next packet)"
 in_cli "$KNOCK" "$SRV4" 7000 8000
 expect_log "$WORK/knockd.log" "$CLI4: openSSH: sequence timeout \(stage 2\)" 6
 in_cli "$KNOCK" "$SRV4" 9000
-sleep 0.5
-if grep -q "OPEN SESAME" "$WORK/knockd.log"; then fail "opened after seq_timeout"; else log "ok: no OPEN after seq_timeout"; fi
+sync_point "$WORK/knockd.log"
+if grep -q "openSSH: OPEN SESAME" "$WORK/knockd.log"; then fail "opened after seq_timeout"; else log "ok: no OPEN after seq_timeout"; fi
 
 echo " two clients knocking at once, interleaved"
 : >"$WORK/knockd.log"

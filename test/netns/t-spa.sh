@@ -100,6 +100,7 @@ expect_open "$SRV4"
 
 echo " our client (knock --spa) against our daemon"
 printf 'KEY_BASE64 %s\nHMAC_KEY_BASE64 %s\nHMAC_DIGEST_TYPE sha512\n' "$K" "$H" >"$WORK/profile"
+chmod 600 "$WORK/profile" # knock refuses key files others can read, as ssh does
 in_cli "$KNOCK" --spa --spa-profile "$WORK/profile" "$SRV4" tcp/22
 expect_log "$WORK/knockd.log" "$CLI4: SPA: accepted for $CLI4"
 expect_open "$SRV4"

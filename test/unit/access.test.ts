@@ -37,13 +37,12 @@ test('access.conf: stanzas, CIDRs, keys, defaults; every problem with its line',
   );
   assert.ok('problems' in r);
   const msgs = 'problems' in r ? r.problems.map((p) => `${p.line}: ${p.message}`) : [];
+  // KEY before SOURCE and BOGUS are warnings now (fwknopd skips and ignores them).
   assert.deepEqual(msgs, [
-    '1: KEY before the first SOURCE line',
     "2: SOURCE: bad address list '10.0.0.300'",
-    '4: CMD_CYCLE_OPEN is not supported by knockd-ts',
     "5: OPEN_PORTS: bad port list 'tcp/0'",
-    "6: unknown variable 'BOGUS'",
-    '2: stanza has no HMAC_KEY (required; ALLOW_NO_HMAC Y opts out)',
+    '2: CMD_CYCLE_OPEN without CMD_CYCLE_CLOSE (write CMD_CYCLE_CLOSE NONE for no close)',
+    '2: stanza has no HMAC_KEY or HMAC_KEY_BASE64 (knockd-ts requires HMAC; ALLOW_NO_HMAC Y opts out)',
   ]);
   assert.ok('stanzas' in parseAccessConf('SOURCE ANY\nKEY abc\nALLOW_NO_HMAC Y\n', 'a'));
   assert.ok('problems' in parseAccessConf('SOURCE ANY\nKEY same\nHMAC_KEY same\n', 'a'));
@@ -82,7 +81,7 @@ test('policy: first matching stanza wins, ports and usernames are enforced, repl
       ),
     );
   const replay = new ReplayCache();
-  const ok = evaluateSpa(pkt({ timeout: 999 }), '10.0.0.5', ss, replay, now, c);
+  const ok = evaluateSpa(pkt({ timeout: 999 }), '10.0.0.5', [], ss, replay, now, c);
   assert.deepEqual(
     ok.ok && [ok.address, ok.stanza, ok.seconds],
     ['10.0.0.5', 1, 60],
@@ -91,6 +90,7 @@ test('policy: first matching stanza wins, ports and usernames are enforced, repl
   const carol = evaluateSpa(
     pkt({ user: 'carol', access: [{ proto: 'tcp', port: 9999 }] }),
     '10.0.0.5',
+    [],
     ss,
     replay,
     now,
@@ -103,17 +103,17 @@ test('policy: first matching stanza wins, ports and usernames are enforced, repl
     [pkt({ ts: now - 121 }), /packet is 121 s old/],
     [pkt({ ts: now + 200 }), /packet is -200 s old/],
   ] as const) {
-    const r = evaluateSpa(p, '10.0.0.5', ss, replay, now, c);
+    const r = evaluateSpa(p, '10.0.0.5', [], ss, replay, now, c);
     assert.ok(!r.ok && reason.test(r.reason), r.ok ? 'opened' : r.reason);
   }
   const once = pkt({});
-  assert.ok(evaluateSpa(once, '10.0.0.5', ss, replay, now, c).ok);
-  assert.deepEqual(evaluateSpa(once, '10.0.0.5', ss, replay, now, c), {
+  assert.ok(evaluateSpa(once, '10.0.0.5', [], ss, replay, now, c).ok);
+  assert.deepEqual(evaluateSpa(once, '10.0.0.5', [], ss, replay, now, c), {
     ok: false,
     reason: 'replayed packet',
   });
   // Over IPv6 with allow IP 0.0.0.0, the grant is for the IPv6 source (SOURCE ANY only).
-  const v6 = evaluateSpa(pkt({ ip: '0.0.0.0' }), '2001:db8::7', ss, replay, now, c);
+  const v6 = evaluateSpa(pkt({ ip: '0.0.0.0' }), '2001:db8::7', [], ss, replay, now, c);
   assert.ok(v6.ok && v6.address === '2001:db8::7' && v6.stanza === 1);
   // The cache forgets what the age check would reject anyway.
   const before = replay.size;

@@ -4,9 +4,16 @@ import assert from 'node:assert/strict';
 import { parseConfig, type Door } from '../../src/core/config.js';
 import { CommandScheduler, COOLDOWN_MS } from '../../src/daemon/commands.js';
 import { EventLog } from '../../src/daemon/event-log.js';
+import { GrantKeeper, MAX_GRANTS } from '../../src/daemon/grant-keeper.js';
 import { JournalWriter } from '../../src/daemon/journal-writer.js';
 import type { RunResult } from '../../src/daemon/ports.js';
-import { FakeResolver, MemoryLogger, MemoryStateStore, RecordingRunner } from '../fakes/twins.js';
+import {
+  FakeResolver,
+  MemoryFirewall,
+  MemoryLogger,
+  MemoryStateStore,
+  RecordingRunner,
+} from '../fakes/twins.js';
 import { settle } from '../fakes/harness.js';
 
 function doors(conf: string): Door[] {
@@ -178,7 +185,7 @@ test('event log: -l looks up only printed lines, a bounded number at once, and c
   let now = 0;
   const resolver = new FakeResolver();
   const logger = new MemoryLogger();
-  const log = new EventLog(logger, () => now, resolver);
+  const log = new EventLog(logger, () => now, resolver, true);
   for (let i = 0; i < 1000; i++)
     log.log({ kind: 'stage', door: A, src: `192.0.2.${i % 250}.`, stage: 1 });
   assert.ok(resolver.asked.length <= 8, `in flight: ${resolver.asked.length}`);
@@ -192,10 +199,49 @@ test('event log: -l looks up only printed lines, a bounded number at once, and c
 
 test('event log: OPEN lines are rate limited too, with a summary', () => {
   const logger = new MemoryLogger();
-  const log = new EventLog(logger, () => 0, null);
+  const log = new EventLog(logger, () => 0, new FakeResolver(), false);
   for (let i = 0; i < 500; i++)
     log.log({ kind: 'open', door: A, doorIndex: 0, src: `10.9.${i >> 8}.${i & 255}`, family: 4 });
   const opens = logger.lines.filter((l) => l.endsWith('OPEN SESAME')).length;
   assert.ok(opens > 0 && opens <= 50, `${opens} OPEN lines`);
   assert.match(log.summaries().join('\n'), /a: \d+ OPEN lines from 4\d\d sources suppressed/);
+});
+
+test('commands: a stop stays in the journal while it waits for a slot and runs (review R7)', async () => {
+  const t = scheduler(1);
+  t.runner.hold = true;
+  t.s.onOpen(A, '192.0.2.7', 4); // holds the only slot; its stop is due in 5 s
+  await settle(5);
+  t.advance(6000);
+  // The stop comes due while the start still holds the slot: it waits, and stays pending.
+  (t.s as unknown as { arm(e: unknown): void }).arm(t.s.pending()[0]);
+  await settle(5);
+  assert.equal(t.s.pending().length, 1, 'a waiting stop is still in the journal');
+  t.runner.hold = false;
+  t.runner.finishAll();
+  await settle(20);
+  assert.deepEqual(t.runner.commands, ['start a 192.0.2.7', 'stop a 192.0.2.7']);
+  assert.equal(t.s.pending().length, 0, 'removed once it ran');
+  await t.s.shutdown();
+});
+
+test('grants: the table stops at MAX_GRANTS (refreshes still pass) and grant lines are rate limited', async () => {
+  const logger = new MemoryLogger();
+  const keeper = new GrantKeeper(
+    new MemoryFirewall(),
+    logger,
+    () => 0,
+    () => {},
+  );
+  const port = [{ proto: 'tcp' as const, port: 22 }];
+  let refused = 0;
+  for (let i = 0; i < MAX_GRANTS + 10; i++) {
+    const a = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    if (keeper.open('d', a, port, 30) === null) refused++;
+  }
+  assert.equal(keeper.table.size, MAX_GRANTS);
+  assert.equal(refused, 10);
+  assert.notEqual(keeper.open('d', '10.0.0.0', port, 60), null, 'a refresh passes when full');
+  assert.ok(logger.lines.length <= 60, `${logger.lines.length} grant lines`);
+  await keeper.close();
 });

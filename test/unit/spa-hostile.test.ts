@@ -61,7 +61,7 @@ test('a 64 KB payload of spaces and one letter is rejected by its length at once
   const payload = new Uint8Array(65_537).fill(0x20);
   payload[65_536] = 0x78;
   const t0 = performance.now();
-  const d = evaluateSpa(payload, '10.0.0.9', ss, new ReplayCache(), NOW, c);
+  const d = evaluateSpa(payload, '10.0.0.9', [], ss, new ReplayCache(), NOW, c);
   const ms = performance.now() - t0;
   assert.equal(reason(d), 'bad length 65537');
   assert.ok(ms < 50, `took ${ms.toFixed(1)} ms`);
@@ -74,7 +74,8 @@ test('a 64 KB payload of spaces and one letter is rejected by its length at once
   ];
   const t1 = performance.now();
   for (let n = 0; n < 100; n++)
-    for (const w of worst) assert.ok(!evaluateSpa(w, '10.0.0.9', ss, new ReplayCache(), NOW, c).ok);
+    for (const w of worst)
+      assert.ok(!evaluateSpa(w, '10.0.0.9', [], ss, new ReplayCache(), NOW, c).ok);
   const per = (performance.now() - t1) / 400;
   assert.ok(per < 1, `${per.toFixed(3)} ms per 1500-byte hostile packet`);
 });
@@ -82,21 +83,21 @@ test('a 64 KB payload of spaces and one letter is rejected by its length at once
 test('trailing whitespace is cut; the bounds are fwknop’s 140..1500 bytes before the cut', () => {
   const ss = stanzas(HMAC_STANZA);
   const good = pkt();
-  const d = evaluateSpa(wire(`${good}\r\n \t`), '10.0.0.9', ss, new ReplayCache(), NOW, c);
+  const d = evaluateSpa(wire(`${good}\r\n \t`), '10.0.0.9', [], ss, new ReplayCache(), NOW, c);
   assert.ok(d.ok, reason(d));
   const tooLong = wire(good + ' '.repeat(1501 - good.length));
   assert.equal(
-    reason(evaluateSpa(tooLong, '10.0.0.9', ss, new ReplayCache(), NOW, c)),
+    reason(evaluateSpa(tooLong, '10.0.0.9', [], ss, new ReplayCache(), NOW, c)),
     'bad length 1501',
   );
   const short = wire(good.slice(0, 139));
   assert.equal(
-    reason(evaluateSpa(short, '10.0.0.9', ss, new ReplayCache(), NOW, c)),
+    reason(evaluateSpa(short, '10.0.0.9', [], ss, new ReplayCache(), NOW, c)),
     'bad length 139',
   );
   const blank = wire(' '.repeat(600));
   assert.equal(
-    reason(evaluateSpa(blank, '10.0.0.9', ss, new ReplayCache(), NOW, c)),
+    reason(evaluateSpa(blank, '10.0.0.9', [], ss, new ReplayCache(), NOW, c)),
     'bad length 0',
   );
 });
@@ -105,7 +106,7 @@ test('random payloads of any size never throw and never open', () => {
   const ss = stanzas(HMAC_STANZA + NO_HMAC_STANZA);
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 4000 }), (b) => {
-      assert.equal(evaluateSpa(b, '10.0.0.9', ss, new ReplayCache(), NOW, c).ok, false);
+      assert.equal(evaluateSpa(b, '10.0.0.9', [], ss, new ReplayCache(), NOW, c).ok, false);
     }),
     { numRuns: 1000 },
   );
@@ -126,12 +127,28 @@ test('the allow IP must be plain dotted-quad decimal; the grant address is canon
     '::1',
     '',
   ]) {
-    const d = evaluateSpa(wire(pkt({ ip })), '10.0.0.9', ss, new ReplayCache(), NOW, c);
+    const d = evaluateSpa(wire(pkt({ ip })), '10.0.0.9', [], ss, new ReplayCache(), NOW, c);
     assert.equal(reason(d), `bad allow IP '${ip}'`);
   }
-  const d = evaluateSpa(wire(pkt({ ip: '10.7.0.200' })), '10.0.0.9', ss, new ReplayCache(), NOW, c);
+  const d = evaluateSpa(
+    wire(pkt({ ip: '10.7.0.200' })),
+    '10.0.0.9',
+    [],
+    ss,
+    new ReplayCache(),
+    NOW,
+    c,
+  );
   assert.ok(d.ok && d.address === '10.7.0.200', reason(d));
-  const any = evaluateSpa(wire(pkt({ ip: '0.0.0.0' })), '10.0.0.9', ss, new ReplayCache(), NOW, c);
+  const any = evaluateSpa(
+    wire(pkt({ ip: '0.0.0.0' })),
+    '10.0.0.9',
+    [],
+    ss,
+    new ReplayCache(),
+    NOW,
+    c,
+  );
   assert.equal(reason(any), '0.0.0.0 when REQUIRE_SOURCE_ADDRESS is set');
 });
 
@@ -143,6 +160,7 @@ test('the packet source is canonicalised: mapped IPv4 is IPv4, IPv6 is compresse
   const viaMapped = evaluateSpa(
     wire(pkt({ ip: '0.0.0.0' })),
     '::ffff:10.0.0.5',
+    [],
     ss,
     new ReplayCache(),
     NOW,
@@ -156,6 +174,7 @@ test('the packet source is canonicalised: mapped IPv4 is IPv4, IPv6 is compresse
   const v6 = evaluateSpa(
     wire(pkt({ ip: '0.0.0.0' })),
     '2001:DB8:0:0::7',
+    [],
     anyOnly,
     new ReplayCache(),
     NOW,
@@ -170,7 +189,15 @@ test('the packet source is canonicalised: mapped IPv4 is IPv4, IPv6 is compresse
     '010.0.0.5',
     '',
   ]) {
-    const d = evaluateSpa(wire(pkt({ ip: '0.0.0.0' })), src, anyOnly, new ReplayCache(), NOW, c);
+    const d = evaluateSpa(
+      wire(pkt({ ip: '0.0.0.0' })),
+      src,
+      [],
+      anyOnly,
+      new ReplayCache(),
+      NOW,
+      c,
+    );
     assert.equal(reason(d), `source '${src}' is not a plain IP address (zones are refused)`);
   }
 });
@@ -183,7 +210,7 @@ test('without HMAC, base64 variants of an accepted packet do not open again', ()
   let good = '';
   for (let n = 1; (SPA_PREFIX.length + good.length) % 4 === 0 || good === ''; n++)
     good = pkt({ user: 'u'.repeat(n) }, keys);
-  const first = evaluateSpa(wire(good), '10.0.0.9', ss, replay, NOW, c);
+  const first = evaluateSpa(wire(good), '10.0.0.9', [], ss, replay, NOW, c);
   assert.ok(first.ok, reason(first));
   // Same bytes after a lenient decode: a suffix after '=', and the last
   // character with its spare (ignored) bits set.
@@ -193,11 +220,14 @@ test('without HMAC, base64 variants of an accepted packet do not open again', ()
   const bumped = good.slice(0, -1) + B64[B64.indexOf(last) | spare]!;
   assert.notEqual(bumped, good);
   for (const variant of [`${good}=AAAA`, `${good}=`, `${good}==`, bumped]) {
-    const d = evaluateSpa(wire(variant), '10.0.0.9', ss, replay, NOW, c);
+    const d = evaluateSpa(wire(variant), '10.0.0.9', [], ss, replay, NOW, c);
     assert.ok(!d.ok, `variant ${variant.slice(-6)} opened again`);
     assert.match(d.reason, /^(replayed packet|ciphertext is not canonical base64)$/);
   }
-  assert.equal(reason(evaluateSpa(wire(good), '10.0.0.9', ss, replay, NOW, c)), 'replayed packet');
+  assert.equal(
+    reason(evaluateSpa(wire(good), '10.0.0.9', [], ss, replay, NOW, c)),
+    'replayed packet',
+  );
 });
 
 test('the replay digest is over the ciphertext: an HMAC packet stripped of its HMAC is a replay', () => {
@@ -206,10 +236,10 @@ test('the replay digest is over the ciphertext: an HMAC packet stripped of its H
   const ss = stanzas(`${HMAC_STANZA}${NO_HMAC_STANZA}`);
   const replay = new ReplayCache();
   const good = pkt();
-  const first = evaluateSpa(wire(good), '10.0.0.9', ss, replay, NOW, c);
+  const first = evaluateSpa(wire(good), '10.0.0.9', [], ss, replay, NOW, c);
   assert.ok(first.ok && first.stanza === 0, reason(first));
   const stripped = good.slice(0, good.length - HMAC_B64_LEN.sha256);
-  const again = evaluateSpa(wire(stripped), '10.0.0.9', ss, replay, NOW, c);
+  const again = evaluateSpa(wire(stripped), '10.0.0.9', [], ss, replay, NOW, c);
   assert.equal(reason(again), 'replayed packet');
 });
 
@@ -244,19 +274,28 @@ test('access.conf timeouts are bounded so no grant expiry can overflow', () => {
   }
   const [s] = stanzas(`${base}MAX_FW_TIMEOUT 86400\nACCESS_EXPIRE_EPOCH 1900000000\n`);
   assert.equal(s?.accessExpire, 1_900_000_000, 'an epoch past 2030 is a date, not a timeout');
-  const d = evaluateSpa(wire(pkt({ timeout: 65536 })), '10.0.0.9', [s!], new ReplayCache(), NOW, c);
+  const d = evaluateSpa(
+    wire(pkt({ timeout: 65536 })),
+    '10.0.0.9',
+    [],
+    [s!],
+    new ReplayCache(),
+    NOW,
+    c,
+  );
   assert.ok(d.ok && d.seconds === 65536, reason(d));
   // Stanzas built by hand (not parsed) are capped too.
   const huge = { ...s!, maxFwTimeout: 2 ** 40, fwAccessTimeout: 2 ** 40 };
   const e = evaluateSpa(
     wire(pkt({ timeout: 65536 })),
     '10.0.0.9',
+    [],
     [huge],
     new ReplayCache(),
     NOW,
     c,
   );
   assert.ok(e.ok && e.seconds === 65536, reason(e));
-  const f = evaluateSpa(wire(pkt()), '10.0.0.9', [huge], new ReplayCache(), NOW, c);
+  const f = evaluateSpa(wire(pkt()), '10.0.0.9', [], [huge], new ReplayCache(), NOW, c);
   assert.ok(f.ok && f.seconds === 86400, reason(f));
 });

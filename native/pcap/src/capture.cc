@@ -459,7 +459,8 @@ Napi::Value SdNotify(const Napi::CallbackInfo& info) {
   socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size());
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Napi::Boolean::New(env, false);
-  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+  // Never block the event loop on a slow PID 1: a lost notification is better.
+  ssize_t n = sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                      reinterpret_cast<struct sockaddr*>(&addr), len);
   close(fd);
   return Napi::Boolean::New(env, n == static_cast<ssize_t>(state.size()));

@@ -7,19 +7,25 @@
  *
  * A pending stop records the door and the address, never the command text:
  * the command is rebuilt from the config when it runs, so whoever can write
- * the journal still cannot choose what runs as root.
+ * the journal still cannot choose what runs as root. A pending command
+ * cycle close (fwknopd's CMD_CYCLE_CLOSE) is kept the same way: the stanza's
+ * id and the values of its variables, each re-validated as canonical on read.
  */
 import { canonicalIP } from '../ip.js';
 import type { Grant } from './grants.js';
 import type { PortSpec } from '../port.js';
+import { cycleVarsProblem, type CycleVars } from '../spa/cycle.js';
 
 export interface PendingStop {
   id: number;
+  /** The door's name; for a cycle close, the access.conf stanza's id. */
   door: string;
   /** Canonical text (canonicalIP) of the address; its family picks the stop command. */
   address: string;
   /** Epoch ms when it is due. */
   due: number;
+  /** A CMD_CYCLE_CLOSE: its variables' values (the command comes from access.conf). */
+  cycle?: CycleVars;
 }
 
 export interface JournalState {
@@ -53,6 +59,19 @@ export function serializeJournal(s: JournalState): string {
     door: p.door,
     address: p.address,
     due: p.due,
+    ...(p.cycle === undefined
+      ? {}
+      : {
+          cycle: {
+            ip: p.cycle.ip,
+            pktSrc: p.cycle.pktSrc,
+            dst: p.cycle.dst,
+            port: p.cycle.port,
+            proto: p.cycle.proto,
+            seconds: p.cycle.seconds,
+            timestamp: p.cycle.timestamp,
+          },
+        }),
   }));
   return `${JSON.stringify({ version: JOURNAL_VERSION, grants, stops, replay: s.replay ?? [] })}\n`;
 }
@@ -103,7 +122,24 @@ function stopEntry(s: unknown): PendingStop | string {
   if (ip === null) return `bad address ${quote(s.address)}`;
   if (!isTime(s.due)) return `bad due time ${quote(s.due)}`;
   // A version 1 'command' field is deliberately not read.
-  return { id: s.id, door: s.door, address: ip.text, due: s.due };
+  if (s.cycle === undefined) return { id: s.id, door: s.door, address: ip.text, due: s.due };
+  const c = s.cycle;
+  if (!isObj(c)) return `bad cycle ${quote(c)}`;
+  const vars = {
+    ip: c.ip,
+    pktSrc: c.pktSrc,
+    dst: c.dst,
+    port: c.port,
+    proto: c.proto,
+    seconds: c.seconds,
+    timestamp: c.timestamp,
+  } as CycleVars;
+  if (typeof c.dst !== 'string') return `bad cycle ${quote(c)}`;
+  // Only canonical values pass: whoever can write the journal still cannot
+  // put text of their choosing on a command line.
+  const why = cycleVarsProblem(vars);
+  if (why !== null || vars.ip !== ip.text) return `bad cycle ${quote(c)}: ${why ?? 'ip'}`;
+  return { id: s.id, door: s.door, address: ip.text, due: s.due, cycle: vars };
 }
 
 export type ParsedJournal = { state: JournalState; warnings: string[] } | { error: string };

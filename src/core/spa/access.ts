@@ -1,23 +1,43 @@
 /**
  * fwknop's access.conf, for SPA: `NAME value` lines, each SOURCE line
- * starting a stanza. Pure: text in, stanzas or problems (file:line) out.
- * Stricter than fwknopd: HMAC is required unless a stanza says
- * `ALLOW_NO_HMAC Y`, and features we do not implement are errors, not
- * silently ignored.
+ * starting a stanza. Pure: text in, stanzas (plus warnings) or problems
+ * (file:line) out. Every keyword of the fwknopd 2.6.10 man page is either
+ * supported or refused with the reason and what to use instead (KEYWORDS);
+ * fwknopd's leniencies are kept: a value ends at `;`, a `NAME:` colon is
+ * dropped, lines before the first SOURCE and unknown names are warnings.
+ * The one deliberate difference: a stanza without an HMAC key is refused
+ * unless it says `ALLOW_NO_HMAC Y`.
  */
 import type { ConfigProblem } from '../errors.js';
-import { parseIPv4 } from '../ip.js';
 import { parsePortList, type PortSpec } from '../port.js';
+import { KEYWORDS, REFUSED_YES } from './access-keywords.js';
+import { addressIn, parseCidrList, type Cidr } from './cidr.js';
+
+export { KEYWORDS } from './access-keywords.js';
+export { addressIn, parseCidrList, type Cidr } from './cidr.js';
 import { b64decode, type AesMode, type HmacAlg } from './spa.js';
 
-export interface Cidr {
-  net: number;
-  mask: number;
+/** An address block of either family; `bits` leading bits of `addr` must match. */
+
+/** A stanza's command cycle (CMD_CYCLE_OPEN/CLOSE/TIMER): run instead of a grant. */
+export interface CmdCycle {
+  open: string;
+  /** undefined: `CMD_CYCLE_CLOSE NONE`, no close runs. */
+  close?: string;
+  /** Seconds from open to close when the client sent no timeout. */
+  timer: number;
 }
 
 export interface Stanza {
   line: number;
+  /**
+   * Names the stanza across reloads and restarts (the journal keeps it for a
+   * pending cycle close): the SOURCE value and its ordinal among stanzas with
+   * the same SOURCE. Holds no key material.
+   */
+  id: string;
   sources: Cidr[] | 'any';
+  destinations: Cidr[] | 'any';
   openPorts?: PortSpec[];
   restrictPorts: PortSpec[];
   encKey?: Uint8Array;
@@ -31,6 +51,7 @@ export interface Stanza {
   /** Epoch seconds after which the stanza no longer applies. */
   accessExpire?: number;
   allowNoHmac: boolean;
+  cycle?: CmdCycle;
 }
 
 /**
@@ -40,43 +61,21 @@ export interface Stanza {
  * offset from now, far from the 2038 limit of iptables --datestop.
  */
 export const MAX_GRANT_SECONDS = 86_400;
+/** fwknopd's RCHK_MAX_CMD_CYCLE_TIMER (2 << 22 s, about 97 days). */
+export const MAX_CYCLE_TIMER = 2 << 22;
+/** fwknopd's CMD_CYCLE_BUFSIZE: a longer command is refused, as there. */
+export const MAX_CYCLE_COMMAND = 255;
 
-const UNSUPPORTED =
-  /^(ENABLE_CMD_EXEC|ENABLE_CMD_SUDO_EXEC|CMD_|GPG_|FORCE_|DISABLE_DNAT|FORWARD_ALL|DESTINATION)/;
 const enc = (s: string) => new TextEncoder().encode(s);
 const same = (a: Uint8Array, b: Uint8Array) =>
   a.length === b.length && a.every((x, i) => x === b[i]);
 
-function ipToInt(b: Uint8Array): number {
-  return (((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)) >>> 0;
-}
-
-export function parseCidrList(v: string): Cidr[] | 'any' | null {
-  if (v.trim().toUpperCase() === 'ANY') return 'any';
-  const out: Cidr[] = [];
-  for (const raw of v.split(',')) {
-    const [a, m] = raw.trim().split('/');
-    const ip = parseIPv4(a ?? '');
-    if (ip === null) return null;
-    let mask = 0xffffffff;
-    if (m !== undefined) {
-      const dotted = parseIPv4(m);
-      if (dotted !== null) mask = ipToInt(dotted);
-      else if (/^\d{1,2}$/.test(m) && Number(m) <= 32)
-        mask = Number(m) === 0 ? 0 : (0xffffffff << (32 - Number(m))) >>> 0;
-      else return null;
-    }
-    out.push({ net: (ipToInt(ip) & mask) >>> 0, mask });
-  }
-  return out;
-}
-
 export function sourceMatches(s: Stanza, address: string): boolean {
-  if (s.sources === 'any') return true;
-  const ip = parseIPv4(address);
-  if (ip === null) return false;
-  const n = ipToInt(ip);
-  return s.sources.some((c) => (n & c.mask) >>> 0 === c.net);
+  return addressIn(s.sources, address);
+}
+
+export function destinationMatches(s: Stanza, address: string): boolean {
+  return addressIn(s.destinations, address);
 }
 
 function ports(v: string): PortSpec[] | null {
@@ -84,28 +83,48 @@ function ports(v: string): PortSpec[] | null {
   return 'error' in r ? null : r.ports;
 }
 
-export function parseAccessConf(
-  text: string,
-  file: string,
-): { stanzas: Stanza[] } | { problems: ConfigProblem[] } {
+export type AccessConf =
+  { stanzas: Stanza[]; warnings: ConfigProblem[] } | { problems: ConfigProblem[] };
+
+const GPG_ONLY_HINT = 'use KEY_BASE64 + HMAC_KEY_BASE64 (fwknop --key-gen) instead';
+
+export function parseAccessConf(text: string, file: string): AccessConf {
   const problems: ConfigProblem[] = [];
+  const warnings: ConfigProblem[] = [];
   const stanzas: Stanza[] = [];
+  /** Per stanza: whether it named GPG keywords, and where the first was. */
+  const gpgLine = new Map<Stanza, number>();
+  const cycleRaw = new Map<Stanza, { open?: string; close?: string; timer?: number }>();
   let cur: Stanza | null = null;
+  let skippedBefore = 0;
   const bad = (line: number, message: string) => problems.push({ file, line, message });
+  const warn = (line: number, message: string) => warnings.push({ file, line, message });
   text.split('\n').forEach((rawLine, i) => {
     const line = i + 1;
     const l = rawLine.trim();
     if (l === '' || l.startsWith('#') || l.startsWith(';')) return;
-    const m = /^([A-Za-z0-9_%]+):?\s+(.*?)\s*(;.*)?$/.exec(l);
-    if (m === null) return bad(line, `syntax error: '${l}' is not 'NAME value'`);
-    const name = (m[1] as string).toUpperCase();
-    const value = (m[2] as string).trim();
+    // fwknopd: sscanf("%s %[^;\n\r]"): the name is the first word (a last
+    // ':' dropped), the value runs to the first ';'.
+    const m = /^(\S+)\s+([^;]*)/.exec(l);
+    const rawName = (m?.[1] ?? l.split(/\s/)[0] ?? '').replace(/:$/, '');
+    const value = (m?.[2] ?? '').trim();
+    if (m === null || value === '') return bad(line, `syntax error: '${l}' is not 'NAME value'`);
+    const name = rawName.startsWith('%') ? rawName.toLowerCase() : rawName.toUpperCase();
+    // fwknopd cuts every value at ';'. For a key that would silently be a
+    // shorter key than the one written, so text after ';' is refused there.
+    if (/^(HMAC_)?KEY(_BASE64)?$/.test(name) && /;\s*\S/.test(l.slice(rawName.length + 1)))
+      return bad(
+        line,
+        `${name} has text after ';': fwknopd cuts the value there, which would shorten the key; choose a key without ';' (KEY_BASE64 encodes any bytes)`,
+      );
     if (name === 'SOURCE') {
       const src = parseCidrList(value);
       if (src === null) bad(line, `SOURCE: bad address list '${value}'`);
       cur = {
         line,
+        id: '',
         sources: src ?? [],
+        destinations: 'any',
         restrictPorts: [],
         hmacAlg: 'sha256',
         mode: 'cbc',
@@ -114,25 +133,48 @@ export function parseAccessConf(
         requireSourceAddress: false,
         allowNoHmac: false,
       };
+      const key = `SOURCE ${value.replace(/\s+/g, '')}`;
+      const n = stanzas.filter((x) => x.id.startsWith(`${key} #`)).length + 1;
+      cur.id = `${key} #${n}`;
       stanzas.push(cur);
       return;
     }
-    if (cur === null) return bad(line, `${name} before the first SOURCE line`);
+    if (name === '%include' || name === '%include_folder')
+      return bad(line, `${name} is not supported: ${KEYWORDS[name] ?? ''}`);
+    if (cur === null) {
+      // fwknopd skips these silently; one warning names the first.
+      if (skippedBefore++ === 0) warn(line, `${name} before the first SOURCE line is ignored`);
+      return;
+    }
     const s: Stanza = cur;
-    const yes = /^y(es)?$/i.test(value);
-    const secs = (fallback: number) => {
+    const yes = /^y/i.test(value); // fwknopd: strncasecmp(val, "Y", 1)
+    const secs = (fallback: number, max = MAX_GRANT_SECONDS) => {
       if (!/^\d{1,9}$/.test(value)) {
         bad(line, `${name} must be whole seconds, got '${value}'`);
         return fallback;
       }
       const n = Number(value);
-      if (n < 1 || n > MAX_GRANT_SECONDS) {
-        bad(line, `${name} must be 1..${MAX_GRANT_SECONDS} seconds, got '${value}'`);
+      if (n < 1 || n > max) {
+        bad(line, `${name} must be 1..${max} seconds, got '${value}'`);
         return fallback;
       }
       return n;
     };
+    const refuseIfYes = () => {
+      if (yes) bad(line, `${name} Y is not supported: ${REFUSED_YES[name] ?? ''}`);
+    };
+    const cyc = () => {
+      let c = cycleRaw.get(s);
+      if (c === undefined) cycleRaw.set(s, (c = {}));
+      return c;
+    };
     switch (name) {
+      case 'DESTINATION': {
+        const d = parseCidrList(value);
+        if (d === null) bad(line, `DESTINATION: bad address list '${value}'`);
+        else s.destinations = d;
+        break;
+      }
       case 'OPEN_PORTS':
       case 'RESTRICT_PORTS': {
         const p = ports(value);
@@ -144,13 +186,17 @@ export function parseAccessConf(
       case 'KEY':
       case 'HMAC_KEY':
         if (value === '__CHANGEME__') bad(line, `${name} is still __CHANGEME__`);
-        if (name === 'KEY') s.encKey = enc(value);
+        else if (name === 'KEY') s.encKey = enc(value);
         else s.hmacKey = enc(value);
         break;
       case 'KEY_BASE64':
       case 'HMAC_KEY_BASE64': {
+        if (value === '__CHANGEME__') {
+          bad(line, `${name} is still __CHANGEME__ (fwknop --key-gen makes keys)`);
+          break;
+        }
         const b = b64decode(value);
-        if (b === null || b.length === 0) bad(line, `${name} is not base64`);
+        if (b === null || b.length === 0) bad(line, `${name} is not base64: '${value}'`);
         else if (name === 'KEY_BASE64') s.encKey = b;
         else s.hmacKey = b;
         break;
@@ -165,7 +211,10 @@ export function parseAccessConf(
       case 'ENCRYPTION_MODE': {
         const v = value.toLowerCase();
         if (!['cbc', 'ecb', 'cfb', 'ofb', 'ctr', 'legacy'].includes(v))
-          bad(line, `ENCRYPTION_MODE '${value}' is not supported`);
+          bad(
+            line,
+            `ENCRYPTION_MODE '${value}' is not supported (cbc, ecb, cfb, ofb, ctr, legacy)`,
+          );
         else s.mode = v as AesMode;
         break;
       }
@@ -196,12 +245,74 @@ export function parseAccessConf(
       case 'ALLOW_NO_HMAC':
         s.allowNoHmac = yes;
         break;
+      case 'CMD_CYCLE_OPEN':
+      case 'CMD_CYCLE_CLOSE':
+        // Kept even when too long, so the refusal is not followed by a
+        // second one about a missing half.
+        if (value.length > MAX_CYCLE_COMMAND)
+          bad(line, `${name} is longer than ${MAX_CYCLE_COMMAND} characters`);
+        if (name === 'CMD_CYCLE_OPEN') cyc().open = value;
+        else cyc().close = value;
+        break;
+      case 'CMD_CYCLE_TIMER':
+        cyc().timer = secs(1, MAX_CYCLE_TIMER);
+        break;
+      case 'ENABLE_CMD_EXEC':
+      case 'ENABLE_CMD_SUDO_EXEC':
+      case 'FORCE_MASQUERADE':
+      case 'FORWARD_ALL':
+        refuseIfYes();
+        break;
+      case 'FORCE_NAT':
+      case 'FORCE_SNAT':
+        bad(line, `${name} is not supported: ${KEYWORDS[name] ?? ''}`);
+        break;
+      case 'DISABLE_DNAT':
+        break;
+      case 'CMD_EXEC_USER':
+      case 'CMD_EXEC_GROUP':
+      case 'CMD_SUDO_EXEC_USER':
+      case 'CMD_SUDO_EXEC_GROUP':
+      case 'SUDO_EXE':
+        warn(line, `${name} is ignored: command messages (fwknop -C) are never run`);
+        break;
       default:
-        if (UNSUPPORTED.test(name)) bad(line, `${name} is not supported by knockd-ts`);
-        else bad(line, `unknown variable '${name}'`);
+        if (name.startsWith('GPG_') && name in KEYWORDS) {
+          if (!gpgLine.has(s)) gpgLine.set(s, line);
+        } else warn(line, `unknown variable '${name}' ignored`);
     }
   });
   for (const s of stanzas) {
+    const g = gpgLine.get(s);
+    if (g !== undefined) {
+      if (s.encKey === undefined) {
+        problems.push({
+          file,
+          line: g,
+          message: `GPG stanzas are not supported (GPG packets are not decrypted); ${GPG_ONLY_HINT}`,
+        });
+        continue;
+      }
+      warn(g, 'GPG_* ignored: this stanza accepts Rijndael (KEY) packets only');
+    }
+    const c = cycleRaw.get(s);
+    if (c !== undefined) {
+      if (c.open === undefined)
+        problems.push({ file, line: s.line, message: 'CMD_CYCLE_CLOSE without CMD_CYCLE_OPEN' });
+      else if (c.close === undefined)
+        problems.push({
+          file,
+          line: s.line,
+          message:
+            'CMD_CYCLE_OPEN without CMD_CYCLE_CLOSE (write CMD_CYCLE_CLOSE NONE for no close)',
+        });
+      else {
+        const none = c.close.startsWith('NONE'); // fwknopd: strncmp(close, "NONE", 4)
+        if (!none && c.timer === undefined)
+          problems.push({ file, line: s.line, message: 'CMD_CYCLE_CLOSE needs CMD_CYCLE_TIMER' });
+        else s.cycle = { open: c.open, ...(none ? {} : { close: c.close }), timer: c.timer ?? 1 };
+      }
+    }
     if (s.encKey === undefined)
       problems.push({ file, line: s.line, message: 'stanza has no KEY or KEY_BASE64' });
     else if (s.encKey.length > 32)
@@ -210,12 +321,15 @@ export function parseAccessConf(
       problems.push({
         file,
         line: s.line,
-        message: 'stanza has no HMAC_KEY (required; ALLOW_NO_HMAC Y opts out)',
+        message:
+          'stanza has no HMAC_KEY or HMAC_KEY_BASE64 (knockd-ts requires HMAC; ALLOW_NO_HMAC Y opts out)',
       });
     }
     if (s.hmacKey !== undefined && s.encKey !== undefined && same(s.hmacKey, s.encKey)) {
       problems.push({ file, line: s.line, message: 'KEY and HMAC_KEY must differ' });
     }
   }
-  return problems.length > 0 ? { problems } : { stanzas };
+  if (stanzas.length === 0 && problems.length === 0)
+    problems.push({ file, line: 1, message: 'no SOURCE stanza' });
+  return problems.length > 0 ? { problems } : { stanzas, warnings };
 }

@@ -5,18 +5,27 @@
  */
 import { canonicalIP } from '../ip.js';
 import { samePort, type PortSpec } from '../port.js';
-import { MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
+import { destinationMatches, MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
 import { decryptSpa, spaText, unwrapSpa, b64nopad, type SpaCrypto } from './spa.js';
 
 export const MAX_SPA_AGE = 120;
 
 /**
- * Digests of accepted packets, each kept only as long as a packet with that
- * timestamp could still pass the age check: older ones are rejected anyway,
- * so the cache is bounded by the packet rate times twice the window.
+ * Digests of authentic packets, each kept only as long as a packet with that
+ * timestamp could still pass the age check: older ones are rejected anyway.
+ *
+ * Bounded whatever a key holder sends: at most REPLAY_CAP digests, of which
+ * at most FUTURE_CAP for packets dated beyond the window ahead (those stay
+ * until their time has come and gone, so they are the ones that could pile
+ * up). When full, an authentic packet is refused rather than left unburned:
+ * the cache fails closed.
  */
+export const REPLAY_CAP = 16_384;
+export const FUTURE_CAP = 1_024;
+
 export class ReplayCache {
   private readonly seen = new Map<string, number>();
+  private readonly future = new Set<string>();
 
   constructor(private readonly window = MAX_SPA_AGE) {}
 
@@ -24,13 +33,24 @@ export class ReplayCache {
     return this.seen.has(digest);
   }
 
-  /** Remembers a digest until `until` (epoch seconds). */
-  add(digest: string, until: number): void {
+  /**
+   * Remembers a digest until `until` (epoch seconds); `future` marks a packet
+   * dated beyond the window ahead. False when the cache is full.
+   */
+  add(digest: string, until: number, future = false): boolean {
+    if (this.seen.has(digest)) return true;
+    if (this.seen.size >= REPLAY_CAP || (future && this.future.size >= FUTURE_CAP)) return false;
     this.seen.set(digest, until);
+    if (future) this.future.add(digest);
+    return true;
   }
 
   prune(now: number): void {
-    for (const [d, until] of this.seen) if (until < now) this.seen.delete(d);
+    for (const [d, until] of this.seen) {
+      if (until >= now) continue;
+      this.seen.delete(d);
+      this.future.delete(d);
+    }
   }
 
   entries(): [string, number][] {
@@ -54,6 +74,14 @@ export type SpaDecision =
       seconds: number;
       stanza: number;
       user: string;
+      /** The packet's destination that matched the stanza's DESTINATION ('' when unknown). */
+      dst: string;
+      /** The packet's (canonical) source address, fwknopd's $PKT_SRC. */
+      pktSrc: string;
+      /** The packet's timestamp (epoch seconds), for $TIMEOUT. */
+      timestamp: number;
+      /** The client's timeout capped by MAX_FW_TIMEOUT, or undefined when it sent none. */
+      clientTimeout?: number;
     }
   | { ok: false; reason: string };
 
@@ -76,12 +104,17 @@ export function canonicalSource(src: string): string | null {
  * @param payload the UDP payload bytes exactly as received (any length:
  *   the length is checked before anything else looks at them).
  * @param src the packet's source address; @param now epoch seconds.
+ * @param dst the packet's destination address, or, when it is not known
+ *   (socket mode), the candidate local addresses: a stanza's DESTINATION
+ *   matches when it holds one of them. An empty list matches only
+ *   `DESTINATION ANY` (the default).
  * On success `address` is canonical IP text and `seconds` is at most
  * MAX_GRANT_SECONDS.
  */
 export function evaluateSpa(
   payload: Uint8Array,
   src: string,
+  dst: string | readonly string[],
   stanzas: readonly Stanza[],
   replay: ReplayCache,
   now: number,
@@ -92,9 +125,21 @@ export function evaluateSpa(
   const source = canonicalSource(src);
   if (source === null)
     return { ok: false, reason: `source '${src}' is not a plain IP address (zones are refused)` };
-  const candidates = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
-  if (candidates.length === 0)
+  const dsts = (typeof dst === 'string' ? [dst] : dst)
+    .map(canonicalSource)
+    .filter((d): d is string => d !== null);
+  /** The destination a stanza accepts: '' for DESTINATION ANY with none known. */
+  const dstFor = (s: Stanza): string | undefined =>
+    s.destinations === 'any' ? (dsts[0] ?? '') : dsts.find((d) => destinationMatches(s, d));
+  const bySource = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
+  if (bySource.length === 0)
     return { ok: false, reason: `no access.conf stanza for source ${source}` };
+  const candidates = bySource.filter(({ s }) => dstFor(s) !== undefined);
+  if (candidates.length === 0)
+    return {
+      ok: false,
+      reason: `no access.conf stanza for ${source} -> ${dsts.join(',') || 'unknown destination'} (DESTINATION)`,
+    };
   let last = 'no stanza accepted the packet';
   // The digest this call burned: a later stanza sees it in the cache, and
   // that is this packet, not a replay.
@@ -128,7 +173,9 @@ export function evaluateSpa(
     }
     const m = r.message;
     // Authentic: burn it now, before the policy checks, as fwknopd does.
-    replay.add(digest, m.timestamp + replay.windowSeconds);
+    const ahead = m.timestamp > now + replay.windowSeconds;
+    if (!replay.add(digest, m.timestamp + replay.windowSeconds, ahead))
+      return { ok: false, reason: 'replay cache full' };
     burned = digest;
     if (Math.abs(now - m.timestamp) > replay.windowSeconds)
       return { ok: false, reason: `packet is ${now - m.timestamp} s old` };
@@ -154,10 +201,9 @@ export function evaluateSpa(
       last = `${outside.proto}/${outside.port} is not in OPEN_PORTS`;
       continue;
     }
-    const seconds =
-      m.timeout !== undefined && m.timeout > 0
-        ? Math.min(m.timeout, s.maxFwTimeout)
-        : s.fwAccessTimeout;
+    const clientTimeout =
+      m.timeout !== undefined && m.timeout > 0 ? Math.min(m.timeout, s.maxFwTimeout) : undefined;
+    const seconds = clientTimeout ?? s.fwAccessTimeout;
     return {
       ok: true,
       // Both are canonical: decryptSpa canonicalises the allow IP.
@@ -167,6 +213,10 @@ export function evaluateSpa(
       seconds: Math.min(seconds, MAX_GRANT_SECONDS),
       stanza: i,
       user: m.user,
+      dst: dstFor(s) ?? '',
+      pktSrc: source,
+      timestamp: m.timestamp,
+      ...(clientTimeout === undefined ? {} : { clientTimeout }),
     };
   }
   return { ok: false, reason: last };

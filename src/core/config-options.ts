@@ -1,0 +1,113 @@
+/** The [options] section's directives: knockd 0.8's and ours. Pure. */
+import type { Options } from './config.js';
+import { canonicalIP } from './ip.js';
+import { MAX_TIMER_SECONDS, parseSeconds } from './knock/door-config.js';
+import { isPort } from './port.js';
+
+export const OPTION_KEYS = new Set([
+  'LOGFILE',
+  'PIDFILE',
+  'INTERFACE',
+  'INCLUDE',
+  'FIREWALL',
+  'STATEDIR',
+  'CONTROLSOCKET',
+  'MAXATTEMPTS',
+  'MAXCOMMANDS',
+  'SPA_ACCESS',
+  'SPA_PORT',
+  'SPA_RECEIVE',
+  'COMMANDKILLTIMEOUT',
+  'GUARD_INTERFACES',
+  'METRICS',
+  'METRICS_PUBLIC',
+]);
+
+/** A Linux interface name (at most 15 bytes), from the characters nft and ip accept unquoted. */
+export function isInterfaceName(name: string): boolean {
+  return /^[A-Za-z0-9_.@-]{1,15}$/.test(name);
+}
+
+/** `ADDRESS:PORT` or `[IPv6]:PORT`, the address canonical. */
+export function parseListen(value: string): { host: string; port: number } | string {
+  const m = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$|^([0-9.]+):(\d{1,5})$/.exec(value);
+  const ip = m === null ? null : canonicalIP((m[1] ?? m[3]) as string);
+  const port = m === null ? 0 : Number(m[2] ?? m[4]);
+  if (ip === null || !isPort(port))
+    return `expected ADDRESS:PORT (e.g. 127.0.0.1:9560 or [::1]:9560), got '${value}'`;
+  return { host: ip.text, port };
+}
+
+/** Loopback: 127.0.0.0/8 and ::1. */
+export function isLoopback(host: string): boolean {
+  return host === '::1' || /^127\./.test(host);
+}
+
+/** Applies one [options] directive (known key, non-empty value); problems go to `problem`. */
+export function applyOption(
+  options: Options,
+  key: string,
+  value: string,
+  lineNo: number,
+  problem: (line: number, message: string) => void,
+  lines: { guard: number },
+): void {
+  if (key === 'LOGFILE') options.logFile = value;
+  else if (key === 'PIDFILE') options.pidFile = value;
+  else if (key === 'STATEDIR') options.stateDir = value;
+  else if (key === 'CONTROLSOCKET') options.controlSocket = value;
+  else if (key === 'SPA_ACCESS') options.spaAccess = { path: value, line: lineNo };
+  else if (key === 'SPA_RECEIVE') {
+    const v = value.toLowerCase();
+    if (v === 'capture' || v === 'socket') options.spaReceive = v;
+    else problem(lineNo, `SPA_Receive must be capture or socket, got '${value}'`);
+  } else if (key === 'SPA_PORT') {
+    if (/^\d{1,5}$/.test(value) && Number(value) >= 1 && Number(value) <= 65535)
+      options.spaPort = Number(value);
+    else problem(lineNo, `SPA_Port must be a port 1-65535, got '${value}'`);
+  } else if (key === 'MAXATTEMPTS' || key === 'MAXCOMMANDS') {
+    const name = key === 'MAXATTEMPTS' ? 'MaxAttempts' : 'MaxCommands';
+    const n = parseSeconds(name, value, 1, 999_999_999);
+    if (typeof n === 'string')
+      problem(lineNo, n.replace('a whole number of seconds', 'a whole number'));
+    else if (key === 'MAXATTEMPTS') options.maxAttempts = n;
+    else options.maxCommands = n;
+  } else if (key === 'COMMANDKILLTIMEOUT') {
+    const n = parseSeconds('CommandKillTimeout', value, 0, MAX_TIMER_SECONDS);
+    if (typeof n === 'string') problem(lineNo, n);
+    else options.commandKillTimeout = n;
+  } else if (key === 'METRICS') {
+    const m = parseListen(value);
+    if (typeof m === 'string') problem(lineNo, `Metrics: ${m}`);
+    else options.metrics = { ...m, line: lineNo };
+  } else if (key === 'METRICS_PUBLIC') {
+    const v = value.toLowerCase();
+    if (v === 'yes' || v === 'no') options.metricsPublic = v === 'yes';
+    else problem(lineNo, `Metrics_Public must be yes or no, got '${value}'`);
+  } else if (key === 'FIREWALL') {
+    const v = value.toLowerCase();
+    if (v === 'iptables' || v === 'nftables') options.firewall = v;
+    else problem(lineNo, `Firewall must be iptables or nftables, got '${value}'`);
+  } else if (key === 'GUARD_INTERFACES') {
+    const names = value.split(',').map((n) => n.trim());
+    const bad = names.find((n) => !isInterfaceName(n));
+    if (bad !== undefined)
+      problem(lineNo, `Guard_Interfaces: '${bad}' is not an interface name in '${value}'`);
+    else if (names.includes('lo'))
+      problem(
+        lineNo,
+        `Guard_Interfaces: loopback is never guarded (it would lock out local logins), got '${value}'`,
+      );
+    else {
+      options.guardInterfaces = [...new Set(names)];
+      lines.guard = lineNo;
+    }
+  } else if (key === 'INCLUDE') {
+    if (!value.startsWith('/')) problem(lineNo, `Include needs an absolute path, got '${value}'`);
+    else if (/[*?[]/.test(value.slice(0, value.lastIndexOf('/'))))
+      problem(lineNo, `Include: only the file name may have wildcards, got '${value}'`);
+    else (options.include ??= []).push({ pattern: value, line: lineNo });
+  } else if (!isInterfaceName(value))
+    problem(lineNo, `Interface: '${value}' is not an interface name`);
+  else options.interface = value;
+}

@@ -1,0 +1,124 @@
+/**
+ * Time-based doors (Sequence_Secret). Each such door is two doors in the
+ * knock machine, slot A and slot B: the slot of step s is A for even s, B
+ * for odd s, so the current step's sequence and the previous one are live
+ * at once and a knock that straddles a boundary still completes. At each
+ * boundary only the slot of the step two back is given the new step; the
+ * other keeps its attempts in progress.
+ *
+ * A slot that opened is disabled until it gets a new step: a sequence opens
+ * once, and an observer who replays it (from any source) gets nothing.
+ *
+ * Machine doors are the config doors in order (slot A of a TOTP door at the
+ * door's own index), then one slot B per TOTP door, so every index below the
+ * number of config doors still means the same door.
+ */
+import type { Door } from '../core/config.js';
+import type { KnockMachine } from '../core/knock/machine.js';
+import { sequenceFor, stepIndex, type TotpHmac } from '../core/knock/totp.js';
+import type { Clock } from './ports.js';
+
+interface TotpDoor {
+  door: Door;
+  /** Machine indices of slot A (even steps) and slot B (odd steps). */
+  slots: [number, number];
+  /** The step each slot holds. */
+  held: [number, number];
+}
+
+export class TotpDoors {
+  private list: TotpDoor[] = [];
+  private machineDoors: Door[] = [];
+  /** `door\0step` of every sequence that opened, while its step can still be live. Survives reloads. */
+  private readonly burned = new Set<string>();
+
+  constructor(
+    private readonly hmac: TotpHmac,
+    private readonly now: Clock,
+  ) {}
+
+  /** The knock machine's doors for these config doors, sequences as of now. */
+  build(doors: readonly Door[]): Door[] {
+    this.list = [];
+    const out = doors.map((d) => ({ ...d }));
+    doors.forEach((door, i) => {
+      if (door.totp === undefined) return;
+      const s = stepIndex(this.now(), door.totp.params.stepSeconds);
+      const t: TotpDoor = { door, slots: [i, out.length], held: [-1, -1] };
+      out.push({ ...door });
+      for (const step of [s, s - 1]) {
+        const k = (step & 1) as 0 | 1;
+        t.held[k] = step;
+        (out[t.slots[k]] as Door).sequence = this.sequence(door, step);
+      }
+      this.list.push(t);
+    });
+    this.machineDoors = out;
+    return out;
+  }
+
+  get doors(): readonly Door[] {
+    return this.machineDoors;
+  }
+
+  private sequence(door: Door, step: number) {
+    const t = door.totp;
+    return t === undefined ? door.sequence : sequenceFor(t.secret, step, t.params, this.hmac);
+  }
+
+  /**
+   * Moves every slot whose step has gone by to the new step; true when a
+   * sequence changed. A slot never moves back (the clock stepped back): an
+   * old step could be one that already opened.
+   */
+  rotate(machine: KnockMachine): boolean {
+    let changed = false;
+    for (const t of this.list) {
+      const step = stepIndex(this.now(), t.door.totp?.params.stepSeconds ?? 30);
+      for (const s of [step, step - 1]) {
+        const k = (s & 1) as 0 | 1;
+        if (t.held[k] >= s) continue;
+        t.held[k] = s;
+        const seq = this.sequence(t.door, s);
+        (this.machineDoors[t.slots[k]] as Door).sequence = seq;
+        machine.setSequence(t.slots[k], seq); // a new step, a new sequence: enabled again
+        changed = true;
+      }
+      for (const key of this.burned) {
+        const [name, s] = key.split('\u0000');
+        if (name === t.door.name && Number(s) < step - 1) this.burned.delete(key);
+      }
+    }
+    this.applyBurned(machine);
+    return changed;
+  }
+
+  /** A door opened: if it is a TOTP slot, that sequence is used up for the rest of its life. */
+  burn(machineIndex: number, machine: KnockMachine): boolean {
+    const t = this.list.find((x) => x.slots.includes(machineIndex));
+    if (t === undefined) return false;
+    const k = t.slots.indexOf(machineIndex) as 0 | 1;
+    this.burned.add(`${t.door.name}\u0000${t.held[k]}`);
+    machine.disableDoor(machineIndex);
+    return true;
+  }
+
+  /** Keeps used sequences shut across setDoors (a reload) and rotations. */
+  applyBurned(machine: KnockMachine): void {
+    for (const t of this.list)
+      for (const k of [0, 1] as const)
+        if (this.burned.has(`${t.door.name}\u0000${t.held[k]}`)) machine.disableDoor(t.slots[k]);
+  }
+
+  /** Milliseconds until the next step boundary of any TOTP door (null: none). */
+  msToNextStep(): number | null {
+    let best: number | null = null;
+    const now = this.now();
+    for (const t of this.list) {
+      const stepMs = (t.door.totp?.params.stepSeconds ?? 30) * 1000;
+      const left = stepMs - (now % stepMs);
+      if (best === null || left < best) best = left;
+    }
+    return best;
+  }
+}
