@@ -142,9 +142,13 @@ export class MetricsServer {
         (e: Error) => res.writeHead(500).end(`${e.message}\n`),
       );
     });
-    server.headersTimeout = 5000;
-    server.requestTimeout = 5000;
-    server.maxConnections = 16;
+    // A scrape is one short request: idle or dribbling connections are cut
+    // fast, so a handful of them cannot lock Prometheus out for long.
+    server.headersTimeout = 2000;
+    server.requestTimeout = 3000;
+    server.keepAliveTimeout = 1000;
+    server.maxConnections = 256;
+    server.setTimeout(3000, (sock) => sock.destroy());
     return new Promise((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host, port }, () => {

@@ -23,13 +23,12 @@ import { MSG } from '../core/logfmt.js';
 import type { Stanza } from '../core/spa/access.js';
 import { cycleArgv, cycleVarsProblem, type CycleVars } from '../core/spa/cycle.js';
 import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './ports.js';
+import { CommandSlots } from './slots.js';
+
+export { COOLDOWN_MS, MAX_PENDING_STOPS } from './slots.js';
 
 export const DEFAULT_MAX_COMMANDS = 16;
-export const COOLDOWN_MS = 1000;
 /** Pending stops per door at most; a start that would leave one more is dropped. */
-export const MAX_PENDING_STOPS = 4096;
-/** Cooldown entries kept at most; beyond this the oldest go first (they are the ones expiring). */
-const COOLDOWN_CAP = 65_536;
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -54,23 +53,18 @@ interface Armed {
   started: boolean;
 }
 
-interface DoorSlots {
-  running: number;
-  /** Pending stops (and cycle closes) of this door. */
-  pending: number;
-  waiting: (() => void)[];
-  dropped: number;
-}
-
 export class CommandScheduler {
   private readonly stops = new Map<number, Armed>();
   private nextId = 1;
-  private readonly slots = new Map<string, DoorSlots>();
-  /** `door\0address` -> epoch ms of the last start, in insertion (= time) order. */
-  private readonly cooldown = new Map<string, number>();
+  private readonly slots: CommandSlots;
   private readonly running = new Set<Promise<void>>();
   private stopping = false;
-  readonly counters = { run: 0, failed: 0, killed: 0, dropped: 0 };
+  private readonly ran = { run: 0, failed: 0, killed: 0 };
+
+  /** Commands run, failed, killed, and starts dropped, since start. */
+  get counters(): { run: number; failed: number; killed: number; dropped: number } {
+    return { ...this.ran, dropped: this.slots.dropped };
+  }
 
   constructor(
     private readonly runner: CommandRunner,
@@ -80,18 +74,13 @@ export class CommandScheduler {
     private readonly doorNamed: (name: string) => Door | undefined,
     /** Durability: marks the journal dirty and resolves once it is written. */
     private readonly persist: () => Promise<void>,
-    private maxCommands = DEFAULT_MAX_COMMANDS,
-  ) {}
+    maxCommands = DEFAULT_MAX_COMMANDS,
+  ) {
+    this.slots = new CommandSlots(maxCommands);
+  }
 
   setMaxCommands(n: number): void {
-    this.maxCommands = n;
-    // A higher cap frees slots for stops already waiting.
-    for (const s of this.slots.values()) {
-      while (s.running < n && s.waiting.length > 0) {
-        s.running++;
-        s.waiting.shift()?.();
-      }
-    }
+    this.slots.setMax(n);
   }
 
   private argvRunner: ArgvRunner | null = null;
@@ -117,8 +106,7 @@ export class CommandScheduler {
       return false;
     }
     const now = this.now();
-    if (!this.admit(door, vars.ip, now)) return false;
-    const slots = this.slotsOf(door);
+    if (!this.slots.admit(door, vars.ip, now)) return false;
     const pending =
       cycle.close === undefined
         ? null
@@ -129,7 +117,6 @@ export class CommandScheduler {
             due: now + vars.seconds * 1000,
             cycle: { ...vars },
           });
-    slots.running++;
     const argv = cycleArgv(cycle.open, vars);
     this.track(
       (async () => {
@@ -138,7 +125,7 @@ export class CommandScheduler {
           if (pending !== null) await this.persist();
           await this.execArgv(door, 'CMD_CYCLE_OPEN', argv);
         } finally {
-          this.release(door);
+          this.slots.release(door);
         }
         if (pending !== null) this.arm(pending);
       })(),
@@ -151,8 +138,7 @@ export class CommandScheduler {
     const start = startCommandFor(door, family);
     if (start === undefined || start === '') return;
     const now = this.now();
-    if (!this.admit(door.name, src, now)) return;
-    const slots = this.slotsOf(door.name);
+    if (!this.slots.admit(door.name, src, now)) return;
     const stop = stopCommandFor(door, family);
     const pending =
       stop === undefined || stop === ''
@@ -163,7 +149,6 @@ export class CommandScheduler {
             address: src,
             due: now + door.cmdTimeout * 1000,
           });
-    slots.running++;
     this.track(
       (async () => {
         try {
@@ -171,48 +156,23 @@ export class CommandScheduler {
           if (pending !== null) await this.persist();
           await this.exec(door.name, expandCommand(start, src));
         } finally {
-          this.release(door.name);
+          this.slots.release(door.name);
         }
         if (pending !== null) this.arm(pending);
       })(),
     );
   }
 
-  /**
-   * Whether a start may run now: not within the cooldown of the same (door,
-   * source), a free slot, and room for one more pending stop (each start can
-   * leave one for up to Cmd_Timeout, so they are bounded too).
-   */
-  private admit(door: string, src: string, now: number): boolean {
-    const key = `${door}\u0000${src}`;
-    const last = this.cooldown.get(key);
-    const slots = this.slotsOf(door);
-    if (
-      (last !== undefined && now - last < COOLDOWN_MS) ||
-      slots.running >= this.maxCommands ||
-      slots.pending >= MAX_PENDING_STOPS
-    ) {
-      slots.dropped++;
-      this.counters.dropped++;
-      return false;
-    }
-    this.cooldown.delete(key);
-    this.cooldown.set(key, now);
-    if (this.cooldown.size > COOLDOWN_CAP) this.pruneCooldown(now, true);
-    return true;
-  }
-
   private addPending(door: string, entry: PendingStop): PendingStop {
     this.stops.set(entry.id, { entry, timer: null, started: false });
-    this.slotsOf(door).pending++;
+    this.slots.pendingAdded(door);
     return entry;
   }
 
   /** The entry leaves the journal only once its command has run (or is known gone). */
   private removePending(a: Armed): void {
     if (!this.stops.delete(a.entry.id)) return;
-    const s = this.slotsOf(a.entry.cycle === undefined ? a.entry.door : cycleDoor(a.entry.door));
-    s.pending = Math.max(0, s.pending - 1);
+    this.slots.pendingRemoved(a.entry.cycle === undefined ? a.entry.door : cycleDoor(a.entry.door));
   }
 
   /** Journal restore: stops that were pending when the daemon last stopped. */
@@ -228,15 +188,9 @@ export class CommandScheduler {
     return [...this.stops.values()].map((a) => a.entry);
   }
 
-  /** Per-door counts of starts dropped since the last call (cap or cooldown). */
+  /** Per-door counts of starts dropped since the last call (cap, cooldown or pending stops). */
   drainDropped(): { door: string; dropped: number }[] {
-    const out: { door: string; dropped: number }[] = [];
-    for (const [door, s] of this.slots) {
-      if (s.dropped > 0) out.push({ door, dropped: s.dropped });
-      s.dropped = 0;
-    }
-    this.pruneCooldown(this.now(), false);
-    return out;
+    return this.slots.drainDropped(this.now());
   }
 
   /** Schedules a stop at its due time: at once when overdue or shutting down. */
@@ -280,12 +234,12 @@ export class CommandScheduler {
       );
       return;
     }
-    await this.acquire(e.door);
+    await this.slots.acquire(e.door);
     try {
       this.logger.log(MSG.cmdTimeout(ip.text, e.door));
       await this.exec(e.door, expandCommand(stop, ip.text));
     } finally {
-      this.release(e.door);
+      this.slots.release(e.door);
     }
   }
 
@@ -299,12 +253,12 @@ export class CommandScheduler {
       );
       return;
     }
-    await this.acquire(door);
+    await this.slots.acquire(door);
     try {
       this.logger.log(`${e.address}: ${door}: timer expired`);
       await this.execArgv(door, 'CMD_CYCLE_CLOSE', cycleArgv(close, vars));
     } finally {
-      this.release(door);
+      this.slots.release(door);
     }
   }
 
@@ -321,58 +275,24 @@ export class CommandScheduler {
 
   private async execWith(door: string, cmd: string, run: () => Promise<RunResult>): Promise<void> {
     this.logger.log(MSG.running(door, cmd));
-    this.counters.run++;
+    this.ran.run++;
     let r;
     try {
       r = await run();
     } catch (e) {
-      this.counters.failed++;
+      this.ran.failed++;
       this.logger.log(`${door}: command could not start: ${(e as Error).message}`);
       return;
     }
     if (r.timedOut) {
-      this.counters.killed++;
+      this.ran.killed++;
       this.logger.log(`${door}: command timed out and was killed: ${cmd}`);
     } else if (r.code === null) {
-      this.counters.killed++;
+      this.ran.killed++;
       this.logger.log(`${door}: command killed by signal ${r.signal ?? '?'}`);
     } else if (r.code !== 0) {
-      this.counters.failed++;
+      this.ran.failed++;
       this.logger.log(MSG.nonZero(door, r.code));
-    }
-  }
-
-  private slotsOf(door: string): DoorSlots {
-    let s = this.slots.get(door);
-    if (s === undefined) {
-      s = { running: 0, pending: 0, waiting: [], dropped: 0 };
-      this.slots.set(door, s);
-    }
-    return s;
-  }
-
-  /** Waits for a slot (stop commands only: they queue, starts are dropped). */
-  private acquire(door: string): Promise<void> {
-    const s = this.slotsOf(door);
-    if (s.running < this.maxCommands) {
-      s.running++;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => s.waiting.push(resolve));
-  }
-
-  private release(door: string): void {
-    const s = this.slotsOf(door);
-    const next = s.waiting.shift();
-    if (next !== undefined)
-      next(); // the slot passes straight to the waiter
-    else s.running--;
-  }
-
-  private pruneCooldown(now: number, overCap: boolean): void {
-    for (const [k, t] of this.cooldown) {
-      if (now - t < COOLDOWN_MS && !(overCap && this.cooldown.size > COOLDOWN_CAP)) break;
-      this.cooldown.delete(k);
     }
   }
 

@@ -146,7 +146,7 @@ export class SpaService {
   }
 
   private reject(src: string, reason: string): void {
-    const key = reason.replace(/[:(].*$/, '').trim();
+    const key = reasonLabel(reason);
     const r = this.counters.rejected;
     if (r.has(key) || r.size < 64) r.set(key, (r.get(key) ?? 0) + 1);
     if (this.limiter.allow('SPA', src, this.now()))
@@ -161,4 +161,17 @@ export class SpaService {
     this.socket?.close();
     this.socket = null;
   }
+}
+
+/**
+ * A stable metrics label for a rejection: its leading words, before any value
+ * it quotes (an address, a number), so spoofed sources cannot mint labels.
+ */
+export function reasonLabel(reason: string): string {
+  const out: string[] = [];
+  for (const w of reason.split(' ')) {
+    if (out.length === 5 || /[0-9'":(/%]/.test(w)) break;
+    out.push(w);
+  }
+  return out.join(' ') || 'other';
 }

@@ -5,6 +5,7 @@ import { parseConfig, type Door } from '../../src/core/config.js';
 import { CommandScheduler, COOLDOWN_MS } from '../../src/daemon/commands.js';
 import { EventLog } from '../../src/daemon/event-log.js';
 import { GrantKeeper, MAX_GRANTS } from '../../src/daemon/grant-keeper.js';
+import { reasonLabel } from '../../src/daemon/spa-service.js';
 import { JournalWriter } from '../../src/daemon/journal-writer.js';
 import type { RunResult } from '../../src/daemon/ports.js';
 import {
@@ -244,4 +245,14 @@ test('grants: the table stops at MAX_GRANTS (refreshes still pass) and grant lin
   assert.notEqual(keeper.open('d', '10.0.0.0', port, 60), null, 'a refresh passes when full');
   assert.ok(logger.lines.length <= 60, `${logger.lines.length} grant lines`);
   await keeper.close();
+});
+
+test('SPA rejection labels do not carry the values they quote (review R3)', () => {
+  assert.equal(
+    reasonLabel('no access.conf stanza for source 198.51.100.7'),
+    'no access.conf stanza for source',
+  );
+  assert.equal(reasonLabel('packet is 301 s old'), 'packet is');
+  assert.equal(reasonLabel('replayed packet'), 'replayed packet');
+  assert.equal(reasonLabel("bad allow IP '010.1.2.3'"), 'bad allow IP');
 });
