@@ -153,13 +153,24 @@ say();
 say('## Core throughput (offline)');
 say();
 say(
-  `${core?.packets} packets from a pcap file (spoofed first knocks from 1,000,000 sources and 2,000 full sequences) decoded and run through the state machine in ${core?.seconds} s: **${Number(core?.pps).toLocaleString('en')} packets/s**, ${core?.opens} opens. knockd cannot read pcap files, so there is no ratio.`,
+  `${core?.packets} packets from a pcap file (spoofed first knocks from 1,000,000 sources and 2,000 full sequences) decoded and run through the state machine in ${core?.seconds} s: **${Number(core?.pps).toLocaleString('en')} packets/s**, ${core?.opens} opens. knockd cannot read pcap files; tcpdump is the comparison below.`,
 );
 const coreFlags = rows.find((r) => r.test === 'core-daemon-flags');
 if (coreFlags !== undefined) {
   say();
   say(
     `With the V8 flags \`bin/knockd\` runs under (\`--max-semi-space-size=2 --optimize-for-size\`, chosen for bounded memory under floods): ${Number(coreFlags.pps).toLocaleString('en')} packets/s.`,
+  );
+}
+const replays = rows.filter((r) => r.test === 'replay');
+if (replays.length > 0) {
+  const range = (k: string) => {
+    const v = replays.map((r) => Number(r[k]));
+    return `${Math.min(...v).toLocaleString('en')}-${Math.max(...v).toLocaleString('en')}`;
+  };
+  say();
+  say(
+    `\`knockd -r\` on the same file against \`tcpdump -r -w /dev/null\` with the doors' filter, packets per CPU second over ${replays.length} runs: knockd ${range('knockd_r_pps')}, tcpdump ${range('tcpdump_w_pps')}, ratio ${range('ratio_vs_tcpdump')} (bench/replay.sh).`,
   );
 }
 say();

@@ -7,7 +7,8 @@
 #   (c) knock-to-open latency, p50 and p99
 #   (d) RSS idle and peak (including a million distinct spoofed sources),
 #       and the capture's dropped-packet counter
-#   (e) offline throughput of the core on a large pcap file
+#   (e) offline throughput of the core on a large pcap file, and knockd -r
+#       against tcpdump -r on it (bench/replay.sh)
 # Writes bench/out/results.json, docs/benchmarks.md and docs/benchmarks.png.
 # usage: bench/run.sh [--quick]   (run as root; not part of the tests)
 #        ONLY=latency bench/run.sh   runs one section (floods, latency, memory, core)
@@ -173,6 +174,9 @@ tail -1 "$JSONL"
 # The same with the V8 flags bin/knockd runs under (memory over speed).
 node --max-semi-space-size=2 --optimize-for-size "$ROOT/dist/bench/core.js" 2000000 | sed 's/^{/{"test":"core-daemon-flags",/' >>"$JSONL"
 tail -1 "$JSONL"
+# knockd -r against tcpdump -r on the same file with the same filter.
+REPEAT=3 bash "$ROOT/bench/replay.sh" 2000000 | grep '^{"test":"replay"' >>"$JSONL"
+tail -3 "$JSONL"
 
 }
 

@@ -106,10 +106,12 @@ const KNOCKD = {
   check: { type: 'boolean' },
   'spa-access': { type: 'string' },
   'spa-port': { type: 'string' },
+  replay: { type: 'string', short: 'r' },
+  apply: { type: 'boolean' },
 } as const satisfies OptDefs;
 export type KnockdOpt = keyof typeof KNOCKD;
 
-/** knockd's flags: knockd 0.8's getopt string `4vDdli:c:p:g:hV` plus our long-only ones. */
+/** knockd's flags: knockd 0.8's getopt string `4vDdli:c:p:g:hV` plus -r (tcpdump's) and our long-only ones. */
 export function parseKnockdArgs(argv: readonly string[]): Parsed<KnockdOpt> {
   return parse(argv, KNOCKD);
 }

@@ -40,6 +40,9 @@ options:
       --check            check the config file and exit (0: valid)
       --spa-access <f>   fwknop access.conf for SPA (overrides SPA_Access)
       --spa-port <n>     UDP port for SPA packets (overrides SPA_Port, default 62201)
+  -r, --replay <file>    run the config against a pcap file and print a summary;
+                         runs no command and touches no firewall unless --apply
+      --apply            with -r: run the commands and firewall changes for real
 `;
 
 /** Set in the re-spawned child of `-d`; the parent waits for its word. */
@@ -138,6 +141,25 @@ export async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
     process.exit(0);
   }
+  const replayFile = o.get('replay');
+  if (typeof replayFile === 'string') {
+    const { runReplay } = await import('./replay.js');
+    const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
+    const code = await runReplay({
+      file: abs(replayFile),
+      configPath,
+      loaded,
+      spaOverrides,
+      apply: o.has('apply'),
+      debug: o.has('debug'),
+      lookup: o.has('lookup'),
+      ipv4Only: o.has('only-ip-v4'),
+      iface,
+      out: (line) => process.stdout.write(`${line}\n`),
+    }).catch((e: unknown) => fail('E_IO', `knockd: ${(e as Error).message}`));
+    process.exit(code);
+  }
+  if (o.has('apply')) fail('E_USAGE', `knockd: --apply needs -r FILE\n${USAGE}`);
 
   if (o.has('daemon') && !isChild) {
     const args = [...argv];

@@ -1,9 +1,10 @@
 /**
  * Packet decoder. Accepts any bytes: every length is checked before a field
  * is read, and the result is a reason code, never an exception. It fills a
- * caller-owned Packet so the hot path allocates only the address strings.
+ * caller-owned Packet and allocates nothing: addresses are stored as 32-bit
+ * words, and their text is formatted only when something reads `src`/`dst`.
  */
-import { formatIPv4, formatIPv6 } from '../ip.js';
+import { formatIPv6 } from '../ip.js';
 import type { Proto } from '../port.js';
 
 export const LINKTYPE = {
@@ -24,8 +25,23 @@ export function linktypeSupported(lt: number): boolean {
 
 export interface Packet {
   family: 4 | 6;
+  /** Source address text. For a decoded packet it is formatted on first read. */
   src: string;
   dst: string;
+  /**
+   * True when s0..s3/d0..d3 hold the addresses (the decoder sets them);
+   * false when only the text is known (a Packet built by hand, as in tests).
+   */
+  words: boolean;
+  /** Address words, big-endian, as int32: IPv4 in s0 (s1..s3 = 0), IPv6 in s0..s3. */
+  s0: number;
+  s1: number;
+  s2: number;
+  s3: number;
+  d0: number;
+  d1: number;
+  d2: number;
+  d3: number;
   proto: Proto;
   sport: number;
   dport: number;
@@ -35,17 +51,73 @@ export interface Packet {
   payloadOffset: number;
 }
 
+const scratch = new Uint8Array(16);
+
+/** The text of an address held as words (inet_ntop's spelling, as formatIPv4/formatIPv6). */
+export function formatWords(
+  family: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): string {
+  if (family === 4) return `${w0 >>> 24}.${(w0 >>> 16) & 255}.${(w0 >>> 8) & 255}.${w0 & 255}`;
+  const b = scratch;
+  for (let i = 0; i < 4; i++) {
+    const w = i === 0 ? w0 : i === 1 ? w1 : i === 2 ? w2 : w3;
+    b[4 * i] = w >>> 24;
+    b[4 * i + 1] = (w >>> 16) & 255;
+    b[4 * i + 2] = (w >>> 8) & 255;
+    b[4 * i + 3] = w & 255;
+  }
+  return formatIPv6(b, 0);
+}
+
+/**
+ * The Packet the decoder fills. `src`/`dst` are accessors: the decoder
+ * clears them ('' = not formatted yet) and the first read formats the words,
+ * so a packet nobody logs never builds a string. A spread copy
+ * (`{ ...newPacket(), src: 'a' }`) has plain fields and `words` false.
+ */
+class DecodedPacket implements Packet {
+  family: 4 | 6 = 4;
+  words = false;
+  s0 = 0;
+  s1 = 0;
+  s2 = 0;
+  s3 = 0;
+  d0 = 0;
+  d1 = 0;
+  d2 = 0;
+  d3 = 0;
+  proto: Proto = 'tcp';
+  sport = 0;
+  dport = 0;
+  flags = 0;
+  payloadOffset = 0;
+  private srcText = '';
+  private dstText = '';
+
+  get src(): string {
+    if (this.srcText === '' && this.words)
+      this.srcText = formatWords(this.family, this.s0, this.s1, this.s2, this.s3);
+    return this.srcText;
+  }
+  set src(v: string) {
+    this.srcText = v;
+  }
+  get dst(): string {
+    if (this.dstText === '' && this.words)
+      this.dstText = formatWords(this.family, this.d0, this.d1, this.d2, this.d3);
+    return this.dstText;
+  }
+  set dst(v: string) {
+    this.dstText = v;
+  }
+}
+
 export function newPacket(): Packet {
-  return {
-    family: 4,
-    src: '',
-    dst: '',
-    proto: 'tcp',
-    sport: 0,
-    dport: 0,
-    flags: 0,
-    payloadOffset: 0,
-  };
+  return new DecodedPacket();
 }
 
 /** Why a frame was not a knock candidate. OK means `out` is filled. */
@@ -66,6 +138,16 @@ const ETH_QINQ = 0x88a8;
 
 function u16(b: Uint8Array, o: number): number {
   return ((b[o] as number) << 8) | (b[o + 1] as number);
+}
+
+/** Big-endian 32 bits as an int32 (a small integer to V8: no heap number). */
+function u32(b: Uint8Array, o: number): number {
+  return (
+    ((b[o] as number) << 24) |
+    ((b[o + 1] as number) << 16) |
+    ((b[o + 2] as number) << 8) |
+    (b[o + 3] as number)
+  );
 }
 
 /** Decode one frame of `len` captured bytes starting at `off`. */
@@ -145,8 +227,13 @@ function decodeIPv4(b: Uint8Array, p: number, end: number, out: Packet): Skip {
   const proto = b[p + 9] as number;
   if (proto !== 6 && proto !== 17) return Skip.NOT_TCP_UDP;
   out.family = 4;
-  out.src = formatIPv4(b, p + 12);
-  out.dst = formatIPv4(b, p + 16);
+  out.words = true;
+  out.s0 = u32(b, p + 12);
+  out.s1 = out.s2 = out.s3 = 0;
+  out.d0 = u32(b, p + 16);
+  out.d1 = out.d2 = out.d3 = 0;
+  out.src = '';
+  out.dst = '';
   // Ethernet padding may follow a short datagram; trust the IP length.
   const l4end = Math.min(end, p + totalLen);
   return decodeL4(b, p + ihl, l4end, proto, out);
@@ -165,8 +252,17 @@ function decodeIPv6(b: Uint8Array, p: number, end: number, out: Packet): Skip {
   for (let hops = 0; hops < 8; hops++) {
     if (next === 6 || next === 17) {
       out.family = 6;
-      out.src = formatIPv6(b, src);
-      out.dst = formatIPv6(b, dst);
+      out.words = true;
+      out.s0 = u32(b, src);
+      out.s1 = u32(b, src + 4);
+      out.s2 = u32(b, src + 8);
+      out.s3 = u32(b, src + 12);
+      out.d0 = u32(b, dst);
+      out.d1 = u32(b, dst + 4);
+      out.d2 = u32(b, dst + 8);
+      out.d3 = u32(b, dst + 12);
+      out.src = '';
+      out.dst = '';
       return decodeL4(b, q, l4limit, next, out);
     }
     if (next === 0 || next === 43 || next === 60) {

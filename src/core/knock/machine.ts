@@ -12,7 +12,11 @@
  * Invariants:
  * - Attempts are keyed by (door, source), so concurrent knockers never
  *   disturb each other, and doors sharing a prefix progress in parallel.
- * - Work per packet is O(number of doors): at most two Map lookups per door.
+ * - Work per packet is O(number of doors): one hash lookup per door in the
+ *   attempt table (attempts.ts), which is typed arrays indexed by slot
+ *   number. A decoded packet's addresses are compared as 32-bit words; their
+ *   text is formatted only when an emitted event's `src` is read, so the
+ *   packet path builds no strings and no per-attempt objects.
  * - At most `cap` attempts exist. When a new attempt would exceed it, the
  *   oldest stage-1 attempt is evicted; if every attempt is further along,
  *   the new one is not tracked. A spoofed first-knock flood therefore only
@@ -24,7 +28,9 @@
  *   the first live one.
  */
 import type { Door, Knock } from '../config.js';
-import type { Packet } from './decode.js';
+import { parseIPv4, parseIPv6 } from '../ip.js';
+import { formatWords, type Packet } from './decode.js';
+import { AttemptTable, NONE, textHash } from './attempts.js';
 
 export interface Attempt {
   src: string;
@@ -50,50 +56,35 @@ export type KnockEvent =
 
 export type Emit = (e: KnockEvent) => void;
 
-/** An attempt, threaded on one of its door's two lists. */
-interface Slot extends Attempt {
-  door: number;
-  owner: Source;
-  prev: Slot | null;
-  next: Slot | null;
-}
-
-/** Everything tracked for one source address: its attempt per door. */
-interface Source {
-  src: string;
-  slots: (Slot | null)[];
-  live: number;
-}
-
-/** A doubly linked list of slots: O(1) push, unlink and oldest. */
-class SlotList {
-  head: Slot | null = null;
-  private tail: Slot | null = null;
-
-  push(s: Slot): void {
-    s.prev = this.tail;
-    s.next = null;
-    if (this.tail === null) this.head = s;
-    else this.tail.next = s;
-    this.tail = s;
+/**
+ * What the machine emits: a KnockEvent whose `src` is formatted from the
+ * address words on first read (then kept), so an event nobody prints costs
+ * one small object and no string.
+ */
+class LazyEvent {
+  private text: string;
+  constructor(
+    readonly kind: KnockEvent['kind'],
+    readonly door: Door,
+    readonly doorIndex: number,
+    readonly stage: number,
+    readonly family: 4 | 6,
+    text: string,
+    private readonly w0: number,
+    private readonly w1: number,
+    private readonly w2: number,
+    private readonly w3: number,
+  ) {
+    this.text = text;
   }
 
-  unlink(s: Slot): void {
-    if (s.prev === null) this.head = s.next;
-    else s.prev.next = s.next;
-    if (s.next === null) this.tail = s.prev;
-    else s.next.prev = s.prev;
-    s.prev = null;
-    s.next = null;
+  get src(): string {
+    if (this.text === '') this.text = formatWords(this.family, this.w0, this.w1, this.w2, this.w3);
+    return this.text;
   }
 
-  clear(): void {
-    this.head = null;
-    this.tail = null;
-  }
-
-  *values(): Generator<Slot> {
-    for (let s = this.head; s !== null; s = s.next) yield s;
+  toJSON(): object {
+    return { kind: this.kind, door: this.door, src: this.src, stage: this.stage };
   }
 }
 
@@ -101,10 +92,32 @@ interface DoorState {
   door: Door;
   sequence: Knock[];
   enabled: boolean;
-  /** Stage-1 attempts in creation order (oldest first). */
-  fresh: SlotList;
-  /** Attempts at stage 2 or later. */
-  advanced: SlotList;
+  /** The Target as key kind (4 or 6; -1 when it is not an address) and words. */
+  tKind: number;
+  t: Int32Array;
+}
+
+/** An address as key words (kind 4 or 6), or kind -1 when the text is not an address. */
+function addressWords(text: string): { kind: number; w: Int32Array } {
+  const w = new Int32Array(4);
+  const b4 = parseIPv4(text);
+  if (b4 !== null) {
+    w[0] = (b4[0]! << 24) | (b4[1]! << 16) | (b4[2]! << 8) | b4[3]!;
+    return { kind: 4, w };
+  }
+  const b6 = parseIPv6(text);
+  if (b6 === null) return { kind: -1, w };
+  for (let i = 0; i < 4; i++)
+    w[i] = (b6[4 * i]! << 24) | (b6[4 * i + 1]! << 16) | (b6[4 * i + 2]! << 8) | b6[4 * i + 3]!;
+  return { kind: 6, w };
+}
+
+function sameDst(kind: number, w: Int32Array, pkt: Packet): boolean {
+  return (
+    kind === pkt.family &&
+    w[0] === pkt.d0 &&
+    (kind === 4 || (w[1] === pkt.d1 && w[2] === pkt.d2 && w[3] === pkt.d3))
+  );
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 100_000;
@@ -113,12 +126,16 @@ function matches(k: Knock | undefined, pkt: Packet): boolean {
   return k !== undefined && k.port === pkt.dport && k.proto === pkt.proto;
 }
 
+/** Seeds the index hash; it moves attempts within the index, never changes what happens. */
+function randomSeed(): number {
+  return (Math.random() * 0x100000000) | 0;
+}
+
 export class KnockMachine {
   private doors: DoorState[] = [];
-  /** One entry per source with at least one attempt: one lookup per packet, whatever the doors. */
-  private sources = new Map<string, Source>();
+  private table: AttemptTable;
   private local: ReadonlySet<string> = new Set();
-  private count = 0;
+  private localWords: { kind: number; w: Int32Array }[] = [];
   /**
    * Whether to emit the debug-only events (reset, flags, duplicate, evicted).
    * The daemon turns them off unless -D: a flood would allocate one per packet.
@@ -126,13 +143,21 @@ export class KnockMachine {
   debugEvents = true;
   /** First knocks that lost their place (or never got one) because the table was full. */
   evictions = 0;
-  /** The last source entry that emptied, kept for reuse (no allocation on the flood path). */
-  private spare: Source | null = null;
+  /** The key of the packet being handled (kind 0: text only, see attempts.ts). */
+  private kind = 0;
+  private k0 = 0;
+  private k1 = 0;
+  private k2 = 0;
+  private k3 = 0;
+  private text = '';
+  private family: 4 | 6 = 4;
 
   constructor(
     doors: readonly Door[],
     private cap: number = DEFAULT_MAX_ATTEMPTS,
+    private readonly seed: number = randomSeed(),
   ) {
+    this.table = new AttemptTable(doors.length, seed);
     this.setDoors(doors);
   }
 
@@ -142,71 +167,93 @@ export class KnockMachine {
 
   /** Replace all doors (reload). Like knockd, in-progress attempts are dropped. */
   setDoors(doors: readonly Door[]): void {
-    this.doors = doors.map((door) => ({
-      door,
-      sequence: door.sequence,
-      enabled: door.sequence.length > 0,
-      fresh: new SlotList(),
-      advanced: new SlotList(),
-    }));
-    this.sources = new Map();
-    this.spare = null;
-    this.count = 0;
+    this.doors = doors.map((door) => {
+      const t =
+        door.target === undefined ? { kind: -1, w: new Int32Array(4) } : addressWords(door.target);
+      return {
+        door,
+        sequence: door.sequence,
+        enabled: door.sequence.length > 0,
+        tKind: t.kind,
+        t: t.w,
+      };
+    });
+    this.table = new AttemptTable(doors.length, this.seed);
   }
 
   private clearDoor(i: number): void {
-    const d = this.doors[i];
-    if (d === undefined) return;
-    for (const list of [d.fresh, d.advanced]) {
-      for (let a = list.head; a !== null;) {
-        const next = a.next;
-        this.detach(a);
-        a = next;
-      }
-      list.clear();
-    }
+    const t = this.table;
+    for (const list of [2 * i, 2 * i + 1])
+      for (let a = t.head(list); a !== NONE; a = t.head(list)) t.remove(a);
   }
 
-  /** Drops a slot from its source entry (and the entry when it was the last). */
-  private detach(a: Slot): void {
-    const o = a.owner;
-    if (o.slots[a.door] !== a) return;
-    o.slots[a.door] = null;
-    o.live--;
-    this.count--;
-    if (o.live === 0) {
-      // Invariant: a source is in the map exactly while it has a live slot.
-      this.sources.delete(o.src);
-      this.spare = o;
+  /** The text of a slot's address, formatted at most once. */
+  private slotText(a: number): string {
+    const t = this.table;
+    let s = t.texts[a] as string;
+    if (s === '') {
+      s = formatWords(t.kind(a), t.key(a, 0), t.key(a, 1), t.key(a, 2), t.key(a, 3));
+      t.texts[a] = s;
     }
+    return s;
   }
 
-  private remove(d: DoorState, a: Slot): void {
-    if (a.owner.slots[a.door] !== a) return;
-    (a.stage === 1 ? d.fresh : d.advanced).unlink(a);
-    this.detach(a);
+  /** An event about slot `a` (its address, not the packet's). */
+  private slotEvent(kind: KnockEvent['kind'], d: DoorState, i: number, a: number): KnockEvent {
+    const t = this.table;
+    return new LazyEvent(
+      kind,
+      d.door,
+      i,
+      t.stage(a),
+      t.family(a),
+      t.texts[a] as string,
+      t.key(a, 0),
+      t.key(a, 1),
+      t.key(a, 2),
+      t.key(a, 3),
+    ) as unknown as KnockEvent; // a LazyEvent has every field of its kind's variant
+  }
+
+  /** An event about the packet's source. */
+  private event(kind: KnockEvent['kind'], d: DoorState, i: number, stage: number): KnockEvent {
+    return new LazyEvent(
+      kind,
+      d.door,
+      i,
+      stage,
+      this.family,
+      this.text,
+      this.k0,
+      this.k1,
+      this.k2,
+      this.k3,
+    ) as unknown as KnockEvent;
   }
 
   /**
-   * Frees a place by evicting the oldest stage-1 attempt of any door and
-   * returns its object for reuse (no allocation on the flood path); null
-   * when there is none.
+   * Frees a place by evicting the oldest stage-1 attempt of any door;
+   * false when there is none.
    */
-  private evictOldestFresh(emit: Emit): Slot | null {
-    let victim: DoorState | undefined;
-    let oldest: Slot | null = null;
-    for (const d of this.doors) {
-      const first = d.fresh.head;
-      if (first !== null && (oldest === null || first.start < oldest.start)) {
+  private evictOldestFresh(emit: Emit): boolean {
+    const t = this.table;
+    let victim = -1;
+    let oldest = NONE;
+    for (let i = 0; i < this.doors.length; i++) {
+      const first = t.head(2 * i);
+      if (first !== NONE && (oldest === NONE || t.start(first) < t.start(oldest))) {
         oldest = first;
-        victim = d;
+        victim = i;
       }
     }
-    if (victim === undefined || oldest === null) return null;
-    this.remove(victim, oldest);
+    if (oldest === NONE) return false;
     this.evictions++;
-    if (this.debugEvents) emit({ kind: 'evicted', door: victim.door, src: oldest.src });
-    return oldest;
+    const e = this.debugEvents
+      ? this.slotEvent('evicted', this.doors[victim]!, victim, oldest)
+      : null;
+    t.remove(oldest);
+    if (e !== null) emit(e);
+    return true;
   }
 
   /**
@@ -215,6 +262,14 @@ export class KnockMachine {
    */
   setLocalAddresses(addrs: ReadonlySet<string>): void {
     this.local = addrs;
+    this.localWords = [...addrs].map(addressWords).filter((x) => x.kind !== -1);
+  }
+
+  private isLocal(pkt: Packet): boolean {
+    if (this.local.size === 0) return true;
+    if (!pkt.words) return this.local.has(pkt.dst);
+    for (const l of this.localWords) if (sameDst(l.kind, l.w, pkt)) return true;
+    return false;
   }
 
   /** A one-time sequence was used: the door moves to the next one. */
@@ -243,7 +298,7 @@ export class KnockMachine {
   }
 
   attemptCount(): number {
-    return this.count;
+    return this.table.count;
   }
 
   get maxAttempts(): number {
@@ -252,153 +307,143 @@ export class KnockMachine {
 
   attempts(): { door: string; attempt: Attempt }[] {
     const out: { door: string; attempt: Attempt }[] = [];
-    for (const d of this.doors) {
-      for (const a of d.fresh.values()) out.push({ door: d.door.name, attempt: a });
-      for (const a of d.advanced.values()) out.push({ door: d.door.name, attempt: a });
-    }
+    const t = this.table;
+    this.doors.forEach((d, i) => {
+      for (const list of [2 * i, 2 * i + 1])
+        for (let a = t.head(list); a !== NONE; a = t.next(a))
+          out.push({
+            door: d.door.name,
+            attempt: {
+              src: this.slotText(a),
+              family: t.family(a),
+              stage: t.stage(a),
+              start: t.start(a),
+            },
+          });
+    });
     return out;
   }
 
   /** Feed one decoded packet captured at `now` (ms). */
   onPacket(pkt: Packet, now: number, emit: Emit): void {
-    let source = this.sources.get(pkt.src);
+    this.family = pkt.family;
+    if (pkt.words) {
+      this.kind = pkt.family;
+      this.k0 = pkt.s0;
+      this.k1 = pkt.family === 6 ? pkt.s1 : 0;
+      this.k2 = pkt.family === 6 ? pkt.s2 : 0;
+      this.k3 = pkt.family === 6 ? pkt.s3 : 0;
+      this.text = '';
+    } else {
+      this.kind = 0;
+      this.text = pkt.src;
+      this.k0 = textHash(pkt.src);
+      this.k1 = this.k2 = this.k3 = 0;
+    }
+    const t = this.table;
+    let local = -1; // -1 not yet asked, 0 no, 1 yes
     for (let i = 0; i < this.doors.length; i++) {
       const d = this.doors[i] as DoorState;
       if (!d.enabled) continue;
       const door = d.door;
       if (door.target !== undefined) {
-        if (pkt.dst !== door.target) continue;
-      } else if (this.local.size > 0 && !this.local.has(pkt.dst)) {
-        continue;
+        if (pkt.words ? !sameDst(d.tKind, d.t, pkt) : pkt.dst !== door.target) continue;
+      } else {
+        if (local === -1) local = this.isLocal(pkt) ? 1 : 0;
+        if (local === 0) continue;
       }
-      let a = source?.slots[i] ?? null;
-      if (a !== null && now - a.start > door.seqTimeout * 1000) {
-        this.remove(d, a);
-        emit({ kind: 'timeout', door, src: pkt.src, stage: a.stage });
-        a = null;
+      // A door with no attempts needs neither hash nor lookup.
+      let h = 0;
+      let hashed = false;
+      let a = NONE;
+      if (t.perDoor[i] !== 0) {
+        hashed = true;
+        h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
+        a = t.find(h, i, this.kind, this.k0, this.k1, this.k2, this.k3, this.text);
+      }
+      if (a !== NONE && now - t.start(a) > door.seqTimeout * 1000) {
+        const e = this.slotEvent('timeout', d, i, a);
+        t.remove(a);
+        emit(e);
+        a = NONE;
       }
       if (pkt.proto === 'tcp') {
         const f = door.tcpFlags;
         if ((pkt.flags & (f.set | f.clear)) !== f.set) {
           // Wrong flags neither advance nor reset (knockd's rule).
-          if (a !== null && this.debugEvents) emit({ kind: 'flags', door, src: pkt.src });
+          if (a !== NONE && this.debugEvents) emit(this.event('flags', d, i, 0));
           continue;
         }
       }
       const seq = d.sequence;
-      if (a !== null) {
-        if (matches(seq[a.stage], pkt)) {
-          if (a.stage === 1) {
-            d.fresh.unlink(a);
-            d.advanced.push(a);
-          }
-          a.stage++;
-          emit({ kind: 'stage', door, src: pkt.src, stage: a.stage });
-          if (a.stage >= seq.length) {
-            this.remove(d, a);
-            emit({ kind: 'open', door, doorIndex: i, src: pkt.src, family: a.family });
+      if (a !== NONE) {
+        const stage = t.stage(a);
+        if (matches(seq[stage], pkt)) {
+          t.advance(a);
+          emit(this.event('stage', d, i, stage + 1));
+          if (stage + 1 >= seq.length) {
+            const family = t.family(a);
+            t.remove(a);
+            emit(this.openEvent(d, i, family));
           }
           continue;
         }
-        if (matches(seq[a.stage - 1], pkt)) {
+        if (matches(seq[stage - 1], pkt)) {
           // A retransmitted SYN or a client retry: knockd resets here, which
           // breaks `nc -z` and telnet. The attempt keeps its place.
-          if (this.debugEvents) emit({ kind: 'duplicate', door, src: pkt.src, stage: a.stage });
+          if (this.debugEvents) emit(this.event('duplicate', d, i, stage));
           continue;
         }
-        this.remove(d, a);
-        if (this.debugEvents) emit({ kind: 'reset', door, src: pkt.src, stage: a.stage });
+        t.remove(a);
+        if (this.debugEvents) emit(this.event('reset', d, i, stage));
       }
       // No attempt (or one just reset): the first knock starts one.
       if (!matches(seq[0], pkt)) continue;
-      emit({ kind: 'stage', door, src: pkt.src, stage: 1 });
+      emit(this.event('stage', d, i, 1));
       if (seq.length === 1) {
-        emit({ kind: 'open', door, doorIndex: i, src: pkt.src, family: pkt.family });
+        emit(this.openEvent(d, i, pkt.family));
         continue;
       }
-      let slot: Slot | null = null;
-      if (this.count >= this.cap) {
-        slot = this.evictOldestFresh(emit);
-        if (slot === null) {
-          // Everyone tracked is further along than this newcomer.
-          this.evictions++;
-          if (this.debugEvents) emit({ kind: 'evicted', door, src: pkt.src });
-          continue;
-        }
+      if (t.count >= this.cap && !this.evictOldestFresh(emit)) {
+        // Everyone tracked is further along than this newcomer.
+        this.evictions++;
+        if (this.debugEvents) emit(this.event('evicted', d, i, 0));
+        continue;
       }
-      source = this.track(pkt, now, i, d, slot, source);
+      if (!hashed) h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
+      t.insert(h, i, this.kind, pkt.family, this.k0, this.k1, this.k2, this.k3, this.text, now);
     }
   }
 
-  /** Starts a stage-1 attempt for door `i`, reusing an evicted slot when there is one. */
-  private track(
-    pkt: Packet,
-    now: number,
-    i: number,
-    d: DoorState,
-    reuse: Slot | null,
-    known: Source | undefined,
-  ): Source {
-    // `known` was looked up for this packet; it left the map if its last slot went meanwhile.
-    let owner = known;
-    if (owner === undefined || owner.live === 0) {
-      if (owner === undefined) {
-        owner = this.spare ?? {
-          src: pkt.src,
-          slots: new Array<Slot | null>(this.doors.length).fill(null),
-          live: 0,
-        };
-        owner.src = pkt.src;
-      }
-      if (this.spare === owner) this.spare = null;
-      this.sources.set(pkt.src, owner);
-    }
-    let slot: Slot;
-    if (reuse === null) {
-      slot = {
-        src: pkt.src,
-        family: pkt.family,
-        stage: 1,
-        start: now,
-        door: i,
-        owner,
-        prev: null,
-        next: null,
-      };
-    } else {
-      slot = reuse;
-      slot.src = pkt.src;
-      slot.family = pkt.family;
-      slot.stage = 1;
-      slot.start = now;
-      slot.door = i;
-      slot.owner = owner;
-    }
-    owner.slots[i] = slot;
-    owner.live++;
-    this.count++;
-    d.fresh.push(slot);
-    return owner;
+  private openEvent(d: DoorState, i: number, family: 4 | 6): KnockEvent {
+    const saved = this.family;
+    this.family = family;
+    const e = this.event('open', d, i, 0);
+    this.family = saved;
+    return e;
   }
 
   /** Expire attempts older than their door's seq_timeout, logging each as knockd does. */
   tick(now: number, emit: Emit): void {
-    for (const d of this.doors) {
+    const t = this.table;
+    this.doors.forEach((d, i) => {
       const limit = d.door.seqTimeout * 1000;
-      for (let a = d.fresh.head; a !== null && now - a.start > limit; a = d.fresh.head) {
-        this.remove(d, a);
-        emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
+      for (let a = t.head(2 * i); a !== NONE && now - t.start(a) > limit; a = t.head(2 * i)) {
+        const e = this.slotEvent('timeout', d, i, a);
+        t.remove(a);
+        emit(e);
       }
       // Advanced attempts are few (each needs a second correct knock) and not
       // in start order, so they are scanned in full.
-      for (let a = d.advanced.head; a !== null;) {
-        const next = a.next;
-        if (now - a.start > limit) {
-          this.remove(d, a);
-          emit({ kind: 'timeout', door: d.door, src: a.src, stage: a.stage });
+      for (let a = t.head(2 * i + 1); a !== NONE;) {
+        const next = t.next(a);
+        if (now - t.start(a) > limit) {
+          const e = this.slotEvent('timeout', d, i, a);
+          t.remove(a);
+          emit(e);
         }
         a = next;
       }
-    }
+    });
   }
 }

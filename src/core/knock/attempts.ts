@@ -1,0 +1,276 @@
+/**
+ * The attempt table behind the knock machine: every attempt lives in a slot
+ * of one typed array (16 words, one cache line per slot), found through an
+ * open-addressing hash index keyed by (door, address), and threaded on one
+ * of its door's two lists by slot number. Nothing here allocates per packet:
+ * slots are recycled through a free list, and the arrays only grow
+ * (doubling) when more attempts are live than ever before.
+ *
+ * Invariants:
+ * - A key is (door, kind, k0..k3): kind 4 or 6 with the address words (IPv4
+ *   in k0, the rest 0), or kind 0 for an address known only as text (then k0
+ *   is a hash of the text and the text itself is compared).
+ * - The index uses linear probing at a load factor of at most 1/2, and
+ *   deletion shifts later entries back (no tombstones), so a lookup touches
+ *   a short run of entries however many attempts came and went.
+ * - The hash is seeded, so a flood of chosen source addresses cannot aim at
+ *   one run of the index without knowing the seed. The seed changes where
+ *   attempts sit in the index, never what the machine does.
+ * - List `2*door` holds the door's stage-1 attempts in creation order; list
+ *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
+ */
+
+export const NONE = -1;
+
+/** Slot layout, in int32 words from 16*slot. */
+const KIND = 0; // 0, 4 or 6; FREE when the slot is not live
+const FAMILY = 1;
+const K0 = 2; // K0..K0+3: key words
+const DOOR = 6;
+const STAGE = 7;
+const PREV = 8;
+const NEXT = 9;
+const HASH = 10;
+const START64 = 7; // float64 index within the slot's 8 float64s (words 14-15)
+const W = 16;
+const FREE = 255;
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+/** FNV-1a over the UTF-16 units: only for addresses given as text (tests, tools). */
+export function textHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h;
+}
+
+export class AttemptTable {
+  private s: Int32Array;
+  private f: Float64Array;
+  /** The address text of a slot: given (kind 0) or formatted once asked for; '' otherwise. */
+  readonly texts: string[] = [];
+  /** Head and tail slot of each list: [2*list] and [2*list+1]. */
+  private readonly lists: Int32Array;
+  /** Live attempts per door: a door with none needs no lookup. */
+  readonly perDoor: Int32Array;
+  /**
+   * Entry e is (hash, slot) at [2e, 2e+1]; slot NONE = empty. The hash sits
+   * next to the slot so probing and shifting never touch the slots.
+   */
+  private index: Int32Array;
+  private mask: number;
+  private capacity: number;
+  /** Slots below `top` have been used; freed ones are chained through NEXT. */
+  private top = 0;
+  private free = NONE;
+  count = 0;
+
+  constructor(
+    doors: number,
+    private readonly seed: number,
+    capacity = 256,
+  ) {
+    this.lists = new Int32Array(4 * Math.max(1, doors)).fill(NONE);
+    this.perDoor = new Int32Array(Math.max(1, doors));
+    this.capacity = capacity;
+    const buf = new ArrayBuffer(capacity * W * 4);
+    this.s = new Int32Array(buf);
+    this.f = new Float64Array(buf);
+    this.index = new Int32Array(4 * capacity).fill(NONE);
+    this.mask = 2 * capacity - 1;
+  }
+
+  kind(a: number): number {
+    return this.s[W * a + KIND] as number;
+  }
+  family(a: number): 4 | 6 {
+    return this.s[W * a + FAMILY] as 4 | 6;
+  }
+  key(a: number, j: number): number {
+    return this.s[W * a + K0 + j] as number;
+  }
+  stage(a: number): number {
+    return this.s[W * a + STAGE] as number;
+  }
+  start(a: number): number {
+    return this.f[(W / 2) * a + START64] as number;
+  }
+  next(a: number): number {
+    return this.s[W * a + NEXT] as number;
+  }
+  head(list: number): number {
+    return this.lists[2 * list] as number;
+  }
+
+  /** The hash of a key; pass it to find and insert. */
+  hash(door: number, kind: number, k0: number, k1: number, k2: number, k3: number): number {
+    let h = fmix(this.seed ^ Math.imul(door + 1, 0x9e3779b1) ^ kind);
+    h = fmix(h ^ k0);
+    if (kind === 6) h = fmix(fmix(fmix(h ^ k1) ^ k2) ^ k3);
+    return h;
+  }
+
+  /** The live slot with this key, or NONE. */
+  find(
+    h: number,
+    door: number,
+    kind: number,
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    text: string,
+  ): number {
+    const index = this.index;
+    const mask = this.mask;
+    const s = this.s;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const a = index[2 * i + 1] as number;
+      if (a === NONE) return NONE;
+      const o = W * a;
+      if (
+        index[2 * i] === h &&
+        s[o + DOOR] === door &&
+        s[o + KIND] === kind &&
+        s[o + K0] === k0 &&
+        s[o + K0 + 1] === k1 &&
+        s[o + K0 + 2] === k2 &&
+        s[o + K0 + 3] === k3 &&
+        (kind !== 0 || this.texts[a] === text)
+      )
+        return a;
+    }
+  }
+
+  /** Adds a stage-1 attempt (the key must not be live) at the tail of the door's fresh list. */
+  insert(
+    h: number,
+    door: number,
+    kind: number,
+    family: number,
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    text: string,
+    now: number,
+  ): number {
+    let a = this.free;
+    if (a !== NONE) this.free = this.s[W * a + NEXT] as number;
+    else {
+      if (this.top === this.capacity) this.grow();
+      a = this.top++;
+    }
+    const s = this.s;
+    const o = W * a;
+    s[o + KIND] = kind;
+    s[o + FAMILY] = family;
+    s[o + K0] = k0;
+    s[o + K0 + 1] = k1;
+    s[o + K0 + 2] = k2;
+    s[o + K0 + 3] = k3;
+    s[o + DOOR] = door;
+    s[o + STAGE] = 1;
+    s[o + HASH] = h;
+    this.f[(W / 2) * a + START64] = now;
+    this.texts[a] = text;
+    this.place(a, h);
+    this.push(2 * door, a);
+    this.perDoor[door] = (this.perDoor[door] as number) + 1;
+    this.count++;
+    return a;
+  }
+
+  private place(a: number, h: number): void {
+    const mask = this.mask;
+    let i = h & mask;
+    while (this.index[2 * i + 1] !== NONE) i = (i + 1) & mask;
+    this.index[2 * i] = h;
+    this.index[2 * i + 1] = a;
+  }
+
+  /** Removes a live slot from its list and the index, and frees it. */
+  remove(a: number): void {
+    const s = this.s;
+    const o = W * a;
+    const d = s[o + DOOR] as number;
+    this.unlink((s[o + STAGE] as number) === 1 ? 2 * d : 2 * d + 1, a);
+    const index = this.index;
+    const mask = this.mask;
+    let i = (s[o + HASH] as number) & mask;
+    while (index[2 * i + 1] !== a) i = (i + 1) & mask;
+    // Backward-shift deletion: an entry after the hole moves into it unless
+    // its home position lies cyclically in (hole, entry].
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const b = index[2 * j + 1] as number;
+      if (b === NONE) break;
+      const hb = index[2 * j] as number;
+      const home = hb & mask;
+      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+      if (!stays) {
+        index[2 * i] = hb;
+        index[2 * i + 1] = b;
+        i = j;
+      }
+    }
+    index[2 * i + 1] = NONE;
+    this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    s[o + KIND] = FREE;
+    this.texts[a] = '';
+    s[o + NEXT] = this.free;
+    this.free = a;
+    this.count--;
+  }
+
+  /** A match: the stage goes up, and a stage-1 attempt moves to the door's other list. */
+  advance(a: number): void {
+    const o = W * a;
+    const d = this.s[o + DOOR] as number;
+    const stage = this.s[o + STAGE] as number;
+    if (stage === 1) {
+      this.unlink(2 * d, a);
+      this.push(2 * d + 1, a);
+    }
+    this.s[o + STAGE] = stage + 1;
+  }
+
+  private push(list: number, a: number): void {
+    const s = this.s;
+    const tail = this.lists[2 * list + 1] as number;
+    s[W * a + PREV] = tail;
+    s[W * a + NEXT] = NONE;
+    if (tail === NONE) this.lists[2 * list] = a;
+    else s[W * tail + NEXT] = a;
+    this.lists[2 * list + 1] = a;
+  }
+
+  private unlink(list: number, a: number): void {
+    const s = this.s;
+    const p = s[W * a + PREV] as number;
+    const n = s[W * a + NEXT] as number;
+    if (p === NONE) this.lists[2 * list] = n;
+    else s[W * p + NEXT] = n;
+    if (n === NONE) this.lists[2 * list + 1] = p;
+    else s[W * n + PREV] = p;
+  }
+
+  /** Doubles the slots and rebuilds the index (amortised O(1) per insert). */
+  private grow(): void {
+    this.capacity *= 2;
+    const buf = new ArrayBuffer(this.capacity * W * 4);
+    const s = new Int32Array(buf);
+    s.set(this.s);
+    this.s = s;
+    this.f = new Float64Array(buf);
+    this.index = new Int32Array(4 * this.capacity).fill(NONE);
+    this.mask = 2 * this.capacity - 1;
+    for (let a = 0; a < this.top; a++)
+      if (s[W * a + KIND] !== FREE) this.place(a, s[W * a + HASH] as number);
+  }
+}

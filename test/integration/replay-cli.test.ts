@@ -1,0 +1,99 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { localStamp } from '../../src/core/time.js';
+import { frame, pcapFile } from '../helpers/frames.js';
+
+const KNOCKD = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../src/cli/knockd.js',
+);
+const T0 = Date.UTC(2024, 0, 2, 3, 4, 5);
+
+function setup() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-replay-cli-'));
+  const conf = path.join(dir, 'knockd.conf');
+  fs.writeFileSync(
+    conf,
+    `[options]
+  StateDir = ${dir}/state
+  LogFile = ${dir}/knockd.log
+[openSSH]
+  sequence = 7000,8000,9000
+  seq_timeout = 5
+  tcpflags = syn
+  command = touch ${dir}/opened-%IP%
+[closeSSH]
+  sequence = 9000,8000,7000
+  seq_timeout = 5
+  tcpflags = syn
+  command = touch ${dir}/closed-%IP%
+`,
+  );
+  const pkts: { tsMs: number; data: Uint8Array }[] = [];
+  let t = T0;
+  const add = (src: string, dport: number, extra = {}) =>
+    pkts.push({ tsMs: (t += 100), data: frame({ src, dst: '192.0.2.1', dport, ...extra }) });
+  for (const p of [7000, 8000, 9000]) add('192.0.2.5', p);
+  for (let i = 1; i <= 5; i++) add(`10.9.0.${i}`, 7000); // spoofed first knocks
+  for (const p of [7000, 8000, 9000]) add('198.51.100.7', p);
+  add('192.0.2.9', 22); // not a knock
+  add('192.0.2.9', 7000, { vlan: 7, proto: 'udp' }); // UDP: no door
+  const pcap = path.join(dir, 'k.pcap');
+  fs.writeFileSync(pcap, pcapFile(1, pkts));
+  return { dir, conf, pcap };
+}
+
+const knockd = (...args: string[]) =>
+  execFileSync(process.execPath, [KNOCKD, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+
+test('knockd -r replays a capture: summary counts, packet timestamps, and no command without --apply', () => {
+  const { dir, conf, pcap } = setup();
+  const out = knockd('-c', conf, '-r', pcap);
+  const lines = out.trim().split('\n');
+  assert.match(out, /^replay: 13 packets \(13 decoded, 0 skipped\) in [\d.]+ s: \d+ packets\/s$/m);
+  // openSSH: 3 + 5 + 3 knocks; closeSSH: its first knock (9000) from each full sequence.
+  assert.ok(lines.includes('replay: knocks by door: openSSH 11, closeSSH 2'), out);
+  assert.ok(lines.includes('replay: opens by door: openSSH 2, closeSSH 0'), out);
+  assert.ok(
+    lines.includes('replay: dry run: 2 command(s) and 0 firewall change(s) not made (use --apply)'),
+    out,
+  );
+  // The third packet is the OPEN: its capture time stamps the line.
+  const stamp = localStamp(new Date(T0 + 300), true);
+  assert.ok(lines.includes(`[${stamp}] 192.0.2.5: openSSH: OPEN SESAME`), out);
+  const files = fs.readdirSync(dir);
+  assert.deepEqual(
+    files.filter((f) => f.startsWith('opened-') || f.startsWith('closed-')),
+    [],
+  );
+  assert.ok(!files.includes('state'), 'the journal was not written');
+  assert.ok(!files.includes('knockd.log'), 'the log file was not written');
+});
+
+test('knockd -r --apply runs the commands', () => {
+  const { dir, conf, pcap } = setup();
+  const out = knockd('-c', conf, '-r', pcap, '--apply');
+  assert.match(out, /^replay: --apply: commands and firewall changes were made$/m);
+  const opened = fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith('opened-'))
+    .sort();
+  assert.deepEqual(opened, ['opened-192.0.2.5', 'opened-198.51.100.7']);
+});
+
+test('--apply alone is a usage error', () => {
+  const { conf } = setup();
+  assert.throws(
+    () => knockd('-c', conf, '--apply'),
+    (e: { status: number }) => e.status === 64,
+  );
+});
