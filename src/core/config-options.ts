@@ -160,3 +160,17 @@ export function applyOption(
     problem(lineNo, `Interface: '${value}' is not an interface name`);
   else options.interface = value;
 }
+
+/** Lines for a reload that changes what only a restart can change; the running values stay. */
+export function restartWarnings(old: Options, next: Options, iface: string): string[] {
+  const out: string[] = [];
+  if (next.interface !== undefined && next.interface !== iface)
+    out.push(`Interface changes need a restart; still listening on ${iface}`);
+  if ((next.firewall ?? 'none') !== (old.firewall ?? 'none'))
+    out.push('Firewall changes need a restart; keeping the running backend');
+  if (String(next.guardInterfaces) !== String(old.guardInterfaces))
+    out.push('Guard_Interfaces changes need a restart; keeping the running guard');
+  if (JSON.stringify(next.fleet) !== JSON.stringify(old.fleet))
+    out.push('Fleet changes need a restart; keeping the running connection');
+  return out;
+}

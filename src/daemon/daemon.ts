@@ -6,12 +6,13 @@
  * packet costs a decode, a state-machine step and, rarely, a queued change.
  */
 import type { Door } from '../core/config.js';
+import { restartWarnings } from '../core/config-options.js';
 import { formatProblem } from '../core/errors.js';
 import type { ControlRequest } from '../core/control.js';
 import { KnockMachine, type KnockEvent } from '../core/knock/machine.js';
 import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
-import { formatPorts, unionPorts, type PortSpec } from '../core/port.js';
+import { unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
@@ -63,20 +64,21 @@ export function guardedPorts(doors: readonly Door[]): PortSpec[] {
 
 export class Daemon {
   private loaded: P.LoadedConfig;
-  private readonly machine: KnockMachine;
-  private readonly events: EventLog;
+  readonly machine: KnockMachine;
+  readonly events: EventLog;
   private readonly journal: JournalWriter;
-  private readonly grants: GrantKeeper;
-  private readonly commands: CommandScheduler;
-  private readonly spa: SpaService;
+  readonly grants: GrantKeeper;
+  readonly commands: CommandScheduler;
+  readonly spa: SpaService;
   private readonly oneTime: OneTimeSequences;
-  private readonly capture: CaptureLoop;
+  readonly capture: CaptureLoop;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastSummary = 0;
   private stopping = false;
   private readonly totp: TotpDoors;
-  private totpTimer: NodeJS.Timeout | null = null;
   private reloads: Promise<boolean> = Promise.resolve(true);
+  private readonly doorNamed = (name: string): Door | undefined =>
+    this.loaded.config.doors.find((d) => d.name === name);
 
   constructor(
     loaded: P.LoadedConfig,
@@ -92,14 +94,12 @@ export class Daemon {
     this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();
-    this.grants = new GrantKeeper(deps.firewall, logger, now, dirty, deps.fleet, (name) =>
-      this.loaded.config.doors.find((d) => d.name === name),
-    );
+    this.grants = new GrantKeeper(deps.firewall, logger, now, dirty, deps.fleet, this.doorNamed);
     this.commands = new CommandScheduler(
       deps.runner,
       logger,
       now,
-      (name) => this.loaded.config.doors.find((d) => d.name === name),
+      this.doorNamed,
       () => (dirty(), this.journal.flush()),
       opts.maxCommands ?? DEFAULT_MAX_COMMANDS,
     );
@@ -158,21 +158,10 @@ export class Daemon {
     this.grants.startFleet();
     await this.spa.configure(this.loaded.spa);
     this.capture.start(this.spa.snaplen(KNOCK_SNAPLEN));
-    this.armTotp();
+    this.totp.arm(this.machine, () => this.capture.applyFilter());
     logger.log(MSG.startup(this.settings.iface));
     this.timers.push(setInterval(() => this.tick(), 1000));
     this.timers.push(setInterval(() => this.capture.refreshAddresses(), 2000));
-  }
-
-  /** Time-based doors move to the next step at each boundary; the kernel filter follows. */
-  private armTotp(): void {
-    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
-    const ms = this.totp.msToNextStep();
-    if (ms === null || this.stopping) return;
-    this.totpTimer = setTimeout(() => {
-      if (this.totp.rotate(this.machine)) this.capture.applyFilter();
-      this.armTotp();
-    }, ms + 5);
   }
 
   private onPacket(pkt: Packet, buf: Buffer, off: number, caplen: number, ts: number): void {
@@ -246,14 +235,8 @@ export class Daemon {
     }
     const next = r.loaded;
     const opts = next.config.options;
-    if (opts.interface !== undefined && opts.interface !== this.settings.iface)
-      logger.log(`Interface changes need a restart; still listening on ${this.settings.iface}`);
-    if ((opts.firewall ?? 'none') !== (this.loaded.config.options.firewall ?? 'none'))
-      logger.log('Firewall changes need a restart; keeping the running backend');
-    if (String(opts.guardInterfaces) !== String(this.loaded.config.options.guardInterfaces))
-      logger.log('Guard_Interfaces changes need a restart; keeping the running guard');
-    if (JSON.stringify(opts.fleet) !== JSON.stringify(this.loaded.config.options.fleet))
-      logger.log('Fleet changes need a restart; keeping the running connection');
+    for (const l of restartWarnings(this.loaded.config.options, opts, this.settings.iface))
+      logger.log(l);
     try {
       await this.spa.configure(next.spa);
     } catch (e) {
@@ -263,7 +246,7 @@ export class Daemon {
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
     this.totp.applyBurned(this.machine);
-    this.armTotp();
+    this.totp.arm(this.machine, () => this.capture.applyFilter());
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
     this.commands.setMaxCommands(opts.maxCommands ?? DEFAULT_MAX_COMMANDS);
@@ -280,41 +263,15 @@ export class Daemon {
     switch (req.cmd) {
       case 'status':
         return withFleet(
-          statusView(
-            statusInput(
-              now,
-              this.settings.iface,
-              this.loaded.config.doors,
-              this.machine,
-              this.grants,
-              this.commands,
-              this.capture,
-            ),
-          ),
+          statusView(statusInput(now, this.settings.iface, this.loaded.config.doors, this)),
           this.grants,
         );
       case 'grants':
         return grantsReply(req.fleet === true, this.grants, now);
       case 'revoke':
         return { revoked: this.grants.revoke(req.address, req.door, 'revoked by admin', true) };
-      case 'grant': {
-        const door = this.loaded.config.doors.find((d) => d.name === req.door);
-        if (door === undefined) throw new Error(`no door named '${req.door}'`);
-        if (door.open === undefined)
-          throw new Error(`door '${req.door}' has no Open ports to grant`);
-        if (!this.grants.enabled) throw new Error('no Firewall backend configured');
-        if (
-          this.grants.open(
-            door.name,
-            req.address,
-            door.open.ports,
-            door.openTimeout,
-            door.share,
-          ) === null
-        )
-          throw new Error('the grant table is full');
-        return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
-      }
+      case 'grant':
+        return this.grants.adminGrant(this.doorNamed(req.door), req.door, req.address);
     }
   }
 
@@ -325,14 +282,7 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    return metricsSnapshot(
-      this.events,
-      this.machine,
-      this.grants,
-      this.commands,
-      this.capture,
-      this.spa,
-    );
+    return metricsSnapshot(this);
   }
 
   /**
@@ -343,7 +293,7 @@ export class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    if (this.totpTimer !== null) clearTimeout(this.totpTimer);
+    this.totp.stop();
     this.spa.close();
     this.capture.stop();
     await this.commands.shutdown();

@@ -144,6 +144,16 @@ export class GrantKeeper {
     return g;
   }
 
+  /** knockctl grant: the door's Open ports for its Open_Timeout. Throws a message for the client. */
+  adminGrant(door: Door | undefined, name: string, address: string): object {
+    if (door === undefined) throw new Error(`no door named '${name}'`);
+    if (door.open === undefined) throw new Error(`door '${name}' has no Open ports to grant`);
+    if (!this.enabled) throw new Error('no Firewall backend configured');
+    const g = this.open(door.name, address, door.open.ports, door.openTimeout, door.share);
+    if (g === null) throw new Error('the grant table is full');
+    return { granted: formatPorts(door.open.ports), seconds: door.openTimeout };
+  }
+
   /** Removes `ports` from every grant of `address` (a Close door; `share`: publish it). */
   closePorts(
     address: string,

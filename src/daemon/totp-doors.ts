@@ -31,6 +31,7 @@ export class TotpDoors {
   private machineDoors: Door[] = [];
   /** `door\0step` of every sequence that opened, while its step can still be live. Survives reloads. */
   private readonly burned = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly hmac: TotpHmac,
@@ -108,6 +109,22 @@ export class TotpDoors {
     for (const t of this.list)
       for (const k of [0, 1] as const)
         if (this.burned.has(`${t.door.name}\u0000${t.held[k]}`)) machine.disableDoor(t.slots[k]);
+  }
+
+  /** Rotates at each step boundary from now on; `onChange` runs when a sequence moved (the filter follows). */
+  arm(machine: KnockMachine, onChange: () => void): void {
+    this.stop();
+    const ms = this.msToNextStep();
+    if (ms === null) return;
+    this.timer = setTimeout(() => {
+      if (this.rotate(machine)) onChange();
+      this.arm(machine, onChange);
+    }, ms + 5);
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** Milliseconds until the next step boundary of any TOTP door (null: none). */

@@ -9,14 +9,21 @@ import type { EventLog } from './event-log.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { SpaService } from './spa-service.js';
 
+/** The daemon's parts that its views read. */
+export interface DaemonParts {
+  events: EventLog;
+  machine: KnockMachine;
+  grants: GrantKeeper;
+  commands: CommandScheduler;
+  capture: CaptureLoop;
+  spa: SpaService;
+}
+
 export function statusInput(
   now: number,
   iface: string,
   doors: readonly Door[],
-  machine: KnockMachine,
-  grants: GrantKeeper,
-  commands: CommandScheduler,
-  capture: CaptureLoop,
+  { machine, grants, commands, capture }: DaemonParts,
 ): StatusInput {
   return {
     now,
@@ -40,14 +47,14 @@ export function statusInput(
 }
 
 /** Counters since start and gauges now, gathered for /metrics at scrape time. */
-export function metricsSnapshot(
-  events: EventLog,
-  machine: KnockMachine,
-  grants: GrantKeeper,
-  commands: CommandScheduler,
-  capture: CaptureLoop,
-  spa: SpaService,
-): MetricsSnapshot {
+export function metricsSnapshot({
+  events,
+  machine,
+  grants,
+  commands,
+  capture,
+  spa,
+}: DaemonParts): MetricsSnapshot {
   const cap = capture.stats() ?? { received: 0, dropped: 0, ifdropped: 0 };
   const f = grants.fleet.status();
   const fleet = f.enabled
