@@ -20,6 +20,7 @@
 import { expandCommand, startCommandFor, stopCommandFor, type Door } from '../core/config.js';
 import { canonicalIP } from '../core/ip.js';
 import { MSG } from '../core/logfmt.js';
+import type { PendingStop } from '../core/grants/journal.js';
 import type { Stanza } from '../core/spa/access.js';
 import { cycleArgv, cycleVarsProblem, type CycleVars } from '../core/spa/cycle.js';
 import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './ports.js';
@@ -32,16 +33,7 @@ export const DEFAULT_MAX_COMMANDS = 16;
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export interface PendingStop {
-  id: number;
-  /** The door's name; for a command cycle, the stanza's id (Stanza.id). */
-  door: string;
-  address: string;
-  /** Epoch ms when it is due. */
-  due: number;
-  /** Present for a CMD_CYCLE_CLOSE: the values its variables take. */
-  cycle?: CycleVars;
-}
+export type { PendingStop } from '../core/grants/journal.js';
 
 /** The slot and cooldown key of a stanza: its own namespace, apart from door names. */
 const cycleDoor = (stanzaId: string) => `SPA ${stanzaId}`;
