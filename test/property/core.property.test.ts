@@ -8,6 +8,8 @@ import { frame } from '../helpers/frames.js';
 import { parseAccessConf } from '../../src/core/spa/access.js';
 import { ReplayCache } from '../../src/core/spa/policy.js';
 import { parseJournal, serializeJournal } from '../../src/core/grants/journal.js';
+import { TARGETS } from '../../fuzz/targets.js';
+import { Rng } from '../../fuzz/rng.js';
 import { evalSpa } from '../../fuzz/spa-wrap.js';
 import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
@@ -341,4 +343,13 @@ test('F5: a KEY or HMAC_KEY containing ";" is neither cut short nor emptied', ()
     // Either the key is taken whole or the file is refused; never a shorter key.
     if ('stanzas' in r) assert.equal(Buffer.from(r.stanzas[0]!.encKey!).toString(), key);
   }
+});
+
+test('F7: a no-HMAC packet whose last block differs but decrypts to the same message is a replay', () => {
+  // Found by the final 2,000,000-input campaign (seed 20261125, spa-nohmac input 5816):
+  // a stream-mode packet with a changed padding byte decrypts to the same message,
+  // and the ciphertext digest let it through once more. The digest is now over the message.
+  const id = TARGETS.findIndex((t) => t.name === 'spa-nohmac');
+  const t = TARGETS[id]!;
+  t.run(t.gen(Rng.for(20261125, id, 5816), 5816));
 });

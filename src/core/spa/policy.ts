@@ -161,17 +161,19 @@ export function evaluateSpa(
       last = u.reason;
       continue;
     }
-    // The replay digest covers the bytes decryption uses, not the text: a
-    // suffix or re-encoding that decodes to the same ciphertext is the same
-    // packet (strict base64 already refuses such text; this is the backstop).
-    const digest = b64nopad(c.hash('sha256', u.raw));
-    if (digest !== burned && replay.has(digest)) return { ok: false, reason: 'replayed packet' };
     const r = decryptSpa(u.raw, keys, c);
     if (!r.ok) {
       last = r.reason;
       continue;
     }
     const m = r.message;
+    // The replay digest covers the decrypted message, not the text or the
+    // ciphertext: any spelling that decrypts to the same message (a base64
+    // variant, an unchecked header bit, a changed padding byte under a
+    // stream mode) is the same packet. A client never sends one message twice:
+    // each carries 16 random digits and its timestamp.
+    const digest = b64nopad(c.hash('sha256', new TextEncoder().encode(JSON.stringify(m))));
+    if (digest !== burned && replay.has(digest)) return { ok: false, reason: 'replayed packet' };
     // Authentic: burn it now, before the policy checks, as fwknopd does.
     const ahead = m.timestamp > now + replay.windowSeconds;
     if (!replay.add(digest, m.timestamp + replay.windowSeconds, ahead))
