@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { parseKnockdArgs } from './args.js';
 import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
@@ -23,6 +22,7 @@ import { FileStateStore } from '../adapters/state.js';
 import { ControlServer } from '../adapters/control.js';
 import { Daemon } from '../daemon/daemon.js';
 import { VERSION } from './version.js';
+import { CHILD_ENV, daemonize, fail } from './daemonize.js';
 
 const USAGE = `usage: knockd [options]
 options:
@@ -44,43 +44,6 @@ options:
                          runs no command and touches no firewall unless --apply
       --apply            with -r: run the commands and firewall changes for real
 `;
-
-/** Set in the re-spawned child of `-d`; the parent waits for its word. */
-const CHILD_ENV = 'KNOCKD_TS_DAEMON_CHILD';
-
-function fail(code: keyof typeof EXIT_CODES, msg: string): never {
-  process.stderr.write(`${msg}\n`);
-  process.exit(EXIT_CODES[code]);
-}
-
-/**
- * -d: Node cannot fork, so the daemon re-executes itself detached (its own
- * session, stdio on /dev/null, cwd /) and the parent exits 0 only once the
- * child reports that capture is running, or exits non-zero with its error.
- */
-function daemonize(argv: string[]): Promise<never> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] as string, ...argv], {
-    detached: true,
-    cwd: '/',
-    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
-    env: { ...process.env, [CHILD_ENV]: '1' },
-  });
-  return new Promise(() => {
-    child.on('message', (m: { ok: boolean; error?: string; code?: number }) => {
-      if (m.ok) {
-        child.disconnect();
-        child.unref();
-        process.exit(0);
-      }
-      process.stderr.write(`${m.error ?? 'knockd failed to start'}\n`);
-      process.exit(m.code ?? 1);
-    });
-    child.on('exit', (code) => {
-      process.stderr.write(`knockd exited during start-up (status ${code ?? '?'})\n`);
-      process.exit(code === 0 || code === null ? 1 : code);
-    });
-  });
-}
 
 export async function main(argv: string[]): Promise<void> {
   let parsed;

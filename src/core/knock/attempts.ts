@@ -19,6 +19,8 @@
  * - List `2*door` holds the door's stage-1 attempts in creation order; list
  *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
  */
+import { formatWords } from './decode.js';
+import type { Attempt } from './events.js';
 
 export const NONE = -1;
 
@@ -104,6 +106,49 @@ export class AttemptTable {
   next(a: number): number {
     return this.s[W * a + NEXT] as number;
   }
+  /** The text of a slot's address, formatted at most once. */
+  textOf(a: number): string {
+    let s = this.texts[a] as string;
+    if (s === '') {
+      s = formatWords(this.kind(a), this.key(a, 0), this.key(a, 1), this.key(a, 2), this.key(a, 3));
+      this.texts[a] = s;
+    }
+    return s;
+  }
+
+  /** The door whose oldest stage-1 attempt (list 2*door) is the oldest of all; -1 when none. */
+  oldestFreshDoor(doors: number): number {
+    let victim = -1;
+    let oldest = NONE;
+    for (let i = 0; i < doors; i++) {
+      const first = this.head(2 * i);
+      if (first !== NONE && (oldest === NONE || this.start(first) < this.start(oldest))) {
+        oldest = first;
+        victim = i;
+      }
+    }
+    return victim;
+  }
+
+  /** Every attempt, door by door (knockctl status). */
+  list(doorNames: readonly string[]): { door: string; attempt: Attempt }[] {
+    const out: { door: string; attempt: Attempt }[] = [];
+    doorNames.forEach((door, i) => {
+      for (const l of [2 * i, 2 * i + 1])
+        for (let a = this.head(l); a !== NONE; a = this.next(a))
+          out.push({
+            door,
+            attempt: {
+              src: this.textOf(a),
+              family: this.family(a),
+              stage: this.stage(a),
+              start: this.start(a),
+            },
+          });
+    });
+    return out;
+  }
+
   head(list: number): number {
     return this.lists[2 * list] as number;
   }

@@ -2,6 +2,7 @@
 import type { Door, Knock } from '../config.js';
 import { parseIPv4, parseIPv6 } from '../ip.js';
 import { formatWords, type Packet } from './decode.js';
+import type { AttemptTable } from './attempts.js';
 
 export interface Attempt {
   src: string;
@@ -89,4 +90,27 @@ export function matches(k: Knock | undefined, pkt: Packet): boolean {
 /** Seeds the index hash; it moves attempts within the index, never changes what happens. */
 export function randomSeed(): number {
   return (Math.random() * 0x100000000) | 0;
+}
+
+/** An event about attempt slot `a` of `t` (its address, not the packet's). */
+export function slotEvent(
+  t: AttemptTable,
+  kind: KnockEvent['kind'],
+  door: Door,
+  i: number,
+  a: number,
+): KnockEvent {
+  // A LazyEvent has every field of its kind's variant.
+  return new LazyEvent(
+    kind,
+    door,
+    i,
+    t.stage(a),
+    t.family(a),
+    t.texts[a] as string,
+    t.key(a, 0),
+    t.key(a, 1),
+    t.key(a, 2),
+    t.key(a, 3),
+  ) as unknown as KnockEvent;
 }

@@ -28,11 +28,12 @@
  *   the first live one.
  */
 import type { Door, Knock } from '../config.js';
-import { formatWords, type Packet } from './decode.js';
+import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
 import {
   addressWords,
   LazyEvent,
+  slotEvent,
   matches,
   randomSeed,
   sameDst,
@@ -110,34 +111,6 @@ export class KnockMachine {
       for (let a = t.head(list); a !== NONE; a = t.head(list)) t.remove(a);
   }
 
-  /** The text of a slot's address, formatted at most once. */
-  private slotText(a: number): string {
-    const t = this.table;
-    let s = t.texts[a] as string;
-    if (s === '') {
-      s = formatWords(t.kind(a), t.key(a, 0), t.key(a, 1), t.key(a, 2), t.key(a, 3));
-      t.texts[a] = s;
-    }
-    return s;
-  }
-
-  /** An event about slot `a` (its address, not the packet's). */
-  private slotEvent(kind: KnockEvent['kind'], d: DoorState, i: number, a: number): KnockEvent {
-    const t = this.table;
-    return new LazyEvent(
-      kind,
-      d.door,
-      i,
-      t.stage(a),
-      t.family(a),
-      t.texts[a] as string,
-      t.key(a, 0),
-      t.key(a, 1),
-      t.key(a, 2),
-      t.key(a, 3),
-    ) as unknown as KnockEvent; // a LazyEvent has every field of its kind's variant
-  }
-
   /** An event about the packet's source. */
   private event(kind: KnockEvent['kind'], d: DoorState, i: number, stage: number): KnockEvent {
     return new LazyEvent(
@@ -160,20 +133,11 @@ export class KnockMachine {
    */
   private evictOldestFresh(emit: Emit): boolean {
     const t = this.table;
-    let victim = -1;
-    let oldest = NONE;
-    for (let i = 0; i < this.doors.length; i++) {
-      const first = t.head(2 * i);
-      if (first !== NONE && (oldest === NONE || t.start(first) < t.start(oldest))) {
-        oldest = first;
-        victim = i;
-      }
-    }
-    if (oldest === NONE) return false;
+    const i = t.oldestFreshDoor(this.doors.length);
+    if (i < 0) return false;
+    const oldest = t.head(2 * i);
     this.evictions++;
-    const e = this.debugEvents
-      ? this.slotEvent('evicted', this.doors[victim]!, victim, oldest)
-      : null;
+    const e = this.debugEvents ? slotEvent(t, 'evicted', this.doors[i]!.door, i, oldest) : null;
     t.remove(oldest);
     if (e !== null) emit(e);
     return true;
@@ -229,22 +193,7 @@ export class KnockMachine {
   }
 
   attempts(): { door: string; attempt: Attempt }[] {
-    const out: { door: string; attempt: Attempt }[] = [];
-    const t = this.table;
-    this.doors.forEach((d, i) => {
-      for (const list of [2 * i, 2 * i + 1])
-        for (let a = t.head(list); a !== NONE; a = t.next(a))
-          out.push({
-            door: d.door.name,
-            attempt: {
-              src: this.slotText(a),
-              family: t.family(a),
-              stage: t.stage(a),
-              start: t.start(a),
-            },
-          });
-    });
-    return out;
+    return this.table.list(this.doors.map((d) => d.door.name));
   }
 
   /** Feed one decoded packet captured at `now` (ms). */
@@ -285,7 +234,7 @@ export class KnockMachine {
         a = t.find(h, i, this.kind, this.k0, this.k1, this.k2, this.k3, this.text);
       }
       if (a !== NONE && now - t.start(a) > door.seqTimeout * 1000) {
-        const e = this.slotEvent('timeout', d, i, a);
+        const e = slotEvent(t, 'timeout', d.door, i, a);
         t.remove(a);
         emit(e);
         a = NONE;
@@ -352,7 +301,7 @@ export class KnockMachine {
     this.doors.forEach((d, i) => {
       const limit = d.door.seqTimeout * 1000;
       for (let a = t.head(2 * i); a !== NONE && now - t.start(a) > limit; a = t.head(2 * i)) {
-        const e = this.slotEvent('timeout', d, i, a);
+        const e = slotEvent(t, 'timeout', d.door, i, a);
         t.remove(a);
         emit(e);
       }
@@ -361,7 +310,7 @@ export class KnockMachine {
       for (let a = t.head(2 * i + 1); a !== NONE;) {
         const next = t.next(a);
         if (now - t.start(a) > limit) {
-          const e = this.slotEvent('timeout', d, i, a);
+          const e = slotEvent(t, 'timeout', d.door, i, a);
           t.remove(a);
           emit(e);
         }
