@@ -274,3 +274,55 @@ test(`at most ${MAX_GPG_RUNNING} packets with gpg at once: a flood is dropped, n
   gpg.release();
   assert.ok((await a).ok);
 });
+
+test('the daemon side: an accepted GPG packet becomes a grant; a reload while gpg runs decides nothing', async () => {
+  const { SpaService } = await import('../../src/daemon/spa-service.js');
+  const { GrantKeeper } = await import('../../src/daemon/grant-keeper.js');
+  const { LogLimiter } = await import('../../src/core/ratelimit.js');
+  const { MemoryFirewall, MemoryLogger } = await import('../fakes/twins.js');
+  const logger = new MemoryLogger();
+  const keeper = new GrantKeeper(
+    new MemoryFirewall(),
+    logger,
+    () => NOW * 1000,
+    () => {},
+  );
+  const gpg = new MemoryGpg();
+  let burns = 0;
+  const binder = { bind: () => Promise.reject(new Error('no socket in this test')) };
+  const spa = new SpaService(
+    binder,
+    c,
+    keeper,
+    logger,
+    new LogLimiter(),
+    () => NOW * 1000,
+    () => burns++,
+    () => false,
+    gpg,
+  );
+  const settings = { stanzas: stanzas(STANZA), port: 62201, socket: false };
+  await spa.configure(settings);
+  const p = packet();
+  gpg.answer(p.ct, { ok: true, status: status({ fpr: CLIENT }), plaintext: plaintext() });
+  gpg.hold = true;
+  spa.onPacket(p.wire, '10.0.0.2', '10.0.0.1');
+  assert.equal(keeper.table.size, 0, 'nothing before gpg has spoken');
+  gpg.release();
+  await new Promise((r) => setImmediate(r));
+  assert.equal(keeper.table.size, 1);
+  assert.ok(logger.lines.some((l) => l.startsWith('10.0.0.2: SPA: accepted for 10.0.0.2')));
+  assert.ok(burns > 0, 'the journal is told about the burned digests');
+  const q = packet();
+  gpg.answer(q.ct, { ok: true, status: status({ fpr: CLIENT }), plaintext: plaintext() });
+  spa.onPacket(q.wire, '10.0.0.3', '10.0.0.1');
+  await spa.configure({ ...settings, stanzas: stanzas(STANZA) });
+  gpg.release();
+  await new Promise((r) => setImmediate(r));
+  assert.ok(
+    logger.lines.includes('10.0.0.3: SPA: rejected (access.conf was reloaded while gpg ran)'),
+  );
+  assert.equal(keeper.table.size, 1);
+  spa.close();
+  await keeper.close();
+});
