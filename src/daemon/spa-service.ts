@@ -143,7 +143,8 @@ export class SpaService {
     void g.then((r) => {
       if (this.closed) return;
       this.onBurn();
-      // A reload while gpg ran may have taken the stanza away: decide anew.
+      // A reload while gpg ran may have taken the stanza away: refused (its
+      // digests are burned, so the client sends a new packet).
       if (this.settings !== spa) this.reject(src, 'access.conf was reloaded while gpg ran');
       else this.finish(r, spa, src);
     });

@@ -52,7 +52,7 @@ export const KEYWORDS: Readonly<Record<string, string>> = {
   GPG_IGNORE_SIG_VERIFY_ERROR:
     'supported: Y forgives an untrusted, expired or revoked signer key, never a signature that does not verify',
   GPG_REMOTE_ID: 'supported: short (8), long (16) key IDs or fingerprints, comma-separated',
-  GPG_FINGERPRINT_ID: 'supported: 40-digit fingerprints, comma-separated',
+  GPG_FINGERPRINT_ID: 'supported: 40-digit (or 64-digit) fingerprints, comma-separated',
   GPG_HOME_DIR: 'supported (absolute path; default /root/.gnupg, as fwknopd)',
   GPG_EXE: 'supported (absolute path; default /usr/bin/gpg)',
   '%include':
