@@ -30,19 +30,21 @@ g() { # g HOME ARGS...: gpg on a test keyring, quiet and non-interactive
 }
 fpr() { g "$1" --list-keys --with-colons "$2" | awk -F: '$1 == "fpr" { print $10; exit }'; }
 PW=$(head -c 12 /dev/urandom | base64 -w0)
+exec 3>&2 2>>"$WORK/gpg-setup.log" # gpg's chatter while the keyrings are made
 g "$SG" --pinentry-mode loopback --passphrase "$PW" --quick-gen-key 'knockd server <srv@test>' default default never
 g "$CG" --pinentry-mode loopback --passphrase '' --quick-gen-key 'client <cli@test>' default default never
 g "$CG" --pinentry-mode loopback --passphrase '' --quick-gen-key 'other <other@test>' default default never
 SFPR=$(fpr "$SG" srv@test)
 CFPR=$(fpr "$CG" cli@test)
 OFPR=$(fpr "$CG" other@test)
-[ ${#SFPR} = 40 ] && [ ${#CFPR} = 40 ] && [ ${#OFPR} = 40 ] && log "ok: keys made" || fail "key generation: '$SFPR' '$CFPR' '$OFPR'"
+[ ${#SFPR} = 40 ] && [ ${#CFPR} = 40 ] && [ ${#OFPR} = 40 ] && log "ok: keys made" || fail "key generation: '$SFPR' '$CFPR' '$OFPR': $(tail -3 "$WORK/gpg-setup.log")"
 g "$SG" --export "$SFPR" | g "$CG" --import
 g "$CG" --export "$CFPR" "$OFPR" | g "$SG" --import
 # The server vouches for both client keys: the unlisted one is refused by GPG_REMOTE_ID, not by trust.
 for k in "$CFPR" "$OFPR"; do g "$SG" --pinentry-mode loopback --passphrase "$PW" --yes --quick-lsign-key "$k" >/dev/null 2>&1; done
 # Forget the cached passphrase: from here on only GPG_DECRYPT_PW can unlock the server key.
 gpgconf --homedir "$SG" --kill gpg-agent
+exec 2>&3 3>&-
 
 H=$(head -c 64 /dev/urandom | base64 -w0)
 cat >"$WORK/gpg-wrap" <<WRAP
