@@ -11,6 +11,7 @@ import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
 import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
+import { GpgProcess } from '../adapters/spa-gpg.js';
 import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
@@ -219,6 +220,7 @@ export async function main(argv: string[]): Promise<void> {
       oneTime: oneTimeFiles,
       config: configFile(configPath, spaOverrides),
       spaCrypto: nodeSpaCrypto,
+      spaGpg: new GpgProcess(),
       now: () => Date.now(),
       fleet,
     },
