@@ -24,9 +24,11 @@ import {
   MAX_OPS,
 } from '../daemon/fleet-wire.js';
 import { FleetQueue } from '../daemon/fleet-queue.js';
+import { RedisAttempts } from './fleet-attempts.js';
 import type {
   Clock,
   Fleet,
+  FleetAttemptStore,
   FleetGrant,
   FleetHandlers,
   FleetOp,
@@ -70,6 +72,7 @@ export class RedisFleet implements Fleet {
   private peers: string[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly counters = { published: 0, received: 0, rejected: 0, dropped: 0 };
+  readonly attempts: FleetAttemptStore;
 
   constructor(private readonly s: RedisFleetSettings) {
     this.keys = fleetKeys(s.group);
@@ -86,6 +89,7 @@ export class RedisFleet implements Fleet {
     // Commands fail at once while Redis is away (the queue keeps them), never pile up in ioredis.
     this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });
     this.sub = new Redis(s.url, opts);
+    this.attempts = new RedisAttempts(this.cmd, this.keys.attempt, () => this.connected);
   }
 
   start(handlers: FleetHandlers): void {
@@ -121,7 +125,7 @@ export class RedisFleet implements Fleet {
     if (this.closing || this.logged === 'down') return;
     this.logged = 'down';
     this.s.logger.log(
-      `fleet: Redis at ${redactFleetUrl(this.s.url)} unreachable (${why}); grants stay local, retrying`,
+      `fleet: Redis at ${redactFleetUrl(this.s.url)} unreachable (${why}); grants and attempts stay local, retrying`,
     );
   }
 

@@ -21,6 +21,8 @@ export const fleetKeys = (group: string) => ({
   grant: (address: string, door: string) => `knockd:${group}:g:${address}/${door}`,
   /** SCAN pattern for every grant of `address` (canonical addresses hold no glob characters). */
   grantsOf: (address: string) => `knockd:${group}:g:${address}/*`,
+  /** A shared attempt: the stage reached (fleet-attempt-script.ts); TTL seq_timeout. */
+  attempt: (source: string, door: string) => `knockd:${group}:a:${source}/${door}`,
   peerPrefix: `knockd:${group}:p:`,
   peer: (host: string, id: string) => `knockd:${group}:p:${host}/${id}`,
 });
