@@ -16,7 +16,7 @@ import { unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
-import { grantsReply, withFleet } from './fleet-views.js';
+import { grantsReply, withAttemptMetrics, withFleet } from './fleet-views.js';
 import { FleetAttempts } from './fleet-attempts.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
@@ -299,7 +299,7 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    return metricsSnapshot(this);
+    return withAttemptMetrics(metricsSnapshot(this), this.shared);
   }
 
   /**

@@ -1,5 +1,5 @@
 /** What knockctl shows of the fleet: grants with their origin, the group's grants from Redis. */
-import { grantView } from '../core/status.js';
+import { grantView, type MetricsSnapshot } from '../core/status.js';
 import type { FleetAttempts } from './fleet-attempts.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Fleet } from './ports.js';
@@ -22,6 +22,12 @@ export function withFleet(status: object, keeper: GrantKeeper, shared?: FleetAtt
     ...status,
     fleet: { ...fleet, attempts: { ...shared.counters, queued: shared.queued } },
   };
+}
+
+/** The metrics snapshot with the shared attempts' counters (when the fleet is on). */
+export function withAttemptMetrics(m: MetricsSnapshot, shared: FleetAttempts): MetricsSnapshot {
+  if (m.fleet === undefined) return m;
+  return { ...m, fleet: { ...m.fleet, attempts: { ...shared.counters } } };
 }
 
 /** `knockctl grants`, or with --fleet the group's grants (from Redis: a promise). */

@@ -120,6 +120,8 @@ log "Redis: $cmds commands in $ms ms = $((cmds * 1000 / ms)) commands/s; s1 sent
 bound=$((3 * (2000 * ms / 1000 + 2000) + 100 * ms / 1000 + 200))
 [ "$cmds" -le "$bound" ] && log "ok: within the budget bound ($bound commands for $ms ms)" || fail "$cmds Redis commands in $ms ms: over the bound $bound"
 [ "${shed:-0}" -gt 0 ] && log "ok: s1 shed steps locally" || fail "s1 shed nothing"
+in_s 0 curl -s http://127.0.0.1:9560/metrics | grep -qE '^knockd_fleet_attempts_total\{outcome="shed"\} [1-9]' &&
+  log "ok: s1's metrics count the shed steps" || fail "knockd_fleet_attempts_total lacks the shed steps"
 kill -0 "${DPID[0]}" && log "ok: s1 alive" || fail "s1 died in the flood"
 
 finish

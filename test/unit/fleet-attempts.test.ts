@@ -203,6 +203,7 @@ test('a spoofed first-knock flood is shed to the budget; a client spread over th
   await settle(20);
   const steps = g.store.steps;
   console.log(`flood: ${steps} steps, ${s1.d.shared.counters.shed} shed`);
+  assert.equal(s1.d.metrics().fleet?.attempts?.shed, s1.d.shared.counters.shed);
   // At most a burst of one second plus one second of the rate.
   assert.ok(steps <= 2 * ATTEMPT_RATE + 2, `${steps} steps`);
   assert.ok(s1.d.shared.counters.shed >= N - 2 * ATTEMPT_RATE, `${s1.d.shared.counters.shed} shed`);
