@@ -43,6 +43,8 @@ export interface RedisFleetSettings {
   host: string;
   username?: string;
   password?: string;
+  /** Fleet_CA: trusted instead of the system's CAs for rediss://. */
+  ca?: string;
   logger: Logger;
   now: Clock;
 }
@@ -85,6 +87,8 @@ export class RedisFleet implements Fleet {
       enableReadyCheck: false,
       ...(s.username === undefined ? {} : { username: s.username }),
       ...(s.password === undefined ? {} : { password: s.password }),
+      // Only for rediss:// (config.ts checks): the URL turns TLS on, this names whom to trust.
+      ...(s.ca === undefined ? {} : { tls: { ca: s.ca } }),
     };
     // Commands fail at once while Redis is away (the queue keeps them), never pile up in ioredis.
     this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });

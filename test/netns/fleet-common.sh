@@ -61,11 +61,34 @@ setup_fleet_net() {
 }
 
 PW="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+# TLS=1: Redis speaks only TLS on $RPORT with $WORK/tls/srv.pem (make_certs), and the daemons use rediss://.
+TLS=${TLS:-0}
+SCHEME=redis
+[ "$TLS" = 1 ] && SCHEME=rediss
+redis_listen() {
+  if [ "$TLS" = 1 ]; then
+    printf 'port 0\ntls-port %s\ntls-cert-file %s\ntls-key-file %s\ntls-ca-cert-file %s\ntls-auth-clients no\n' \
+      "$RPORT" "$WORK/tls/srv.pem" "$WORK/tls/srv.key" "$WORK/tls/ca.pem"
+  else
+    printf 'port %s\n' "$RPORT"
+  fi
+}
+# make_certs: a test CA and Redis's certificate for $REDIS (EC P-256, one day), plus an unrelated CA.
+make_certs() {
+  local d="$WORK/tls" ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+  mkdir -p "$d"
+  openssl req -x509 "${ec[@]}" -keyout "$d/ca.key" -out "$d/ca.pem" -days 1 -subj /CN=knockd-test-ca 2>/dev/null
+  openssl req -x509 "${ec[@]}" -keyout "$d/other.key" -out "$d/other.pem" -days 1 -subj /CN=other-ca 2>/dev/null
+  openssl req "${ec[@]}" -keyout "$d/srv.key" -out "$d/srv.csr" -subj "/CN=$REDIS" 2>/dev/null
+  printf 'subjectAltName=IP:%s\n' "$REDIS" >"$d/san.ext"
+  openssl x509 -req -in "$d/srv.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -out "$d/srv.pem" -days 1 -extfile "$d/san.ext" 2>/dev/null || fail "cannot make the test certificates"
+}
 start_redis() {
   mkdir -p "$WORK/redis"
   cat >"$WORK/redis.conf" <<CONF
 bind $REDIS
-port $RPORT
+$(redis_listen)
 protected-mode yes
 # The README's least-privilege ACL: the group's keys and channel only; no default user.
 user default off
@@ -98,7 +121,8 @@ write_conf() { # N
 	LogFile = $d/knockd.log
 	StateDir = $d/state
 	ControlSocket = $d/knockd.sock
-	Fleet = redis://$REDIS:$RPORT/0
+	Fleet = $SCHEME://$REDIS:$RPORT/0
+${FLEET_CA:+	Fleet_CA = $FLEET_CA}
 	Fleet_Name = t$RUN_ID
 	Fleet_Host = s$n
 	Fleet_Password_File = $WORK/redis.pw

@@ -329,3 +329,43 @@ test('openFleet: Fleet_Password_File must be private; "user password" or "passwo
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('config: Fleet_CA needs an absolute path and rediss://; openFleet reads it as PEM', async () => {
+  const tls = CONF.replace('redis://10.88.0.1:6379/0', 'rediss://10.88.0.1:6380/0');
+  const r = parseConfig(
+    tls.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = /etc/knockd/ca.pem'),
+    't.conf',
+  );
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.config.options.fleet?.ca, { path: '/etc/knockd/ca.pem', line: 5 });
+  const bad = (text: string, re: RegExp) => {
+    const b = parseConfig(text, 't.conf');
+    assert.ok(!b.ok && b.problems.some((p) => re.test(p.message)), JSON.stringify(b));
+  };
+  bad(
+    tls.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = ca.pem'),
+    /Fleet_CA needs an absolute path, got 'ca.pem'/,
+  );
+  bad(
+    CONF.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = /etc/ca.pem'),
+    /Fleet_CA needs a TLS URL/,
+  );
+
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { openFleet } = await import('../../src/adapters/fleet.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-ca-'));
+  const ca = path.join(dir, 'ca.pem');
+  const opts = { url: 'rediss://192.0.2.1:6380/0', line: 1, name: 'g', ca: { path: ca, line: 2 } };
+  try {
+    assert.throws(
+      () => openFleet(opts, new MemoryLogger(), Date.now),
+      /Fleet_CA '.*ca.pem': .*ENOENT/,
+    );
+    fs.writeFileSync(ca, 'not a certificate\n');
+    assert.throws(() => openFleet(opts, new MemoryLogger(), Date.now), /no PEM certificate/);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
