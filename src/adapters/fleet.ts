@@ -15,7 +15,9 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactFleetUrl } from '../core/config-options.js';
+import { formatPorts } from '../core/port.js';
 import {
+  CLOSE_LUA,
   decodeMessage,
   decodeStored,
   encodeMessage,
@@ -94,6 +96,7 @@ export class RedisFleet implements Fleet {
     this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });
     this.sub = new Redis(s.url, opts);
     this.attempts = new RedisAttempts(this.cmd, this.keys.attempt, () => this.connected);
+    this.cmd.defineCommand('knockdClose', { numberOfKeys: 1, lua: CLOSE_LUA });
   }
 
   start(handlers: FleetHandlers): void {
@@ -181,12 +184,17 @@ export class RedisFleet implements Fleet {
         );
       else if (o.op === 'revoke' && o.door !== undefined)
         pipe.del(this.keys.grant(o.address, o.door));
-      else if (o.op === 'revoke') {
+      else {
         // Every door of the address: what is queued so far lands first, then the SCAN sees it.
         await this.exec(pipe);
         const found = await this.scan(this.keys.grantsOf(o.address));
         pipe = this.cmd.pipeline();
-        if (found.length > 0) pipe.del(...found);
+        if (o.op === 'revoke') {
+          if (found.length > 0) pipe.del(...found);
+        } else {
+          const closing = pipe as unknown as { knockdClose(key: string, ports: string): unknown };
+          for (const k of found) closing.knockdClose(k, formatPorts(o.ports));
+        }
       }
     }
     pipe.publish(this.keys.channel, encodeMessage({ from: this.id, host: this.s.host, ops }));
@@ -232,7 +240,13 @@ export class RedisFleet implements Fleet {
       for (const g of await this.grants(true)) {
         this.counters.received++;
         this.handlers?.onRemote(
-          { op: 'open', door: g.door, address: g.address, ttlMs: g.ttlMs },
+          {
+            op: 'open',
+            door: g.door,
+            address: g.address,
+            ttlMs: g.ttlMs,
+            ...(g.closed === undefined ? {} : { closed: g.closed }),
+          },
           g.host,
         );
       }
@@ -260,7 +274,13 @@ export class RedisFleet implements Fleet {
           continue;
         }
         if (othersOnly && v.from === this.id) continue;
-        out.push({ door: v.door, address: v.address, host: v.host, ttlMs: ttl });
+        out.push({
+          door: v.door,
+          address: v.address,
+          host: v.host,
+          ttlMs: ttl,
+          ...(v.closed === undefined ? {} : { closed: v.closed }),
+        });
       }
     }
     return out;

@@ -175,7 +175,8 @@ export const NO_FIREWALL: Firewall = {
  * `ttlMs` is relative, so clocks of the group need not agree.
  */
 export type FleetOp =
-  | { op: 'open'; door: string; address: string; ttlMs: number }
+  /** `closed`: ports a shared Close took from the stored grant since it opened (read at sync). */
+  | { op: 'open'; door: string; address: string; ttlMs: number; closed?: PortSpec[] }
   | { op: 'revoke'; address: string; door?: string }
   | { op: 'close'; address: string; ports: PortSpec[] };
 
@@ -205,6 +206,8 @@ export interface FleetGrant {
   address: string;
   host: string;
   ttlMs: number;
+  /** Ports a shared Close took from it (the receiver opens the door's Open ports but these). */
+  closed?: PortSpec[];
 }
 
 /** One knock on a shared door, for the group's attempt table (fleet-attempt-script.ts). */

@@ -134,6 +134,7 @@ ${FLEET_CA:+	Fleet_CA = $FLEET_CA}
 	Open         = tcp/22
 	Open_Timeout = ${OPEN_TIMEOUT:-60}
 	Share        = yes
+${EXTRA_DOORS:-}
 CONF
 }
 start_daemon() { # N

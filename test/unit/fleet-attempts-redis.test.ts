@@ -133,3 +133,68 @@ test('the Lua step and its TypeScript twin agree, TTL included', { skip: !have }
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test(
+  'a shared Close is stored with the grant (CLOSE_LUA): a daemon that starts later reads it',
+  { skip: !have },
+  async () => {
+    const { sock, proc, dir } = await server();
+    const { RedisFleet } = await import('../../src/adapters/fleet.js');
+    const { MemoryLogger } = await import('../fakes/twins.js');
+    const mk = (host: string) =>
+      new RedisFleet({ url: sock, group: 'c', host, logger: new MemoryLogger(), now: Date.now });
+    const seen: unknown[] = [];
+    const a = mk('h1');
+    const b = mk('h2');
+    const until = async (ok: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 100 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      a.start({ onRemote: () => {} });
+      await until(() => a.status().connected);
+      a.publish({ op: 'open', door: 'web', address: '192.0.2.40', ttlMs: 60_000 });
+      await until(async () => (await a.grants()).length === 1);
+      a.publish({ op: 'close', address: '192.0.2.40', ports: [{ proto: 'tcp', port: 80 }] });
+      a.publish({ op: 'close', address: '192.0.2.40', ports: [{ proto: 'udp', port: 53 }] });
+      await until(async () => (await a.grants())[0]?.closed?.length === 2);
+      const [g] = await a.grants();
+      assert.deepEqual(g?.closed, [
+        { proto: 'tcp', port: 80 },
+        { proto: 'udp', port: 53 },
+      ]);
+      assert.ok((g?.ttlMs ?? 0) > 50_000, 'the TTL is kept');
+      b.start({ onRemote: (op) => seen.push(op) });
+      await until(() => seen.length > 0);
+      assert.deepEqual(seen[0], {
+        op: 'open',
+        door: 'web',
+        address: '192.0.2.40',
+        ttlMs: (seen[0] as { ttlMs: number }).ttlMs,
+        closed: g?.closed,
+      });
+      // A malformed closed list fails closed: the grant is not read at all.
+      const r = new Redis({ path: sock });
+      const key = fleetKeys('c').grant('192.0.2.41', 'web');
+      await r.set(
+        key,
+        JSON.stringify({
+          v: 1,
+          door: 'web',
+          address: '192.0.2.41',
+          host: 'x',
+          from: 'y',
+          closed: 'tcp/99999',
+        }),
+        'PX',
+        60_000,
+      );
+      assert.equal((await a.grants()).filter((x) => x.address === '192.0.2.41').length, 0);
+      r.disconnect();
+    } finally {
+      await a.close();
+      await b.close();
+      proc.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);

@@ -369,3 +369,33 @@ test('config: Fleet_CA needs an absolute path and rediss://; openFleet reads it 
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('fleet: a shared Close of one port is stored: a daemon that joins late opens the rest only', () => {
+  let now = 1_000_000;
+  const hub = new FleetHub(() => now);
+  const WEB = CONF.replace('Open = tcp/22\n', 'Open = tcp/22,tcp/80\n');
+  const a = member(hub, 's1', WEB);
+  const b = member(hub, 's2', WEB);
+  const tcp80 = [{ proto: 'tcp' as const, port: 80 }];
+  a.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30, true);
+  assert.deepEqual(b.ports('192.0.2.40'), ['ssh:tcp/22', 'ssh:tcp/80']);
+  a.k.closePorts('192.0.2.40', tcp80, 'closed by knock', true);
+  assert.deepEqual(a.ports('192.0.2.40'), ['ssh:tcp/22']);
+  assert.deepEqual(b.ports('192.0.2.40'), ['ssh:tcp/22'], 'live members close it at once');
+  now += 5000;
+  const late = member(hub, 's3', WEB);
+  assert.deepEqual(late.ports('192.0.2.40'), ['ssh:tcp/22'], 'the late member never opens tcp/80');
+  assert.ok(
+    !late.fw.updates.some((u) => u.open?.ports.some((p) => p.port === 80)),
+    'not even for a moment',
+  );
+  // A member that still holds the whole grant (it missed the Close) loses the port at its next read.
+  const stale = member(hub, 's4', WEB);
+  stale.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30);
+  stale.fleet.reconnect();
+  assert.deepEqual(stale.ports('192.0.2.40'), ['ssh:tcp/22']);
+  // A new open (a new knock) opens everything again, and is stored without the closed list.
+  b.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30, true);
+  const later = member(hub, 's5', WEB);
+  assert.deepEqual(later.ports('192.0.2.40'), ['ssh:tcp/22', 'ssh:tcp/80']);
+});
