@@ -8,7 +8,8 @@ interface Bucket {
   tokens: number;
   last: number;
   suppressed: number;
-  sources: Set<string>;
+  /** Distinct sources, as text or as a number standing for one (LazyEvent.srcKey). */
+  sources: Set<string | number>;
   /** The source set stopped growing at its cap; the count is a lower bound. */
   saturated: boolean;
 }
@@ -31,8 +32,12 @@ export class LogLimiter {
     private readonly sourceCap = 10_000,
   ) {}
 
-  /** Whether a per-knock line for `door` may be logged at `now` (ms). */
-  allow(door: string, src: string, now: number): boolean {
+  /**
+   * Whether a per-knock line for `door` may be logged at `now` (ms). `src`
+   * is only counted, so a caller may pass a number standing for the source
+   * (one door's caller must always pass the same kind).
+   */
+  allow(door: string, src: string | number, now: number): boolean {
     let b = this.buckets.get(door);
     if (b === undefined) {
       b = { tokens: this.burst, last: now, suppressed: 0, sources: new Set(), saturated: false };

@@ -203,7 +203,8 @@ export class Daemon {
     this.commands.onOpen(door, src, e.family);
   };
 
-  private tick(): void {
+  /** The once-a-second work; `knockd -r` calls it on packet time. */
+  tick(): void {
     const now = this.deps.now();
     this.machine.tick(now, this.emit);
     this.spa.tick();
