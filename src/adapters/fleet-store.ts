@@ -26,6 +26,8 @@ export class GrantStore {
     private readonly id: string,
     /** Counts stored grants that fail to decode. */
     private readonly counters: { rejected: number },
+    /** Redis would not store a shared Close (its error). */
+    private readonly onCloseRefused: (message: string) => void,
   ) {
     cmd.defineCommand('knockdClose', { numberOfKeys: 1, lua: CLOSE_LUA });
   }
@@ -49,9 +51,14 @@ export class GrantStore {
         pipe = this.cmd.pipeline();
         if (o.op === 'revoke') {
           if (found.length > 0) pipe.del(...found);
-        } else {
-          const closing = pipe as unknown as { knockdClose(key: string, ports: string): unknown };
-          for (const k of found) closing.knockdClose(k, formatPorts(o.ports));
+        } else if (found.length > 0) {
+          // Apart, and its errors only counted: a Redis that refuses the script (an ACL
+          // without eval) must not hold back the batch, which then would be retried forever.
+          const closing = this.cmd.pipeline();
+          const c = closing as unknown as { knockdClose(key: string, ports: string): unknown };
+          for (const k of found) c.knockdClose(k, formatPorts(o.ports));
+          const err = ((await closing.exec()) ?? []).find(([e]) => e !== null)?.[0];
+          if (err) this.onCloseRefused(err.message);
         }
       }
     }

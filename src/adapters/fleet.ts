@@ -62,6 +62,8 @@ export class RedisFleet implements Fleet {
   private flushing = false;
   private flushArmed = false;
   private closing = false;
+  /** Logged once: Redis refused the Close script (an ACL without eval). */
+  private closeRefused = false;
   private lastSync: number | null = null;
   private peers: string[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
@@ -87,7 +89,13 @@ export class RedisFleet implements Fleet {
     this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });
     this.sub = new Redis(s.url, opts);
     this.attempts = new RedisAttempts(this.cmd, this.keys.attempt, () => this.connected);
-    this.store = new GrantStore(this.cmd, this.keys, s.host, this.id, this.counters);
+    this.store = new GrantStore(this.cmd, this.keys, s.host, this.id, this.counters, (m) => {
+      if (this.closeRefused) return;
+      this.closeRefused = true;
+      s.logger.log(
+        `fleet: Redis did not store a shared Close (${m}); daemons that read the grant later open all its ports`,
+      );
+    });
   }
 
   start(handlers: FleetHandlers): void {

@@ -198,3 +198,66 @@ test(
     }
   },
 );
+
+test(
+  'a Redis whose ACL refuses the Close script still takes the grants around it (logged once)',
+  { skip: !have },
+  async () => {
+    const { sock, proc, dir } = await server();
+    const { RedisFleet } = await import('../../src/adapters/fleet.js');
+    const { MemoryLogger } = await import('../fakes/twins.js');
+    const admin = new Redis({ path: sock });
+    // The ACL of earlier releases: no eval, no evalsha.
+    await admin.call(
+      'ACL',
+      'SETUSER',
+      'old',
+      'on',
+      '>pw',
+      '~knockd:o:*',
+      '&knockd:o:*',
+      '+@read',
+      '+@write',
+      '+@pubsub',
+      '+scan',
+      '+ping',
+      '-@dangerous',
+    );
+    const logger = new MemoryLogger();
+    const f = new RedisFleet({
+      url: sock,
+      group: 'o',
+      host: 'h1',
+      username: 'old',
+      password: 'pw',
+      logger,
+      now: Date.now,
+    });
+    const until = async (ok: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 100 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      f.start({ onRemote: () => {} });
+      await until(() => f.status().connected);
+      f.publish({ op: 'open', door: 'web', address: '192.0.2.50', ttlMs: 60_000 });
+      f.publish({ op: 'close', address: '192.0.2.50', ports: [{ proto: 'tcp', port: 80 }] });
+      f.publish({ op: 'close', address: '192.0.2.50', ports: [{ proto: 'tcp', port: 81 }] });
+      f.publish({ op: 'open', door: 'web', address: '192.0.2.51', ttlMs: 60_000 });
+      await until(async () => (await f.grants()).length === 2);
+      assert.deepEqual((await f.grants()).map((g) => g.address).sort(), [
+        '192.0.2.50',
+        '192.0.2.51',
+      ]);
+      assert.equal(f.status().queued, 0, 'nothing held back');
+      assert.equal(
+        logger.lines.filter((l) => l.includes('did not store a shared Close')).length,
+        1,
+      );
+    } finally {
+      await f.close();
+      admin.disconnect();
+      proc.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
