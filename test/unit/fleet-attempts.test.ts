@@ -213,3 +213,25 @@ test('a spoofed first-knock flood is shed to the budget; a client spread over th
   );
   await g.stop();
 });
+
+test('budget: first knocks stop at the reserve, new prefixes at half of it, sources in progress use it all', async () => {
+  const { FleetBudget, CONTINUE, MAYBE } = await import('../../src/daemon/fleet-budget.js');
+  const t = 1_000_000;
+  const b = new FleetBudget(t);
+  let first = 0;
+  // One prefix floods: it gets the burst down to the reserve (1/4), then nothing.
+  while (b.takeFirst(0x0a6300, t)) first++;
+  assert.equal(first, ATTEMPT_RATE - ATTEMPT_RATE / 4);
+  // Each other prefix's first knock of the second still passes, down to half the reserve.
+  let prefixes = 0;
+  for (let p = 1; b.takeFirst(p, t); p++) prefixes++;
+  assert.equal(prefixes, ATTEMPT_RATE / 8);
+  assert.ok(!b.take(MAYBE, t), 'a later knock of an unknown source: no more');
+  let cont = 0;
+  while (b.take(CONTINUE, t)) cont++;
+  assert.equal(cont, ATTEMPT_RATE / 8, 'a source in progress has the rest');
+  // Refill at the rate; the prefixes seen are forgotten after a second.
+  assert.ok(!b.takeFirst(0x0a6300, t + 10), '20 tokens are all under the reserve');
+  assert.ok(b.take(CONTINUE, t + 10));
+  assert.ok(b.takeFirst(0x0a6300, t + 1000), 'a second later');
+});
