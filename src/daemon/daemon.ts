@@ -49,6 +49,8 @@ export interface DaemonDeps {
   oneTime: P.OneTimeStore;
   config: P.ConfigLoader;
   spaCrypto: SpaCrypto;
+  /** gpg for GPG SPA packets; NO_GPG (they are rejected) when absent. */
+  spaGpg?: P.SpaGpg;
   now: P.Clock;
   /** Shared grants ([options] Fleet); NO_FLEET when absent. */
   fleet?: P.Fleet;
@@ -115,6 +117,7 @@ export class Daemon {
       now,
       dirty,
       (stanza, vars) => this.commands.onCycle(stanza, vars),
+      deps.spaGpg,
     );
     if (P.isArgvRunner(deps.runner))
       this.commands.useCycles(deps.runner, (id) =>

@@ -123,6 +123,33 @@ export interface DatagramBinder {
   bind(port: number, onMessage: (msg: Buffer, src: string) => void): Promise<DatagramReceiver>;
 }
 
+/** One gpg run for a GPG SPA packet: the stanza's gpg, keyring and passphrase. */
+export interface GpgRequest {
+  exe: string;
+  homeDir: string;
+  /** Given to gpg on a pipe, never in argv; undefined: the key has none. */
+  passphrase?: string;
+  /** The binary OpenPGP message, given on stdin. */
+  ciphertext: Uint8Array;
+}
+
+export type GpgResult =
+  { ok: true; status: string; plaintext: Uint8Array } | { ok: false; reason: string };
+
+/**
+ * Decrypts and verifies with gpg (adapters/spa-gpg.ts). Never rejects: a
+ * failed run is `ok: false`; a run whose status lines say the decryption or
+ * signature failed is `ok: true`, for the core to read.
+ */
+export interface SpaGpg {
+  decrypt(req: GpgRequest): Promise<GpgResult>;
+}
+
+/** When no gpg is wired in (pcap replay): GPG packets are rejected. */
+export const NO_GPG: SpaGpg = {
+  decrypt: () => Promise.resolve({ ok: false, reason: 'GPG decryption is not available here' }),
+};
+
 /** Reverse DNS for -l. Resolves null when there is no name; never rejects. */
 export interface Resolver {
   reverse(address: string): Promise<string | null>;

@@ -1,0 +1,52 @@
+/**
+ * The second half of a GPG packet's evaluation (the first is evaluateSpa):
+ * what gpg reported for one stanza's try, through the stanza's signature
+ * policy and the shared checks. Pure: gpg's output comes in as data.
+ */
+import { decryptionProblem, parseGpgStatus, signerProblem } from './gpg.js';
+import {
+  admit,
+  type Burned,
+  type GpgPending,
+  type GpgTry,
+  type ReplayCache,
+  type SpaDecision,
+} from './policy.js';
+import { decodePlain, type SpaCrypto } from './spa.js';
+import type { Stanza } from './stanza.js';
+
+/** What one gpg run reported: its --status-fd text and what it wrote on stdout. */
+export interface GpgOutput {
+  status: string;
+  plaintext: Uint8Array;
+}
+
+/**
+ * One try's verdict. Once gpg has decrypted the packet its ciphertext
+ * digest is burned, whatever the signer: a replay then costs no process.
+ * `skip` sends the packet on to the next try, as fwknopd's stanza loop does.
+ */
+export function admitGpg(
+  p: GpgPending,
+  t: GpgTry,
+  out: GpgOutput,
+  stanzas: readonly Stanza[],
+  replay: ReplayCache,
+  now: number,
+  c: SpaCrypto,
+  burned: Burned,
+): SpaDecision | { skip: string } {
+  const s = stanzas[t.stanza];
+  if (s?.gpg === undefined) return { skip: 'stanza has no GPG settings' };
+  const st = parseGpgStatus(out.status);
+  const problem = decryptionProblem(st);
+  if (problem !== null) return { skip: problem };
+  const r = decodePlain(out.plaintext, c);
+  const ts = r.ok ? r.message.timestamp : now;
+  if (!replay.add(p.digest, ts + replay.windowSeconds, ts > now + replay.windowSeconds))
+    return { ok: false, reason: 'replay cache full' };
+  const signer = signerProblem(s.gpg, st);
+  if (signer !== null) return { skip: signer };
+  if (!r.ok) return { skip: r.reason };
+  return admit(s, t.stanza, r.message, { source: p.source, dst: t.dst }, replay, now, c, burned);
+}
