@@ -137,6 +137,7 @@ f1=$(now_ms)
 wait_until 5 sh -c "ip netns exec ${S[0]} $KNOCKCTL -s $WORK/s1/knockd.sock --json status | tr -d ' \n' | grep -q '\"queued\":0}'" || true
 c1=$(commands)
 f2=$(now_ms)
+ctl 0 status | grep -qE 'shared attempts: [0-9]+ steps sent, [1-9][0-9]* shed' && log "ok: knockctl status shows the shed steps" || fail "knockctl status lacks the shared attempts line"
 log "tcpreplay: $(grep -m1 'Rated:' "$WORK/tcpreplay.out" | sed 's/^ *//')"
 [ "$inside" = 1 ] && log "ok: the spread sequence started while the flood ran" || log "note: the flood ended before the spread sequence started"
 if wait_until 5 all_granted; then log "ok: the spread sequence opened all three during the flood"; else fail "the spread sequence was lost in the flood"; fi
