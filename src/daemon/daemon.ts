@@ -18,7 +18,6 @@ import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
 import { grantsReply, withAttemptMetrics, withFleet } from './fleet-views.js';
 import { FleetAttempts } from './fleet-attempts.js';
-import type { SpaCrypto } from '../core/spa/spa.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
 import { EventLog } from './event-log.js';
@@ -28,33 +27,9 @@ import { OneTimeSequences } from './one-time.js';
 import { SpaService } from './spa-service.js';
 import { TotpDoors } from './totp-doors.js';
 import * as P from './ports.js';
+import type { DaemonDeps, DaemonSettings } from './settings.js';
 
-export interface DaemonSettings {
-  configPath: string;
-  iface: string;
-  ipv4Only: boolean;
-  /** -l: reverse DNS names in log lines. */
-  lookup: boolean;
-  debug: boolean;
-}
-
-export interface DaemonDeps {
-  logger: P.Logger;
-  runner: P.CommandRunner;
-  capture: P.CaptureOpener;
-  firewall: P.Firewall;
-  state: P.StateStore;
-  datagrams: P.DatagramBinder;
-  resolver: P.Resolver;
-  oneTime: P.OneTimeStore;
-  config: P.ConfigLoader;
-  spaCrypto: SpaCrypto;
-  /** gpg for GPG SPA packets; NO_GPG (they are rejected) when absent. */
-  spaGpg?: P.SpaGpg;
-  now: P.Clock;
-  /** Shared grants ([options] Fleet); NO_FLEET when absent. */
-  fleet?: P.Fleet;
-}
+export type { DaemonDeps, DaemonSettings } from './settings.js';
 
 /** Bytes kept per captured packet for knocks: Ethernet + VLAN tags + IPv6 with extension headers + TCP. */
 export const KNOCK_SNAPLEN = 256;
