@@ -82,8 +82,11 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
   let daemon: Daemon | null = null;
   let seconds = 0;
   let frames = 0;
-  let fed: () => void = () => {};
-  const done = new Promise<void>((resolve) => (fed = resolve));
+  let fed: (error?: unknown) => void = () => {};
+  // Rejects when the file turns out corrupt part-way: the run stops with its error.
+  const done = new Promise<void>(
+    (resolve, reject) => (fed = (error) => (error === undefined ? resolve() : reject(error))),
+  );
   const source: CaptureSource = {
     linktype: file.linktype,
     setFilter: () => {},
@@ -91,18 +94,23 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     start(onFrame) {
       setImmediate(() => {
         const t0 = performance.now();
-        file.start((buf, off, caplen, ts) => {
-          if (ts >= nextTick && daemon !== null) {
-            // Once for the last second boundary passed: a gap in the capture
-            // costs one tick, not one per second of the gap.
-            clock = ts - (ts % 1000);
-            daemon.tick();
-            nextTick = clock + 1000;
-          }
-          clock = ts;
-          frames++;
-          onFrame(buf, off, caplen, ts);
-        });
+        try {
+          file.start((buf, off, caplen, ts) => {
+            if (ts >= nextTick && daemon !== null) {
+              // Once for the last second boundary passed: a gap in the capture
+              // costs one tick, not one per second of the gap.
+              clock = ts - (ts % 1000);
+              daemon.tick();
+              nextTick = clock + 1000;
+            }
+            clock = ts;
+            frames++;
+            onFrame(buf, off, caplen, ts);
+          });
+        } catch (e) {
+          fed(e);
+          return;
+        }
         seconds = (performance.now() - t0) / 1000;
         fed();
       });
@@ -148,7 +156,13 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     },
   );
   await daemon.start();
-  await done;
+  try {
+    await done;
+  } catch (e) {
+    // As at the end of a good run: with --apply, pending stops run and grants close.
+    await daemon.shutdown();
+    throw e;
+  }
   const m = daemon.metrics();
   await daemon.shutdown();
 
