@@ -125,3 +125,93 @@ test('a refused GPG packet sent again still costs no gpg run', async () => {
   assert.equal(gpg.requests.length, n + 1);
   assert.equal(replay.size, 0);
 });
+
+/**
+ * gpg 2.2.40's status lines (verbatim but for the key IDs) for messages a
+ * sender with the HMAC key and the server's public key builds around a
+ * signature by the listed key over an empty document: the plaintext is the
+ * sender's own, unsigned. gpg says GOODSIG for that signature all the same.
+ */
+const SPLICED: Record<string, string[]> = {
+  'a bare signature after the encrypted message': [
+    'BEGIN_DECRYPTION',
+    'DECRYPTION_INFO 2 9 0',
+    'PLAINTEXT 62 0 ',
+    'PLAINTEXT_LENGTH 107',
+    'DECRYPTION_OKAY',
+    'GOODMDC',
+    'END_DECRYPTION',
+    'NEWSIG',
+    `GOODSIG ${CLIENT.slice(-16)} A <a@t>`,
+    `VALIDSIG ${CLIENT} 2026-11-26 1795653141 0 4 0 1 10 00 ${CLIENT}`,
+    'TRUST_FULLY 0 pgp',
+  ],
+  'a signed message after the encrypted one': [
+    'BEGIN_DECRYPTION',
+    'DECRYPTION_INFO 2 9 0',
+    'PLAINTEXT 62 0 ',
+    'PLAINTEXT_LENGTH 107',
+    'DECRYPTION_OKAY',
+    'GOODMDC',
+    'END_DECRYPTION',
+    'ERROR proc_pkt.plaintext 89_BAD_DATA',
+    'NEWSIG',
+    `GOODSIG ${CLIENT.slice(-16)} A <a@t>`,
+    `VALIDSIG ${CLIENT} 2026-11-26 1795653141 0 4 0 1 10 00 ${CLIENT}`,
+    'TRUST_FULLY 0 pgp',
+  ],
+  'a second, signed plaintext inside': [
+    'BEGIN_DECRYPTION',
+    'DECRYPTION_INFO 2 9 0',
+    'PLAINTEXT 62 0 ',
+    'PLAINTEXT_LENGTH 107',
+    'ERROR proc_pkt.plaintext 89_BAD_DATA',
+    'NEWSIG',
+    `GOODSIG ${CLIENT.slice(-16)} A <a@t>`,
+    `VALIDSIG ${CLIENT} 2026-11-26 1795653141 0 4 0 1 10 00 ${CLIENT}`,
+    'TRUST_FULLY 0 pgp',
+    'DECRYPTION_OKAY',
+    'GOODMDC',
+    'END_DECRYPTION',
+  ],
+  // Reads as a real packet's report but for the signature's time: the
+  // plaintext, then a compressed packet holding only the bare signature.
+  'a bare signature after the plaintext, inside': [
+    'BEGIN_DECRYPTION',
+    'DECRYPTION_INFO 2 9 0',
+    'PLAINTEXT 62 0 ',
+    'PLAINTEXT_LENGTH 107',
+    'NEWSIG',
+    `GOODSIG ${CLIENT.slice(-16)} A <a@t>`,
+    `VALIDSIG ${CLIENT} 2026-11-26 ${NOW - 3600} 0 4 0 1 10 00 ${CLIENT}`,
+    'TRUST_FULLY 0 pgp',
+    'DECRYPTION_OKAY',
+    'GOODMDC',
+    'END_DECRYPTION',
+  ],
+};
+
+test('a signature spliced beside the plaintext (not over it) does not vouch for it', async () => {
+  const ss = stanzas(STANZA);
+  for (const [what, lines] of Object.entries(SPLICED)) {
+    const gpg = new MemoryGpg();
+    const st = ['ENC_TO 94D1ED1F7C14C461 1 0', ...lines].map((l) => `[GNUPG:] ${l}\n`).join('');
+    const d = await send(
+      packet(gpg, st, plaintext(NOW)),
+      ss,
+      new GpgRuns(gpg, c),
+      new ReplayCache(),
+    );
+    assert.equal(d.ok, false, `${what}: accepted`);
+    assert.ok(!d.ok && /outside|more than one|error|s old/.test(d.reason), `${what}: ${d.reason}`);
+  }
+  // The client's own packet, as gpg reports it: the signature inside, after the plaintext.
+  const gpg = new MemoryGpg();
+  const d = await send(
+    packet(gpg, status(CLIENT), plaintext(NOW)),
+    ss,
+    new GpgRuns(gpg, c),
+    new ReplayCache(),
+  );
+  assert.ok(d.ok, JSON.stringify(d));
+});

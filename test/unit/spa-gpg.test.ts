@@ -84,7 +84,14 @@ test("gpg's status lines: decryption, the first signature, its fingerprints and 
   const st = parseGpgStatus(status({ fpr: CLIENT }));
   assert.equal(decryptionProblem(st), null);
   assert.deepEqual(st.sigs, [
-    { status: 'good', keyId: 'C23061B28D108DBF', fpr: CLIENT, primary: CLIENT, validity: 4 },
+    {
+      status: 'good',
+      keyId: 'C23061B28D108DBF',
+      fpr: CLIENT,
+      primary: CLIENT,
+      created: NOW,
+      validity: 4,
+    },
   ]);
   const tampered = status({ fpr: CLIENT }).replace('GOODMDC', 'BADMDC\n[GNUPG:] DECRYPTION_FAILED');
   assert.equal(decryptionProblem(parseGpgStatus(tampered)), 'GPG decryption failed');

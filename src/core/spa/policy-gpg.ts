@@ -3,7 +3,7 @@
  * what gpg reported for one stanza's try, through the stanza's signature
  * policy and the shared checks. Pure: gpg's output comes in as data.
  */
-import { decryptionProblem, parseGpgStatus, signerProblem } from './gpg.js';
+import { decryptionProblem, parseGpgStatus, signatureAgeProblem, signerProblem } from './gpg.js';
 import {
   admit,
   type Burned,
@@ -45,7 +45,8 @@ export function admitGpg(
   const st = parseGpgStatus(out.status);
   const problem = decryptionProblem(st);
   if (problem !== null) return { skip: problem };
-  const signer = signerProblem(s.gpg, st);
+  const signer =
+    signerProblem(s.gpg, st) ?? signatureAgeProblem(s.gpg, st, now, replay.windowSeconds);
   if (signer !== null) return { skip: signer, signer: true };
   const r = decodePlain(out.plaintext, c);
   const ts = r.ok ? r.message.timestamp : now;
