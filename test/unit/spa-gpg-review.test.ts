@@ -215,3 +215,34 @@ test('a signature spliced beside the plaintext (not over it) does not vouch for 
   );
   assert.ok(d.ok, JSON.stringify(d));
 });
+
+test('GPG_IGNORE_SIG_VERIFY_ERROR Y forgives trust and expiry, never a revoked key', async () => {
+  const ss = stanzas(`${STANZA}GPG_IGNORE_SIG_VERIFY_ERROR Y\n`);
+  // gpg 2.2.40's report for a packet signed by a key whose revocation the server imported.
+  const signed = (word: string, trust: string) =>
+    [
+      'ENC_TO 94D1ED1F7C14C461 1 0',
+      'BEGIN_DECRYPTION',
+      'PLAINTEXT 62 0 ',
+      'NEWSIG',
+      `${word} ${CLIENT.slice(-16)} A <a@t>`,
+      `VALIDSIG ${CLIENT} 2026-11-26 ${NOW} 0 4 0 1 10 00 ${CLIENT}`,
+      ...(word === 'REVKEYSIG' ? ['KEYREVOKED'] : []),
+      trust,
+      'DECRYPTION_OKAY',
+      'GOODMDC',
+      'END_DECRYPTION',
+    ]
+      .map((l) => `[GNUPG:] ${l}\n`)
+      .join('');
+  const decide = async (st: string) => {
+    const gpg = new MemoryGpg();
+    return send(packet(gpg, st, plaintext(NOW)), ss, new GpgRuns(gpg, c), new ReplayCache());
+  };
+  assert.ok((await decide(signed('GOODSIG', 'TRUST_UNDEFINED 0 pgp'))).ok, 'untrusted');
+  assert.ok((await decide(signed('EXPKEYSIG', 'TRUST_UNDEFINED 0 pgp'))).ok, 'expired');
+  assert.deepEqual(await decide(signed('REVKEYSIG', 'TRUST_UNDEFINED 0 pgp')), {
+    ok: false,
+    reason: `GPG signer ${CLIENT} is revoked`,
+  });
+});

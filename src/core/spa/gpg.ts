@@ -215,10 +215,10 @@ const sigFpr = (s: GpgSig) => s.fpr ?? s.keyId;
  * The stanza's signature policy over gpg's report (fwknopd's process_sigs
  * and handle_gpg_sigs): null when the signer is acceptable, else why not.
  *
- * One deliberate difference: GPG_IGNORE_SIG_VERIFY_ERROR Y forgives trust
- * (an unsigned key) and expiry or revocation, but never a signature that
- * does not verify (BADSIG, ERRSIG): its key ID is only a claim, and fwknopd
- * would match that claim against GPG_REMOTE_ID.
+ * Two deliberate differences: GPG_IGNORE_SIG_VERIFY_ERROR Y forgives trust
+ * (an unsigned key) and expiry, but never a signature that does not verify
+ * (BADSIG, ERRSIG: its key ID is only a claim, and fwknopd would match that
+ * claim against GPG_REMOTE_ID) nor a revoked key.
  */
 export function signerProblem(g: StanzaGpg, st: GpgStatus): string | null {
   if (!g.requireSig) return null;
@@ -227,6 +227,9 @@ export function signerProblem(g: StanzaGpg, st: GpgStatus): string | null {
   const verified = s.status !== 'bad' && s.status !== 'error' && s.fpr !== undefined;
   const who = sigFpr(s) || 'an unknown key';
   if (!verified) return `GPG signature by ${who} does not verify (${s.status})`;
+  // Revocation is the key owner saying it must not be trusted (lost or
+  // stolen): fwknopd forgives it too under the switch, we do not.
+  if (s.status === 'revoked-key') return `GPG signer ${who} is revoked`;
   if (!g.ignoreSigError) {
     if (s.status !== 'good') return `GPG signature by ${who} is not valid (${s.status})`;
     if (s.validity < 3) return `GPG signer ${who} is not trusted in the keyring`;
