@@ -246,6 +246,54 @@ export class AttemptTable {
     const d = s[o + DOOR] as number;
     const meta = s[o + META] as number;
     this.unlink(meta >>> 16 === 1 ? 2 * d : 2 * d + 1, a);
+    this.unindex(a);
+    this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    s[o + META] = FREE;
+    this.texts[a] = '';
+    s[o + NEXT] = this.free;
+    this.free = a;
+    this.count--;
+  }
+
+  /**
+   * Gives a live stage-1 slot a new key (a flood's eviction and insertion in
+   * one step, with no trip through the free list): the slot leaves its list
+   * and the index, and comes back as a fresh attempt of `door` at the tail.
+   */
+  rekey(
+    a: number,
+    h: number,
+    door: number,
+    kind: number,
+    family: number,
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    text: string,
+    now: number,
+  ): void {
+    const s = this.s;
+    const o = W * a;
+    const d = s[o + DOOR] as number;
+    this.unlink(2 * d, a);
+    this.unindex(a);
+    this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    s[o + META] = kind | (family << 8) | STAGE_1;
+    s[o + K0] = k0;
+    s[o + K0 + 1] = k1;
+    s[o + K0 + 2] = k2;
+    s[o + K0 + 3] = k3;
+    s[o + DOOR] = door;
+    this.starts[a] = now;
+    this.texts[a] = text;
+    this.place(a, h);
+    this.push(2 * door, a);
+    this.perDoor[door] = (this.perDoor[door] as number) + 1;
+  }
+
+  /** Takes a live slot's entry out of the index. */
+  private unindex(a: number): void {
     const index = this.index;
     const mask = this.mask;
     let i = this.slotHash(a) & mask;
@@ -265,12 +313,6 @@ export class AttemptTable {
       }
     }
     index[2 * i + 1] = NONE;
-    this.perDoor[d] = (this.perDoor[d] as number) - 1;
-    s[o + META] = FREE;
-    this.texts[a] = '';
-    s[o + NEXT] = this.free;
-    this.free = a;
-    this.count--;
   }
 
   /** A match: the stage goes up, and a stage-1 attempt moves to the door's other list. */
