@@ -24,6 +24,25 @@ export const GPG_TIMEOUT_MS = 5000;
 const STATUS_FD = 3;
 const PASSPHRASE_FD = 4;
 
+/**
+ * The gpg runs under way. The daemon leaves with process.exit once shut
+ * down, which would orphan them (a gpg waiting on a keyring lock waits for
+ * ever); they are killed on the way out instead.
+ */
+const live = new Set<ChildProcess>();
+let killOnExit = false;
+function track(child: ChildProcess): void {
+  if (!killOnExit) {
+    killOnExit = true;
+    process.on('exit', () => {
+      for (const c of live) c.kill('SIGKILL');
+    });
+  }
+  live.add(child);
+  child.on('exit', () => live.delete(child));
+  child.on('error', () => live.delete(child));
+}
+
 /** gpg's argv for one packet. Exported for the unit test: no secret in it. */
 export function gpgArgs(req: GpgRequest): string[] {
   return [
@@ -61,6 +80,7 @@ export class GpgProcess implements SpaGpg {
         resolve({ ok: false, reason: `cannot run ${req.exe}: ${(e as Error).message}` });
         return;
       }
+      track(child);
       let failure: string | undefined;
       let done = false;
       const stop = (why: string) => {

@@ -96,3 +96,30 @@ test('a gpg that hangs is killed (SIGKILL) at the timeout; one that floods is ki
   const missing = await new GpgProcess().decrypt({ ...req, exe: path.join(dir, 'missing') });
   assert.ok(!missing.ok && /^cannot run .*ENOENT/.test(missing.reason), JSON.stringify(missing));
 });
+
+test('a gpg still running when the daemon exits is killed, not left behind', async () => {
+  const pidFile = path.join(dir, 'hung.pid');
+  const hung = exe('hung', `echo $$ >"${pidFile}"; exec sleep 30`);
+  // The daemon's way out: shutdown ends with process.exit while gpg may still run.
+  const script = `
+    import { GpgProcess } from ${JSON.stringify(new URL('../../src/adapters/spa-gpg.js', import.meta.url).href)};
+    import fs from 'node:fs';
+    void new GpgProcess(60_000).decrypt({ exe: ${JSON.stringify(hung)}, homeDir: '/nonexistent', ciphertext: new Uint8Array(4) });
+    const t = setInterval(() => { if (fs.existsSync(${JSON.stringify(pidFile)})) { clearInterval(t); process.exit(0); } }, 10);
+  `;
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { timeout: 10_000 });
+  assert.equal(r.status, 0, r.stderr.toString());
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2]?.startsWith('Z');
+    } catch {
+      return false;
+    }
+  };
+  const wasAlive = alive();
+  if (wasAlive) process.kill(pid, 'SIGKILL'); // leave nothing behind either way
+  assert.equal(wasAlive, false, `gpg (pid ${pid}) outlived the daemon`);
+});

@@ -73,17 +73,25 @@ async function run(
   ss: Stanza[],
   gpg: MemoryGpg,
   replay = new ReplayCache(),
+  runs = new GpgRuns(gpg, c),
 ): Promise<SpaDecision> {
   const d = evaluateSpa(wire, '10.0.0.2', '10.0.0.1', ss, replay, NOW, c);
   if (d.ok || d.gpg === undefined) return d;
-  return new GpgRuns(gpg, c).decide(d.gpg, ss, replay, NOW, d.reason);
+  return runs.decide(d.gpg, ss, replay, NOW, d.reason);
 }
 
 test("gpg's status lines: decryption, the first signature, its fingerprints and validity", () => {
   const st = parseGpgStatus(status({ fpr: CLIENT }));
   assert.equal(decryptionProblem(st), null);
   assert.deepEqual(st.sigs, [
-    { status: 'good', keyId: 'C23061B28D108DBF', fpr: CLIENT, primary: CLIENT, validity: 4 },
+    {
+      status: 'good',
+      keyId: 'C23061B28D108DBF',
+      fpr: CLIENT,
+      primary: CLIENT,
+      created: NOW,
+      validity: 4,
+    },
   ]);
   const tampered = status({ fpr: CLIENT }).replace('GOODMDC', 'BADMDC\n[GNUPG:] DECRYPTION_FAILED');
   assert.equal(decryptionProblem(parseGpgStatus(tampered)), 'GPG decryption failed');
@@ -211,15 +219,23 @@ test('a replayed GPG packet costs no gpg run, whether the first was accepted or 
   const gpg = new MemoryGpg();
   const ss = stanzas(STANZA);
   const replay = new ReplayCache();
+  // One GpgRuns, as in the daemon: it remembers the packets refused for their signer.
+  const runs = new GpgRuns(gpg, c);
   for (const st of [status({ fpr: CLIENT }), status({ fpr: OTHER })]) {
     const p = packet();
     gpg.answer(p.ct, { ok: true, status: st, plaintext: plaintext() });
-    await run(p.wire, ss, gpg, replay);
+    await run(p.wire, ss, gpg, replay, runs);
     const n = gpg.requests.length;
-    assert.deepEqual(await run(p.wire, ss, gpg, replay), { ok: false, reason: 'replayed packet' });
+    assert.deepEqual(await run(p.wire, ss, gpg, replay, runs), {
+      ok: false,
+      reason: 'replayed packet',
+    });
     // Trailing whitespace does not make it new.
     const spaced = new Uint8Array([...p.wire, 0x0a]);
-    assert.deepEqual(await run(spaced, ss, gpg, replay), { ok: false, reason: 'replayed packet' });
+    assert.deepEqual(await run(spaced, ss, gpg, replay, runs), {
+      ok: false,
+      reason: 'replayed packet',
+    });
     assert.equal(gpg.requests.length, n);
   }
 });

@@ -91,6 +91,8 @@ export interface GpgSig {
   /** VALIDSIG: the signing (sub)key's fingerprint and the primary key's. */
   fpr?: string;
   primary?: string;
+  /** VALIDSIG: when the signature was made (epoch seconds). */
+  created?: number;
   /** gpgme's validity from the TRUST_* line: 0 unknown .. 5 ultimate; 3 is marginal. */
   validity: number;
 }
@@ -102,6 +104,14 @@ export interface GpgStatus {
   publicKey: boolean;
   /** A symmetric (passphrase) layer was asked for: not a fwknop packet. */
   symmetric: boolean;
+  /**
+   * Why the message is not shaped as fwknop's (one encrypted message, one
+   * plaintext, its signatures inside), or null. gpg verifies a signature
+   * placed beside the plaintext (after the encrypted packet, or in a second
+   * plaintext it refuses) over what that signature itself covers, and
+   * reports it good: one over an empty document would vouch for any text.
+   */
+  malformed: string | null;
   sigs: GpgSig[];
 }
 
@@ -128,9 +138,24 @@ const hex = (s: string | undefined, ...lens: number[]): s is string =>
  * free text some lines carry (a user ID, a file name) is never used.
  */
 export function parseGpgStatus(text: string): GpgStatus {
-  const st: GpgStatus = { decrypted: false, publicKey: false, symmetric: false, sigs: [] };
+  const st: GpgStatus = {
+    decrypted: false,
+    publicKey: false,
+    symmetric: false,
+    malformed: null,
+    sigs: [],
+  };
   let okay = false;
   let failed = false;
+  /** BEGIN_DECRYPTION seen, END_DECRYPTION not yet: inside the one encrypted message. */
+  let inside = false;
+  let begun = 0;
+  let plaintexts = 0;
+  const bad = (why: string) => (st.malformed ??= why);
+  /** A signature or plaintext counts only inside the encrypted message, before it is done. */
+  const placed = (what: string) => {
+    if (!inside || okay || failed) bad(`GPG ${what} outside the encrypted message`);
+  };
   let sig: GpgSig | undefined;
   const newSig = (): GpgSig => {
     sig = { status: 'error', keyId: '', validity: 0 };
@@ -141,6 +166,7 @@ export function parseGpgStatus(text: string): GpgStatus {
     if (!line.startsWith('[GNUPG:] ')) continue;
     const [word = '', ...f] = line.slice(9).trimEnd().split(' ');
     const status = STATUS_BY_WORD[word];
+    if (status !== undefined || word === 'NEWSIG') placed('signature');
     if (status !== undefined) {
       // gpg writes NEWSIG first; a GOODSIG without it still starts a record.
       const s = sig !== undefined && sig.keyId === '' ? sig : newSig();
@@ -151,10 +177,22 @@ export function parseGpgStatus(text: string): GpgStatus {
     else if (word === 'VALIDSIG' && sig !== undefined) {
       if (hex(f[0], 40, 64)) sig.fpr = f[0];
       if (hex(f[9], 40, 64)) sig.primary = f[9];
+      if (/^[0-9]{1,12}$/.test(f[2] ?? '')) sig.created = Number(f[2]);
     } else if (word in VALIDITY && sig !== undefined) sig.validity = VALIDITY[word] ?? 0;
     else if (word === 'DECRYPTION_OKAY') okay = true;
     else if (word === 'DECRYPTION_FAILED' || word === 'BADMDC') failed = true;
     else if (word === 'ENC_TO') st.publicKey = true;
+    else if (word === 'BEGIN_DECRYPTION') {
+      inside = true;
+      if (++begun > 1) bad('GPG packet holds more than one encrypted message');
+    } else if (word === 'END_DECRYPTION') inside = false;
+    else if (word === 'PLAINTEXT') {
+      placed('plaintext');
+      if (++plaintexts > 1) bad('GPG packet holds more than one plaintext');
+    }
+    // gpg's report of a fault it went on past (a second plaintext is
+    // 'proc_pkt.plaintext'); gpgme fails the decryption on it.
+    else if (word === 'ERROR') bad('gpg reported an error while decrypting');
     else if (word === 'NEED_PASSPHRASE_SYM') st.symmetric = true;
   }
   st.decrypted = okay && !failed;
@@ -163,6 +201,7 @@ export function parseGpgStatus(text: string): GpgStatus {
 
 /** Whether gpg's report lets the packet through, before the signer is looked at. */
 export function decryptionProblem(st: GpgStatus): string | null {
+  if (st.malformed !== null) return st.malformed;
   if (st.symmetric) return 'GPG packet asks for a passphrase (symmetric encryption)';
   if (!st.publicKey) return 'GPG packet is not encrypted to a public key';
   if (!st.decrypted) return 'GPG decryption failed';
@@ -176,10 +215,10 @@ const sigFpr = (s: GpgSig) => s.fpr ?? s.keyId;
  * The stanza's signature policy over gpg's report (fwknopd's process_sigs
  * and handle_gpg_sigs): null when the signer is acceptable, else why not.
  *
- * One deliberate difference: GPG_IGNORE_SIG_VERIFY_ERROR Y forgives trust
- * (an unsigned key) and expiry or revocation, but never a signature that
- * does not verify (BADSIG, ERRSIG): its key ID is only a claim, and fwknopd
- * would match that claim against GPG_REMOTE_ID.
+ * Two deliberate differences: GPG_IGNORE_SIG_VERIFY_ERROR Y forgives trust
+ * (an unsigned key) and expiry, but never a signature that does not verify
+ * (BADSIG, ERRSIG: its key ID is only a claim, and fwknopd would match that
+ * claim against GPG_REMOTE_ID) nor a revoked key.
  */
 export function signerProblem(g: StanzaGpg, st: GpgStatus): string | null {
   if (!g.requireSig) return null;
@@ -188,6 +227,9 @@ export function signerProblem(g: StanzaGpg, st: GpgStatus): string | null {
   const verified = s.status !== 'bad' && s.status !== 'error' && s.fpr !== undefined;
   const who = sigFpr(s) || 'an unknown key';
   if (!verified) return `GPG signature by ${who} does not verify (${s.status})`;
+  // Revocation is the key owner saying it must not be trusted (lost or
+  // stolen): fwknopd forgives it too under the switch, we do not.
+  if (s.status === 'revoked-key') return `GPG signer ${who} is revoked`;
   if (!g.ignoreSigError) {
     if (s.status !== 'good') return `GPG signature by ${who} is not valid (${s.status})`;
     if (s.validity < 3) return `GPG signer ${who} is not trusted in the keyring`;
@@ -198,5 +240,28 @@ export function signerProblem(g: StanzaGpg, st: GpgStatus): string | null {
   // fwknopd compares the last 8 digits; a 16- or 40-digit ID is a longer suffix.
   if (g.remoteIds.length > 0 && !g.remoteIds.some((id) => fprs.some((f) => f.endsWith(id))))
     return `GPG signer ${who.slice(-8)} is not in GPG_REMOTE_ID`;
+  return null;
+}
+
+/**
+ * The signature's age, once signerProblem passed: it must be as fresh as a
+ * message (|now - created| within the replay window). gpg reports GOODSIG
+ * for a signature packet placed after the plaintext, inside the encrypted
+ * message, over what that signature covers (measured with gpg 2.2.40:
+ * literal, then a compressed packet holding a bare signature), and its
+ * status lines then read as a real packet's. A signature by a listed key
+ * over an empty document would vouch for any plaintext; this bounds its use
+ * to the minutes after it was made. fwknop's client signs as it encrypts.
+ */
+export function signatureAgeProblem(
+  g: StanzaGpg,
+  st: GpgStatus,
+  now: number,
+  window: number,
+): string | null {
+  if (!g.requireSig) return null;
+  const created = st.sigs[0]?.created;
+  if (created === undefined) return 'GPG signature has no creation time';
+  if (Math.abs(now - created) > window) return `GPG signature is ${now - created} s old`;
   return null;
 }

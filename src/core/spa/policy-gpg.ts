@@ -3,7 +3,7 @@
  * what gpg reported for one stanza's try, through the stanza's signature
  * policy and the shared checks. Pure: gpg's output comes in as data.
  */
-import { decryptionProblem, parseGpgStatus, signerProblem } from './gpg.js';
+import { decryptionProblem, parseGpgStatus, signatureAgeProblem, signerProblem } from './gpg.js';
 import {
   admit,
   type Burned,
@@ -22,9 +22,13 @@ export interface GpgOutput {
 }
 
 /**
- * One try's verdict. Once gpg has decrypted the packet its ciphertext
- * digest is burned, whatever the signer: a replay then costs no process.
- * `skip` sends the packet on to the next try, as fwknopd's stanza loop does.
+ * One try's verdict. The ciphertext digest is burned once the signer passed
+ * the stanza's policy (a replay then costs no process), never before: the
+ * replay cache fails closed when full, so only a key holder may take room
+ * in it. Anyone with the HMAC key can encrypt to the server's public key;
+ * the daemon remembers those refusals apart, in a cache that forgets
+ * (GpgRuns). `skip` sends the packet on to the next try, as fwknopd's
+ * stanza loop does.
  */
 export function admitGpg(
   p: GpgPending,
@@ -35,18 +39,19 @@ export function admitGpg(
   now: number,
   c: SpaCrypto,
   burned: Burned,
-): SpaDecision | { skip: string } {
+): SpaDecision | { skip: string; signer?: true } {
   const s = stanzas[t.stanza];
   if (s?.gpg === undefined) return { skip: 'stanza has no GPG settings' };
   const st = parseGpgStatus(out.status);
   const problem = decryptionProblem(st);
   if (problem !== null) return { skip: problem };
+  const signer =
+    signerProblem(s.gpg, st) ?? signatureAgeProblem(s.gpg, st, now, replay.windowSeconds);
+  if (signer !== null) return { skip: signer, signer: true };
   const r = decodePlain(out.plaintext, c);
   const ts = r.ok ? r.message.timestamp : now;
   if (!replay.add(p.digest, ts + replay.windowSeconds, ts > now + replay.windowSeconds))
     return { ok: false, reason: 'replay cache full' };
-  const signer = signerProblem(s.gpg, st);
-  if (signer !== null) return { skip: signer };
   if (!r.ok) return { skip: r.reason };
   return admit(s, t.stanza, r.message, { source: p.source, dst: t.dst }, replay, now, c, burned);
 }
