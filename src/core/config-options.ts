@@ -49,9 +49,15 @@ export function parseFleetUrl(
 
 /** The URL with any password replaced, for log lines and status. */
 export function redactFleetUrl(url: string): string {
-  return url.replace(/^(rediss?:\/\/)([^@/]*)@/, (_m, s: string, auth: string) =>
-    auth.includes(':') ? `${s}${auth.slice(0, auth.indexOf(':'))}:***@` : `${s}***@`,
-  );
+  // Up to the last '@': a password may hold '@' (the URL parser takes the last one), and a
+  // URL the config refuses (bad scheme, '/' in the password) is quoted in its error too.
+  const at = url.lastIndexOf('@');
+  if (at === -1) return url;
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(url)?.[0] ?? '';
+  const from = scheme.length <= at ? scheme.length : 0;
+  const auth = url.slice(from, at);
+  const user = auth.includes(':') ? `${auth.slice(0, auth.indexOf(':'))}:` : '';
+  return `${url.slice(0, from)}${user}***${url.slice(at)}`;
 }
 
 /** A Linux interface name (at most 15 bytes), from the characters nft and ip accept unquoted. */

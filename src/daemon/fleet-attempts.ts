@@ -55,6 +55,8 @@ interface Meta {
   gen: number;
   /** The local machine opened this door for this source on the same packet. */
   openedHere: boolean;
+  /** When the knock was captured (ms): a step is worth its Seq_Timeout from then, no longer. */
+  at: number;
 }
 
 const portKey = (proto: 'tcp' | 'udp', port: number) => (proto === 'udp' ? 65536 : 0) + port;
@@ -175,6 +177,7 @@ export class FleetAttempts {
         family: pkt.family,
         gen: this.gen,
         openedHere: opened.includes(s.index),
+        at: now,
       });
       this.arm();
     }
@@ -211,8 +214,11 @@ export class FleetAttempts {
     this.inflight = true;
     try {
       while (this.pending.length > 0) {
-        const knocks = this.pending.splice(0, MAX_BATCH);
-        const metas = this.meta.splice(0, knocks.length);
+        const { knocks, metas } = this.fresh(
+          this.pending.splice(0, MAX_BATCH),
+          this.meta.splice(0, MAX_BATCH),
+        );
+        if (knocks.length === 0) continue;
         let stages: number[];
         try {
           stages = await this.store.step(knocks);
@@ -231,8 +237,32 @@ export class FleetAttempts {
     }
   }
 
+  /**
+   * The steps still worth writing, each with the time its knock has left:
+   * one that waited longer than its Seq_Timeout (a slow Redis) is shed, so
+   * steps queued long ago never complete a sequence now, and the TTL a
+   * first knock sets counts from its capture, not from when Redis ran it.
+   */
+  private fresh(knocks: FleetKnock[], metas: Meta[]): { knocks: FleetKnock[]; metas: Meta[] } {
+    const now = this.now();
+    const out = { knocks: [] as FleetKnock[], metas: [] as Meta[] };
+    knocks.forEach((k, i) => {
+      const m = metas[i] as Meta;
+      const left = k.timeoutMs - (now - m.at);
+      if (left <= 0) {
+        this.counters.shed++;
+        return;
+      }
+      out.knocks.push(left === k.timeoutMs ? k : { ...k, timeoutMs: left });
+      out.metas.push(m);
+    });
+    return out;
+  }
+
   private reached(k: FleetKnock, m: Meta, stage: number): void {
     if (m.gen !== this.gen) return;
+    // A reply later than the knock's Seq_Timeout (a Redis that stalled) opens nothing.
+    if (stage === k.sequence.length && this.now() - m.at > m.shared.door.seqTimeout * 1000) return;
     const key = `${m.shared.index}\u0000${k.source}`;
     if (stage >= 1 && stage < k.sequence.length) {
       if (this.progressed.size < MAX_PROGRESSED || this.progressed.has(key))
