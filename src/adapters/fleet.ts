@@ -45,6 +45,15 @@ export interface RedisFleetSettings {
 
 const HEARTBEAT_MS = 5000;
 const PEER_TTL_MS = 15_000;
+/**
+ * The command connection's: commands fail at once while Redis is away (the
+ * queues keep them), never pile up in ioredis; and one sent but unanswered
+ * when the connection drops fails (maxRetriesPerRequest 0 flushes it at the
+ * close) instead of being resent after the reconnect, which could be long
+ * after: a knock step would then count with a fresh TTL, a grant with its old one.
+ */
+export const COMMAND_OPTIONS = { enableOfflineQueue: false, maxRetriesPerRequest: 0 } as const;
+
 /** Reconnect backoff: 100 ms doubling to 5 s. */
 const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000);
 
@@ -85,8 +94,7 @@ export class RedisFleet implements Fleet {
       // Only for rediss:// (config.ts checks): the URL turns TLS on, this names whom to trust.
       ...(s.ca === undefined ? {} : { tls: { ca: s.ca } }),
     };
-    // Commands fail at once while Redis is away (the queue keeps them), never pile up in ioredis.
-    this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });
+    this.cmd = new Redis(s.url, { ...opts, ...COMMAND_OPTIONS });
     this.sub = new Redis(s.url, opts);
     this.attempts = new RedisAttempts(this.cmd, this.keys.attempt, () => this.connected);
     this.store = new GrantStore(this.cmd, this.keys, s.host, this.id, this.counters, (m) => {

@@ -6,6 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { COMMAND_OPTIONS } from '../../src/adapters/fleet.js';
+import { RedisAttempts } from '../../src/adapters/fleet-attempts.js';
+import { fleetKeys } from '../../src/daemon/fleet-wire.js';
 import { redactFleetUrl } from '../../src/core/config-options.js';
 import type { FleetAttemptStore, FleetKnock } from '../../src/daemon/ports.js';
 import { harness, settle } from '../fakes/harness.js';
@@ -123,3 +132,98 @@ test('the Fleet URL: a password with @ (or any text before the last @) is never 
   assert.equal(redactFleetUrl('rediss://u:pw@h:6380/2'), 'rediss://u:***@h:6380/2');
   assert.equal(redactFleetUrl('redis://h:6379/0'), 'redis://h:6379/0');
 });
+
+/**
+ * A proxy on a unix socket in front of redis-server that can stop passing
+ * what the client sends (a path that drops packets) and cut the client off.
+ */
+function proxy(target: string, at: string) {
+  let hold = false;
+  const clients = new Set<net.Socket>();
+  const srv = net.createServer((c) => {
+    clients.add(c);
+    const up = net.connect(target);
+    c.on('data', (b) => {
+      if (!hold) up.write(b);
+    });
+    up.on('data', (b) => c.write(b));
+    const end = () => {
+      clients.delete(c);
+      c.destroy();
+      up.destroy();
+    };
+    c.on('close', end).on('error', end);
+    up.on('close', end).on('error', end);
+  });
+  return {
+    listen: () => new Promise<void>((r) => srv.listen(at, r)),
+    blackhole: (on: boolean) => (hold = on),
+    cut: () => {
+      for (const c of clients) c.destroy();
+    },
+    close: () => {
+      for (const c of clients) c.destroy();
+      srv.close();
+    },
+  };
+}
+
+const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
+
+test(
+  'a step sent but unanswered when the connection drops is not resent after the reconnect',
+  { skip: !haveRedis },
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-review-'));
+    const sock = path.join(dir, 'r.sock');
+    const proc = spawn(
+      'redis-server',
+      ['--port', '0', '--unixsocket', sock, '--save', '', '--appendonly', 'no', '--dir', dir],
+      { stdio: 'ignore' },
+    );
+    const p = proxy(sock, path.join(dir, 'p.sock'));
+    const admin = new Redis({ path: sock, lazyConnect: true });
+    const r = new Redis({
+      path: path.join(dir, 'p.sock'),
+      lazyConnect: true,
+      retryStrategy: () => 50,
+      ...COMMAND_OPTIONS,
+    });
+    r.on('error', () => {});
+    t.after(() => {
+      r.disconnect();
+      admin.disconnect();
+      p.close();
+      proc.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await settle(20);
+    await p.listen();
+    await admin.connect();
+    await r.connect();
+    const keys = fleetKeys('t');
+    const store = new RedisAttempts(r, keys.attempt, () => r.status === 'ready');
+    const seq = ['t7000', 't8000', 't9000'];
+    const knock = { door: 'd', source: SRC, sequence: seq, timeoutMs: 5000 };
+    assert.deepEqual(await store.step([{ ...knock, token: 't7000' }]), [1], 'the path works');
+    await admin.del(keys.attempt(SRC, 'd'));
+
+    p.blackhole(true);
+    const late = store.step([{ ...knock, token: 't7000' }]).then(
+      (v) => `answered ${JSON.stringify(v)}`,
+      (e: Error) => `failed: ${e.message}`,
+    );
+    await settle(50);
+    p.blackhole(false);
+    p.cut(); // the stalled connection ends; ioredis reconnects 50 ms later
+    const outcome = await Promise.race([late, settle(1000).then(() => 'still waiting')]);
+    for (let i = 0; i < 50 && r.status !== 'ready'; i++) await settle(20);
+    await settle(100);
+    assert.match(outcome, /^failed/, 'the step in flight fails with the connection');
+    assert.equal(
+      await admin.exists(keys.attempt(SRC, 'd')),
+      0,
+      'and is not written after the reconnect',
+    );
+  },
+);
