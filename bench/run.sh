@@ -11,7 +11,8 @@
 #       against tcpdump -r on it (bench/replay.sh)
 # Writes bench/out/results.json, docs/benchmarks.md and docs/benchmarks.png.
 # usage: bench/run.sh [--quick]   (run as root; not part of the tests)
-#        ONLY=latency bench/run.sh   runs one section (floods, latency, memory, core)
+#        ONLY=latency bench/run.sh   runs one section (floods, latency, spa, memory, core;
+#        latency includes spa)
 #        and prints its rows without rewriting the docs.
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -34,13 +35,16 @@ else
   MILLION=1000000
 fi
 FLOOD_SECS=4
+want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 setup_net
 tutorial_firewall
 start_service 22
 MAC="$(in_srv cat /sys/class/net/veth-s/address)"
-node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/first.pcap" "$MAC" "$SRV4" 7000 65536
-node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/random.pcap" "$MAC" "$SRV4" 7000 65536 random-ports
-node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/million.pcap" "$MAC" "$SRV4" 7000 "$MILLION"
+if want floods; then
+  node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/first.pcap" "$MAC" "$SRV4" 7000 65536
+  node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/random.pcap" "$MAC" "$SRV4" 7000 65536 random-ports
+fi
+want memory && node "$ROOT/dist/test/helpers/mkflood.js" "$WORK/million.pcap" "$MAC" "$SRV4" 7000 "$MILLION"
 JSONL="$WORK/results.jsonl"
 : >"$JSONL"
 
@@ -123,7 +127,6 @@ flood_trial() {
   stop_daemon
 }
 
-want() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 want floods && {
 echo "== (a, b) floods: ${RATES[*]} packets/s (0 = tcpreplay's top speed), ${FLOOD_SECS} s each"
 for kind in first random; do
@@ -134,7 +137,7 @@ done
 
 }
 
-want latency && {
+{ want latency || want spa; } && {
 echo "== (c) knock-to-open latency, $ROUNDS knocks each"
 latency() { # latency NAME MODE
   start_daemon "$1" "$(config "$1" "$2" 1)"
@@ -146,9 +149,47 @@ latency() { # latency NAME MODE
   echo "  $1 ($2): done"
   stop_daemon
 }
-latency ours command
-latency knockd command
-latency ours nft
+# SPA-to-open: the stock fwknop client's packets (HMAC + Rijndael keys from
+# fwknop --key-gen) to our daemon (capture path, nftables grant) and to
+# Debian's fwknopd 2.6.10 (its stock pcap mode, its own iptables rules), one
+# access.conf for both. FW_ACCESS_TIMEOUT 1: each round waits for the expiry.
+spa_latency() { # spa_latency ours|fwknopd
+  local keys k h
+  keys=$(fwknop --key-gen --no-rc-file)
+  k=$(echo "$keys" | sed -n 's/^KEY_BASE64: //p')
+  h=$(echo "$keys" | sed -n 's/^HMAC_KEY_BASE64: //p')
+  printf 'SOURCE ANY\n    KEY_BASE64 %s\n    HMAC_KEY_BASE64 %s\n    OPEN_PORTS tcp/22\n    FW_ACCESS_TIMEOUT 1\n' "$k" "$h" >"$WORK/access.conf"
+  chmod 600 "$WORK/access.conf"
+  if [ "$1" = ours ]; then
+    local conf
+    conf=$(config ours nft 1)
+    sed -i "/^\[options\]/a SPA_Access = $WORK/access.conf" "$conf"
+    start_daemon ours "$conf"
+    in_srv iptables -F INPUT # nftables: our table is the guard
+  else
+    # fwknopd's defaults (pcap on the interface, PCAP_LOOP_SLEEP 100 ms); -f keeps it ours to kill by pid.
+    mkdir -p "$WORK/fwknop-run"
+    printf 'PCAP_INTF veth-s;\n' >"$WORK/fwknopd.conf"
+    chmod 600 "$WORK/fwknopd.conf"
+    : >"$WORK/fwknopd.out"
+    ip netns exec "$SRV" fwknopd -f -i veth-s -c "$WORK/fwknopd.conf" -a "$WORK/access.conf" \
+      -d "$WORK/fwknop-run/digest.cache" -p "$WORK/fwknop-run/fwknopd.pid" -r "$WORK/fwknop-run" >"$WORK/fwknopd.out" 2>&1 &
+    DPID=$!
+    wait_until 10 grep -q 'Starting fwknopd' "$WORK/fwknopd.out" || { echo "fwknopd did not start"; cat "$WORK/fwknopd.out"; exit 1; }
+    sleep 0.5 # pcap opens after the banner; no later line to wait for
+  fi
+  in_cli node "$ROOT/dist/bench/spa-latency.js" "$SRV4" "$ROUNDS" "$WORK/spa.pkt" "$k" "$h" "$CLI4" >"$WORK/lat.json"
+  echo "{\"test\":\"latency\",\"daemon\":\"$1\",\"mode\":\"spa\",$(sed 's/^{//' "$WORK/lat.json")" >>"$JSONL"
+  echo "  $1 (SPA): done"
+  stop_daemon
+}
+if [ "${ONLY:-}" != spa ]; then
+  latency ours command
+  latency knockd command
+  latency ours nft
+fi
+spa_latency ours
+spa_latency fwknopd
 }
 
 want memory && {
