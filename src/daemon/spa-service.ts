@@ -17,6 +17,7 @@ import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
 import { formatProblem } from '../core/errors.js';
+import { warmVerifier } from './spa-warm.js';
 import type { Clock, DatagramBinder, DatagramReceiver, Logger, SpaSettings } from './ports.js';
 
 /** Runs a stanza's command cycle; false when it was not started (cap, cooldown, disabled). */
@@ -83,6 +84,7 @@ export class SpaService {
     }
     this.settings = next;
     for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
+    if (next !== undefined) warmVerifier(next.stanzas, this.crypto, Math.floor(this.now() / 1000));
   }
 
   /**
