@@ -97,6 +97,8 @@ stop_daemon() {
   tutorial_firewall
   in_srv nft delete table inet knockd 2>/dev/null || true
 }
+TICKS=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime (comm has no spaces here)
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 dropped() { # capture drops as the daemon reports them (ours only)
   [ "$1" = ours ] || { echo null; return; }
@@ -109,6 +111,8 @@ flood_trial() {
   start_daemon "$name" "$(config "$name" command 5)"
   local speed=(--pps="$rate")
   [ "$rate" = 0 ] && speed=(--topspeed)
+  local cpu0
+  cpu0=$(cpu_ticks "$DPID")
   in_cli timeout $((FLOOD_SECS + 10)) tcpreplay "${speed[@]}" --loop=0 --duration="$FLOOD_SECS" -i veth-c "$pcap" >"$WORK/replay.out" 2>&1 &
   local rp=$!
   sleep 1.5
@@ -116,22 +120,37 @@ flood_trial() {
   local ok=false
   wait_until 4 in_srv iptables -C INPUT -s "$CLI4" -p tcp --dport 22 -j ACCEPT 2>/dev/null && ok=true
   wait "$rp"
-  local sent
+  # The daemon's user + system CPU over the flood (the queue drains first:
+  # wait until two reads 100 ms apart agree, at most 3 s).
+  local cpu1 prev=-1 k
+  for k in $(seq 30); do
+    cpu1=$(cpu_ticks "$DPID")
+    [ "$cpu1" = "$prev" ] && break
+    prev=$cpu1
+    sleep 0.1
+  done
+  local sent pkts
   sent=$(sed -n 's/.*Rated: .*, \([0-9.]*\) pps.*/\1/p' "$WORK/replay.out" | head -1)
+  pkts=$(sed -n 's/.*Actual: \([0-9]*\) packets.*/\1/p' "$WORK/replay.out" | head -1)
   local peak drops lines
   peak=$(rss_kb "$DPID" VmHWM)
   drops=$(dropped "$name")
   lines=$(wc -l <"$WORK/$name.log")
-  echo "{\"test\":\"flood\",\"daemon\":\"$name\",\"kind\":\"$kind\",\"rate\":$rate,\"sent_pps\":${sent:-0},\"opened\":$ok,\"peak_rss_kb\":${peak:-0},\"dropped\":${drops:-null},\"log_lines\":$lines}" >>"$JSONL"
-  printf '  %-6s %-6s rate %-7s sent %8s pps  opened %-5s  peak RSS %6s kB  dropped %s  log lines %s\n' "$name" "$kind" "${rate/#0/top}" "${sent:-?}" "$ok" "$peak" "${drops:-n/a}" "$lines"
+  local cpu=$(((cpu1 - cpu0) * 1000 / TICKS)) # ms
+  echo "{\"test\":\"flood\",\"daemon\":\"$name\",\"kind\":\"$kind\",\"rate\":$rate,\"sent_pps\":${sent:-0},\"packets\":${pkts:-0},\"cpu_ms\":$cpu,\"opened\":$ok,\"peak_rss_kb\":${peak:-0},\"dropped\":${drops:-null},\"log_lines\":$lines${TAG:+,\"tag\":\"$TAG\"}}" >>"$JSONL"
+  printf '  %-6s %-6s rate %-7s sent %8s pps  opened %-5s  peak RSS %6s kB  dropped %s  log lines %s  CPU %s ms for %s packets\n' "$name" "$kind" "${rate/#0/top}" "${sent:-?}" "$ok" "$peak" "${drops:-n/a}" "$lines" "$cpu" "${pkts:-?}"
   stop_daemon
 }
 
 want floods && {
+# FLOOD_KINDS, FLOOD_RATES and FLOOD_DAEMONS narrow the matrix (ring and batch size trials).
+read -ra KINDS <<<"${FLOOD_KINDS:-first random}"
+[ -n "${FLOOD_RATES:-}" ] && read -ra RATES <<<"$FLOOD_RATES"
+read -ra DAEMONS <<<"${FLOOD_DAEMONS:-ours knockd}"
 echo "== (a, b) floods: ${RATES[*]} packets/s (0 = tcpreplay's top speed), ${FLOOD_SECS} s each"
-for kind in first random; do
+for kind in "${KINDS[@]}"; do
   for rate in "${RATES[@]}"; do
-    for name in ours knockd; do flood_trial "$name" "$kind" "$rate" "$WORK/$kind.pcap"; done
+    for name in "${DAEMONS[@]}"; do flood_trial "$name" "$kind" "$rate" "$WORK/$kind.pcap"; done
   done
 done
 
