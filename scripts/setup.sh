@@ -7,7 +7,7 @@ cd "$ROOT"
 
 PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
   tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind
-  openssh-server openssh-client redis-server)
+  openssh-server openssh-client redis-server gpg gpg-agent openssl)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -29,7 +29,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   [ "$made_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
   # Test peers only (promtool comes with prometheus): never started at boot here.
-  systemctl disable prometheus knockd redis-server >/dev/null 2>&1 || true
+  systemctl disable prometheus knockd redis-server fwknop-server >/dev/null 2>&1 || true
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

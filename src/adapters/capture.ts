@@ -1,5 +1,5 @@
 /**
- * Capture sources: the libpcap addon (live) and classic pcap files (replay).
+ * Live capture with the libpcap addon (pcap files: pcap-file.ts).
  * Both hand the daemon one frame at a time. The addon delivers records in
  * batches (see native/pcap/src/capture.cc): u32 ts_sec, u32 ts_usec,
  * u32 caplen, u32 wirelen, then caplen bytes padded to 4; the batch format
@@ -101,84 +101,3 @@ export const liveCapture: CaptureOpener = {
   },
   addresses: interfaceAddresses,
 };
-
-/**
- * Reads a classic libpcap file (microsecond or nanosecond, either byte
- * order) and replays it as one batch per call to start(). The filter is
- * ignored: the core re-checks every packet anyway.
- */
-export class PcapFileSource implements CaptureSource {
-  readonly linktype: number;
-  private readonly data: Buffer;
-  private readonly le: boolean;
-  private readonly nano: boolean;
-
-  constructor(file: string) {
-    this.data = fs.readFileSync(file);
-    if (this.data.length < 24) throw new KnockError('E_IO', `${file}: not a pcap file (too short)`);
-    const magic = this.data.readUInt32LE(0);
-    if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) this.le = true;
-    else if (this.data.readUInt32BE(0) === 0xa1b2c3d4 || this.data.readUInt32BE(0) === 0xa1b23c4d)
-      this.le = false;
-    else
-      throw new KnockError(
-        'E_IO',
-        `${file}: not a classic pcap file (magic ${magic.toString(16)})`,
-      );
-    const m = this.le ? magic : this.data.readUInt32BE(0);
-    this.nano = m === 0xa1b23c4d;
-    this.linktype =
-      (this.le ? this.data.readUInt32LE(20) : this.data.readUInt32BE(20)) & 0x0fffffff;
-  }
-
-  setFilter(): void {}
-
-  /**
-   * Re-encodes the file into batches of at most `batchBytes`. Like the live
-   * capture, the yielded buffer is reused: copy it to keep it past the next step.
-   */
-  *batches(batchBytes = 256 * 1024): Generator<{ batch: Buffer; count: number; used: number }> {
-    const d = this.data;
-    const out = Buffer.alloc(batchBytes);
-    let used = 0;
-    let count = 0;
-    let p = 24;
-    while (p + 16 <= d.length) {
-      const r32 = (o: number) => (this.le ? d.readUInt32LE(o) : d.readUInt32BE(o));
-      const sec = r32(p);
-      const frac = r32(p + 4);
-      const incl = r32(p + 8);
-      const orig = r32(p + 12);
-      if (p + 16 + incl > d.length) break; // truncated file: stop at the last whole record
-      const need = 16 + ((incl + 3) & ~3);
-      if (need > batchBytes) {
-        p += 16 + incl;
-        continue;
-      }
-      if (used + need > batchBytes) {
-        yield { batch: out, count, used };
-        used = 0;
-        count = 0;
-      }
-      out.writeUInt32LE(sec, used);
-      out.writeUInt32LE(this.nano ? Math.floor(frac / 1000) : frac, used + 4);
-      out.writeUInt32LE(incl, used + 8);
-      out.writeUInt32LE(orig, used + 12);
-      d.copy(out, used + 16, p + 16, p + 16 + incl);
-      used += need;
-      count++;
-      p += 16 + incl;
-    }
-    if (count > 0) yield { batch: out, count, used };
-  }
-
-  start(onFrame: FrameHandler): void {
-    for (const b of this.batches()) forEachRecord(b.batch, b.count, onFrame);
-  }
-
-  stats(): CaptureStats {
-    return { received: 0, dropped: 0, ifdropped: 0 };
-  }
-
-  close(): void {}
-}

@@ -101,13 +101,30 @@ function loadConfigUnsafe(
     else {
       const p = parseAccessConf(a.text, sa.path);
       if ('problems' in p) problems.push(...p.problems);
-      else
+      else {
+        // fwknopd refuses a GPG stanza whose keyring or gpg is missing at load; so do we.
+        for (const st of p.stanzas) {
+          if (st.gpg === undefined) continue;
+          if (!isDir(st.gpg.homeDir))
+            problems.push({
+              file: sa.path,
+              line: st.line,
+              message: `GPG_HOME_DIR '${st.gpg.homeDir}' is not a directory`,
+            });
+          if (!isExecutable(st.gpg.exe))
+            problems.push({
+              file: sa.path,
+              line: st.line,
+              message: `GPG_EXE '${st.gpg.exe}' is not an executable file`,
+            });
+        }
         spa = {
           stanzas: p.stanzas,
           warnings: p.warnings,
           port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
           socket: r.config.options.spaReceive === 'socket',
         };
+      }
     }
   }
   if (problems.length > 0) return { ok: false, problems };
@@ -160,5 +177,22 @@ export function loadConfig(
       ok: false,
       problems: [{ file, line: 0, message: `cannot read config: ${(e as Error).message}` }],
     };
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return fs.statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isExecutable(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
   }
 }

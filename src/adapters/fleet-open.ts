@@ -8,7 +8,7 @@ import { RedisFleet } from './fleet.js';
 /**
  * The fleet of [options]: reads Fleet_Password_File (one line: `password`
  * or `username password`; it must not be readable by group or others).
- * Throws with the file's name when it cannot be used.
+ * Fleet_CA is read too (PEM). Throws with the file's name when either cannot be used.
  */
 export function openFleet(o: FleetOptions, logger: Logger, now: Clock): RedisFleet {
   let auth: { username?: string; password?: string } = {};
@@ -28,8 +28,18 @@ export function openFleet(o: FleetOptions, logger: Logger, now: Clock): RedisFle
         ? { username: parts[0] as string, password: parts.slice(1).join(' ') }
         : { password: text };
   }
+  let ca: string | undefined;
+  if (o.ca !== undefined) {
+    try {
+      ca = fs.readFileSync(o.ca.path, 'utf8');
+      if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
+    } catch (e) {
+      throw new Error(`Fleet_CA '${o.ca.path}': ${(e as Error).message}`);
+    }
+  }
   return new RedisFleet({
     url: o.url,
+    ...(ca === undefined ? {} : { ca }),
     group: o.name,
     host: o.host ?? os.hostname(),
     ...auth,

@@ -15,18 +15,14 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redactFleetUrl } from '../core/config-options.js';
-import {
-  decodeMessage,
-  decodeStored,
-  encodeMessage,
-  encodeStored,
-  fleetKeys,
-  MAX_OPS,
-} from '../daemon/fleet-wire.js';
+import { decodeMessage, fleetKeys, MAX_OPS } from '../daemon/fleet-wire.js';
 import { FleetQueue } from '../daemon/fleet-queue.js';
+import { RedisAttempts } from './fleet-attempts.js';
+import { GrantStore } from './fleet-store.js';
 import type {
   Clock,
   Fleet,
+  FleetAttemptStore,
   FleetGrant,
   FleetHandlers,
   FleetOp,
@@ -41,13 +37,13 @@ export interface RedisFleetSettings {
   host: string;
   username?: string;
   password?: string;
+  /** Fleet_CA: trusted instead of the system's CAs for rediss://. */
+  ca?: string;
   logger: Logger;
   now: Clock;
 }
 
 const HEARTBEAT_MS = 5000;
-/** Keys read at most per listing. */
-const MAX_SCAN = 100_000;
 const PEER_TTL_MS = 15_000;
 /** Reconnect backoff: 100 ms doubling to 5 s. */
 const retryStrategy = (times: number) => Math.min(100 * 2 ** Math.min(times, 6), 5000);
@@ -66,10 +62,14 @@ export class RedisFleet implements Fleet {
   private flushing = false;
   private flushArmed = false;
   private closing = false;
+  /** Logged once: Redis refused the Close script (an ACL without eval). */
+  private closeRefused = false;
   private lastSync: number | null = null;
   private peers: string[] = [];
   private heartbeat: NodeJS.Timeout | null = null;
   private readonly counters = { published: 0, received: 0, rejected: 0, dropped: 0 };
+  readonly attempts: FleetAttemptStore;
+  private readonly store: GrantStore;
 
   constructor(private readonly s: RedisFleetSettings) {
     this.keys = fleetKeys(s.group);
@@ -82,10 +82,20 @@ export class RedisFleet implements Fleet {
       enableReadyCheck: false,
       ...(s.username === undefined ? {} : { username: s.username }),
       ...(s.password === undefined ? {} : { password: s.password }),
+      // Only for rediss:// (config.ts checks): the URL turns TLS on, this names whom to trust.
+      ...(s.ca === undefined ? {} : { tls: { ca: s.ca } }),
     };
     // Commands fail at once while Redis is away (the queue keeps them), never pile up in ioredis.
     this.cmd = new Redis(s.url, { ...opts, enableOfflineQueue: false });
     this.sub = new Redis(s.url, opts);
+    this.attempts = new RedisAttempts(this.cmd, this.keys.attempt, () => this.connected);
+    this.store = new GrantStore(this.cmd, this.keys, s.host, this.id, this.counters, (m) => {
+      if (this.closeRefused) return;
+      this.closeRefused = true;
+      s.logger.log(
+        `fleet: Redis did not store a shared Close (${m}); daemons that read the grant later open all its ports`,
+      );
+    });
   }
 
   start(handlers: FleetHandlers): void {
@@ -121,7 +131,7 @@ export class RedisFleet implements Fleet {
     if (this.closing || this.logged === 'down') return;
     this.logged = 'down';
     this.s.logger.log(
-      `fleet: Redis at ${redactFleetUrl(this.s.url)} unreachable (${why}); grants stay local, retrying`,
+      `fleet: Redis at ${redactFleetUrl(this.s.url)} unreachable (${why}); grants and attempts stay local, retrying`,
     );
   }
 
@@ -148,7 +158,7 @@ export class RedisFleet implements Fleet {
         const ops = this.queue.take(MAX_OPS, this.s.now());
         if (ops.length === 0) break;
         try {
-          await this.write(ops);
+          await this.store.write(ops);
           this.counters.published += ops.length;
         } catch {
           const now = this.s.now();
@@ -159,48 +169,6 @@ export class RedisFleet implements Fleet {
     } finally {
       this.flushing = false;
     }
-  }
-
-  private async write(ops: FleetOp[]): Promise<void> {
-    let pipe = this.cmd.pipeline();
-    for (const o of ops) {
-      if (o.op === 'open')
-        pipe.set(
-          this.keys.grant(o.address, o.door),
-          encodeStored(o.door, o.address, this.s.host, this.id),
-          'PX',
-          o.ttlMs,
-        );
-      else if (o.op === 'revoke' && o.door !== undefined)
-        pipe.del(this.keys.grant(o.address, o.door));
-      else if (o.op === 'revoke') {
-        // Every door of the address: what is queued so far lands first, then the SCAN sees it.
-        await this.exec(pipe);
-        const found = await this.scan(this.keys.grantsOf(o.address));
-        pipe = this.cmd.pipeline();
-        if (found.length > 0) pipe.del(...found);
-      }
-    }
-    pipe.publish(this.keys.channel, encodeMessage({ from: this.id, host: this.s.host, ops }));
-    await this.exec(pipe);
-  }
-
-  private async exec(pipe: ReturnType<Redis['pipeline']>): Promise<void> {
-    const res = await pipe.exec();
-    const err = res?.find(([e]) => e !== null)?.[0];
-    if (err) throw err;
-  }
-
-  private async scan(match: string): Promise<string[]> {
-    const out: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.cmd.scan(cursor, 'MATCH', match, 'COUNT', 1000);
-      cursor = next;
-      out.push(...keys);
-      // Bounded whatever a hostile Redis holds.
-    } while (cursor !== '0' && out.length < MAX_SCAN);
-    return out;
   }
 
   private onMessage(text: string): void {
@@ -224,7 +192,13 @@ export class RedisFleet implements Fleet {
       for (const g of await this.grants(true)) {
         this.counters.received++;
         this.handlers?.onRemote(
-          { op: 'open', door: g.door, address: g.address, ttlMs: g.ttlMs },
+          {
+            op: 'open',
+            door: g.door,
+            address: g.address,
+            ttlMs: g.ttlMs,
+            ...(g.closed === undefined ? {} : { closed: g.closed }),
+          },
           g.host,
         );
       }
@@ -234,28 +208,9 @@ export class RedisFleet implements Fleet {
     }
   }
 
-  async grants(othersOnly = false): Promise<FleetGrant[]> {
-    if (!this.connected) throw new Error('fleet: Redis is unreachable');
-    const keys = await this.scan(`${this.keys.grantPrefix}*`);
-    const out: FleetGrant[] = [];
-    for (let i = 0; i < keys.length; i += 500) {
-      const batch = keys.slice(i, i + 500);
-      const pipe = this.cmd.pipeline();
-      for (const k of batch) pipe.get(k).pttl(k);
-      const res = (await pipe.exec()) ?? [];
-      for (let j = 0; j < batch.length; j++) {
-        const text = res[2 * j]?.[1];
-        const ttl = res[2 * j + 1]?.[1];
-        const v = typeof text === 'string' ? decodeStored(text) : null;
-        if (v === null || typeof ttl !== 'number' || ttl <= 0) {
-          if (text !== null && text !== undefined) this.counters.rejected++;
-          continue;
-        }
-        if (othersOnly && v.from === this.id) continue;
-        out.push({ door: v.door, address: v.address, host: v.host, ttlMs: ttl });
-      }
-    }
-    return out;
+  grants(othersOnly = false): Promise<FleetGrant[]> {
+    if (!this.connected) return Promise.reject(new Error('fleet: Redis is unreachable'));
+    return this.store.grants(othersOnly);
   }
 
   /** Announces this daemon and reads who else is live. */
@@ -264,7 +219,7 @@ export class RedisFleet implements Fleet {
     try {
       await this.cmd.set(this.keys.peer(this.s.host, this.id), '1', 'PX', PEER_TTL_MS);
       const mine = this.keys.peer(this.s.host, this.id);
-      this.peers = (await this.scan(`${this.keys.peerPrefix}*`))
+      this.peers = (await this.store.scan(`${this.keys.peerPrefix}*`))
         .filter((k) => k !== mine)
         .map((k) => k.slice(this.keys.peerPrefix.length, k.lastIndexOf('/')))
         .sort();

@@ -134,6 +134,17 @@ export class MetricsServer {
         ).map((o) => [{ outcome: o }, f[o]]);
       },
     );
+    def(
+      'counter',
+      'knockd_fleet_attempts_total',
+      'Shared attempt steps: sent to Redis, shed by the write budget, failed, and sequences completed here (opened).',
+      ['outcome'],
+      (s) => {
+        const a = s.fleet?.attempts;
+        if (a === undefined) return [];
+        return (['sent', 'shed', 'failed', 'opened'] as const).map((o) => [{ outcome: o }, a[o]]);
+      },
+    );
     new client.Gauge({
       name: 'knockd_build_info',
       help: 'Build information; the value is always 1.',

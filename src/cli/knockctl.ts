@@ -56,12 +56,16 @@ function table(rows: Row[], cols: string[]): string {
 function fleetLine(f: Row): string {
   if (f.enabled !== true) return 'fleet: off\n';
   const c = (f.counters as Row | undefined) ?? {};
+  const a = f.attempts as Row | undefined;
   const peers = (f.peers as string[] | undefined) ?? [];
   const sync = typeof f.lastSync === 'number' ? new Date(f.lastSync).toISOString() : 'never';
   return (
     `fleet: group ${String(f.group)} on ${String(f.url)}, ${f.connected === true ? 'connected' : 'NOT connected (working locally)'}\n` +
     `  peers seen: ${peers.length === 0 ? '(none)' : peers.join(', ')}; last sync ${sync}\n` +
-    `  ${String(c.published)} published, ${String(c.received)} received, ${String(c.rejected)} rejected, ${String(c.dropped)} dropped, ${String(f.queued)} queued\n`
+    `  ${String(c.published)} published, ${String(c.received)} received, ${String(c.rejected)} rejected, ${String(c.dropped)} dropped, ${String(f.queued)} queued\n` +
+    (a === undefined
+      ? ''
+      : `  shared attempts: ${String(a.sent)} steps sent, ${String(a.shed)} shed, ${String(a.failed)} failed, ${String(a.opened)} opened here, ${String(a.queued)} queued\n`)
   );
 }
 

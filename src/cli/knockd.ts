@@ -11,6 +11,7 @@ import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
 import { liveCapture, loadNative } from '../adapters/capture.js';
 import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
+import { GpgProcess } from '../adapters/spa-gpg.js';
 import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
@@ -108,6 +109,18 @@ export async function main(argv: string[]): Promise<void> {
   if (typeof replayFile === 'string') {
     const { runReplay } = await import('./replay.js');
     const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
+    // Lines go out in 64 KiB writes, not one write(2) each: a replay can log a
+    // lot. A write that fills a pipe completes later, so the exit waits for the last.
+    let pending: string[] = [];
+    let size = 0;
+    const flush = () =>
+      new Promise<void>((resolve) => {
+        const chunk = pending.join('');
+        pending = [];
+        size = 0;
+        if (chunk === '') resolve();
+        else process.stdout.write(chunk, () => resolve());
+      });
     const code = await runReplay({
       file: abs(replayFile),
       configPath,
@@ -118,8 +131,16 @@ export async function main(argv: string[]): Promise<void> {
       lookup: o.has('lookup'),
       ipv4Only: o.has('only-ip-v4'),
       iface,
-      out: (line) => process.stdout.write(`${line}\n`),
-    }).catch((e: unknown) => fail('E_IO', `knockd: ${(e as Error).message}`));
+      out: (line) => {
+        pending.push(`${line}\n`);
+        size += line.length + 1;
+        if (size >= 65536) void flush();
+      },
+    }).catch(async (e: unknown) => {
+      await flush();
+      return fail('E_IO', `knockd: ${(e as Error).message}`);
+    });
+    await flush();
     process.exit(code);
   }
   if (o.has('apply')) fail('E_USAGE', `knockd: --apply needs -r FILE\n${USAGE}`);
@@ -199,6 +220,7 @@ export async function main(argv: string[]): Promise<void> {
       oneTime: oneTimeFiles,
       config: configFile(configPath, spaOverrides),
       spaCrypto: nodeSpaCrypto,
+      spaGpg: new GpgProcess(),
       now: () => Date.now(),
       fleet,
     },

@@ -10,7 +10,7 @@
  * packets per second.
  */
 import { performance } from 'node:perf_hooks';
-import { PcapFileSource } from '../adapters/capture.js';
+import { PcapFileSource } from '../adapters/pcap-file.js';
 import { configFile, oneTimeFiles } from '../adapters/config-file.js';
 import {
   DryFirewall,
@@ -75,16 +75,18 @@ class ReplayLogger implements Logger {
 export async function runReplay(o: ReplayOptions): Promise<number> {
   const file = new PcapFileSource(o.file);
   // The clock starts at the first packet, so start-up lines carry its time.
-  let clock = 0;
-  for (const b of file.batches()) {
-    if (b.count > 0)
-      clock = b.batch.readUInt32LE(0) * 1000 + Math.floor(b.batch.readUInt32LE(4) / 1000);
-    break;
-  }
+  let clock = file.firstTimestamp() ?? 0;
+  // The daemon's once-a-second work (sequence timeouts, grant expiry, log
+  // summaries) runs on packet time, as it would have run live.
+  let nextTick = clock + 1000;
+  let daemon: Daemon | null = null;
   let seconds = 0;
   let frames = 0;
-  let fed: () => void = () => {};
-  const done = new Promise<void>((resolve) => (fed = resolve));
+  let fed: (error?: unknown) => void = () => {};
+  // Rejects when the file turns out corrupt part-way: the run stops with its error.
+  const done = new Promise<void>(
+    (resolve, reject) => (fed = (error) => (error === undefined ? resolve() : reject(error))),
+  );
   const source: CaptureSource = {
     linktype: file.linktype,
     setFilter: () => {},
@@ -92,11 +94,23 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     start(onFrame) {
       setImmediate(() => {
         const t0 = performance.now();
-        file.start((buf, off, caplen, ts) => {
-          clock = ts;
-          frames++;
-          onFrame(buf, off, caplen, ts);
-        });
+        try {
+          file.start((buf, off, caplen, ts) => {
+            if (ts >= nextTick && daemon !== null) {
+              // Once for the last second boundary passed: a gap in the capture
+              // costs one tick, not one per second of the gap.
+              clock = ts - (ts % 1000);
+              daemon.tick();
+              nextTick = clock + 1000;
+            }
+            clock = ts;
+            frames++;
+            onFrame(buf, off, caplen, ts);
+          });
+        } catch (e) {
+          fed(e);
+          return;
+        }
         seconds = (performance.now() - t0) / 1000;
         fed();
       });
@@ -116,7 +130,7 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     firewall = new NftablesFirewall({
       guardInterfaces: cfg.options.guardInterfaces ?? [o.iface ?? 'eth0'],
     });
-  const daemon = new Daemon(
+  daemon = new Daemon(
     o.loaded,
     {
       configPath: o.configPath,
@@ -142,7 +156,13 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     },
   );
   await daemon.start();
-  await done;
+  try {
+    await done;
+  } catch (e) {
+    // As at the end of a good run: with --apply, pending stops run and grants close.
+    await daemon.shutdown();
+    throw e;
+  }
   const m = daemon.metrics();
   await daemon.shutdown();
 

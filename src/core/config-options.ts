@@ -25,6 +25,7 @@ export const OPTION_KEYS = new Set([
   'FLEET_NAME',
   'FLEET_PASSWORD_FILE',
   'FLEET_HOST',
+  'FLEET_CA',
 ]);
 
 /** A group name: it becomes part of Redis key and channel names. */
@@ -139,7 +140,12 @@ export function applyOption(
         `Fleet must be redis://host:port/db or rediss://..., got '${redactFleetUrl(value)}'`,
       );
     else options.fleet = { name: 'default', ...options.fleet, url: value, line: lineNo };
-  } else if (key === 'FLEET_NAME' || key === 'FLEET_PASSWORD_FILE' || key === 'FLEET_HOST') {
+  } else if (
+    key === 'FLEET_NAME' ||
+    key === 'FLEET_PASSWORD_FILE' ||
+    key === 'FLEET_HOST' ||
+    key === 'FLEET_CA'
+  ) {
     const f = options.fleet ?? { url: '', line: 0, name: 'default' };
     if (key === 'FLEET_NAME') {
       if (isFleetName(value)) f.name = value;
@@ -148,7 +154,11 @@ export function applyOption(
       if (isFleetName(value)) f.host = value;
       else problem(lineNo, `Fleet_Host must be 1-64 of A-Z a-z 0-9 _ . -, got '${value}'`);
     } else if (!value.startsWith('/'))
-      problem(lineNo, `Fleet_Password_File needs an absolute path, got '${value}'`);
+      problem(
+        lineNo,
+        `${key === 'FLEET_CA' ? 'Fleet_CA' : 'Fleet_Password_File'} needs an absolute path, got '${value}'`,
+      );
+    else if (key === 'FLEET_CA') f.ca = { path: value, line: lineNo };
     else f.passwordFile = value;
     options.fleet = f;
   } else if (key === 'INCLUDE') {

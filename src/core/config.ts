@@ -113,6 +113,8 @@ export interface FleetOptions {
   passwordFile?: string;
   /** Fleet_Host: how this daemon names itself to the group (default: the host name). */
   host?: string;
+  /** Fleet_CA: PEM file of the CA(s) that sign Redis's TLS certificate (rediss:// only). */
+  ca?: { path: string; line: number };
 }
 
 export interface Config {
@@ -262,10 +264,12 @@ export function parseConfig(
   if (options.fleet !== undefined && options.fleet.url === '') {
     problem(
       1,
-      `Fleet_Name, Fleet_Password_File and Fleet_Host need 'Fleet = redis://...' in [options]`,
+      `Fleet_Name, Fleet_Password_File, Fleet_Host and Fleet_CA need 'Fleet = redis://...' in [options]`,
     );
     delete options.fleet;
   }
+  if (options.fleet?.ca !== undefined && !options.fleet.url.startsWith('rediss://'))
+    problem(options.fleet.ca.line, `Fleet_CA needs a TLS URL (Fleet = rediss://...)`);
   if (options.fleet !== undefined && options.firewall === undefined)
     problem(options.fleet.line, `Fleet needs 'Firewall = iptables' or 'nftables' in [options]`);
   if (options.firewall === undefined) {

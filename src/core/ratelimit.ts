@@ -3,13 +3,29 @@
  * so a flood cannot fill the disk or drown syslog: a token bucket per door,
  * plus counts of what was suppressed for a periodic summary. OPEN, command,
  * grant and close lines never pass through here.
+ *
+ * A suppressed line costs a counter and one probe of a fixed-size table of
+ * source hashes (no allocation): sources are counted by a 32-bit number
+ * standing for them (the IPv4 address itself, or a hash), so the count is
+ * exact up to hash collisions, which can only make it lower.
  */
+import { textHash } from './knock/attempts.js';
+
+/**
+ * Slots of a door's source table (a power of two; at most 61% full with the
+ * default cap), allocated at the door's first suppressed line: 64 KiB.
+ */
+const TABLE = 1 << 14;
+const EMPTY = new Int32Array(0);
+
 interface Bucket {
   tokens: number;
   last: number;
   suppressed: number;
-  sources: Set<string>;
-  /** The source set stopped growing at its cap; the count is a lower bound. */
+  /** Source numbers + 1 (0 = empty), open addressing; EMPTY until needed. */
+  seen: Int32Array;
+  sources: number;
+  /** The source table stopped growing at its cap; the count is a lower bound. */
   saturated: boolean;
 }
 
@@ -24,18 +40,32 @@ export class LogLimiter {
   private readonly buckets = new Map<string, Bucket>();
   /** Lines suppressed since start (for metrics). */
   suppressedTotal = 0;
+  private readonly sourceCap: number;
 
   constructor(
     private readonly perSecond = 20,
     private readonly burst = 100,
-    private readonly sourceCap = 10_000,
-  ) {}
+    sourceCap = 10_000,
+  ) {
+    this.sourceCap = Math.min(sourceCap, (TABLE * 5) >> 3);
+  }
 
-  /** Whether a per-knock line for `door` may be logged at `now` (ms). */
-  allow(door: string, src: string, now: number): boolean {
+  /**
+   * Whether a per-knock line for `door` may be logged at `now` (ms). `src`
+   * is only counted: a number standing for the source (LazyEvent.srcKey),
+   * or its text, which is hashed. One door's callers must pass one kind.
+   */
+  allow(door: string, src: string | number, now: number): boolean {
     let b = this.buckets.get(door);
     if (b === undefined) {
-      b = { tokens: this.burst, last: now, suppressed: 0, sources: new Set(), saturated: false };
+      b = {
+        tokens: this.burst,
+        last: now,
+        suppressed: 0,
+        seen: EMPTY,
+        sources: 0,
+        saturated: false,
+      };
       this.buckets.set(door, b);
     }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
@@ -46,9 +76,29 @@ export class LogLimiter {
     }
     b.suppressed++;
     this.suppressedTotal++;
-    if (b.sources.size < this.sourceCap) b.sources.add(src);
-    else if (!b.sources.has(src)) b.saturated = true;
+    if (!b.saturated) this.count(b, typeof src === 'number' ? src : textHash(src));
     return false;
+  }
+
+  private count(b: Bucket, key: number): void {
+    // Stored as key + 1 so that 0 marks an empty slot (the key -1 wraps to 0: it
+    // is stored as 1 instead, a harmless merge with the key 0).
+    const v = (key + 1) | 0 || 1;
+    if (b.seen === EMPTY) b.seen = new Int32Array(TABLE);
+    const seen = b.seen;
+    for (let i = Math.imul(v, 0x9e3779b1) >>> 18; ; i = (i + 1) & (TABLE - 1)) {
+      const x = seen[i] as number;
+      if (x === v) return;
+      if (x === 0) {
+        if (b.sources >= this.sourceCap) {
+          b.saturated = true;
+          return;
+        }
+        seen[i] = v;
+        b.sources++;
+        return;
+      }
+    }
   }
 
   /** What was suppressed since the last call, per door; resets the counts. */
@@ -56,9 +106,10 @@ export class LogLimiter {
     const out: Suppressed[] = [];
     for (const [door, b] of this.buckets) {
       if (b.suppressed === 0) continue;
-      out.push({ door, lines: b.suppressed, sources: b.sources.size, saturated: b.saturated });
+      out.push({ door, lines: b.suppressed, sources: b.sources, saturated: b.saturated });
       b.suppressed = 0;
-      b.sources.clear();
+      if (b.sources > 0) b.seen.fill(0);
+      b.sources = 0;
       b.saturated = false;
     }
     return out;

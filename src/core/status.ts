@@ -95,5 +95,7 @@ export interface MetricsSnapshot {
     /** Remote changes this host applied, and refused (unshared or unknown door, bad address). */
     applied: number;
     refused: number;
+    /** Shared attempt steps: written, shed by the budget, failed, sequences completed here. */
+    attempts?: { sent: number; shed: number; failed: number; opened: number };
   };
 }

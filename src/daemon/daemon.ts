@@ -16,8 +16,8 @@ import { unionPorts, type PortSpec } from '../core/port.js';
 import { localStamp } from '../core/time.js';
 import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
-import { grantsReply, withFleet } from './fleet-views.js';
-import type { SpaCrypto } from '../core/spa/spa.js';
+import { grantsReply, withAttemptMetrics, withFleet } from './fleet-views.js';
+import { FleetAttempts } from './fleet-attempts.js';
 import { CaptureLoop } from './capture-loop.js';
 import { CommandScheduler, DEFAULT_MAX_COMMANDS } from './commands.js';
 import { EventLog } from './event-log.js';
@@ -27,31 +27,9 @@ import { OneTimeSequences } from './one-time.js';
 import { SpaService } from './spa-service.js';
 import { TotpDoors } from './totp-doors.js';
 import * as P from './ports.js';
+import type { DaemonDeps, DaemonSettings } from './settings.js';
 
-export interface DaemonSettings {
-  configPath: string;
-  iface: string;
-  ipv4Only: boolean;
-  /** -l: reverse DNS names in log lines. */
-  lookup: boolean;
-  debug: boolean;
-}
-
-export interface DaemonDeps {
-  logger: P.Logger;
-  runner: P.CommandRunner;
-  capture: P.CaptureOpener;
-  firewall: P.Firewall;
-  state: P.StateStore;
-  datagrams: P.DatagramBinder;
-  resolver: P.Resolver;
-  oneTime: P.OneTimeStore;
-  config: P.ConfigLoader;
-  spaCrypto: SpaCrypto;
-  now: P.Clock;
-  /** Shared grants ([options] Fleet); NO_FLEET when absent. */
-  fleet?: P.Fleet;
-}
+export type { DaemonDeps, DaemonSettings } from './settings.js';
 
 /** Bytes kept per captured packet for knocks: Ethernet + VLAN tags + IPv6 with extension headers + TCP. */
 export const KNOCK_SNAPLEN = 256;
@@ -72,6 +50,8 @@ export class Daemon {
   readonly spa: SpaService;
   private readonly oneTime: OneTimeSequences;
   readonly capture: CaptureLoop;
+  /** Knocks of Share = yes doors, stepped in the group's attempt table too. */
+  readonly shared: FleetAttempts;
   private readonly timers: NodeJS.Timeout[] = [];
   private lastSummary = 0;
   private stopping = false;
@@ -112,11 +92,20 @@ export class Daemon {
       now,
       dirty,
       (stanza, vars) => this.commands.onCycle(stanza, vars),
+      deps.spaGpg,
     );
     if (P.isArgvRunner(deps.runner))
       this.commands.useCycles(deps.runner, (id) =>
         this.loaded.spa?.stanzas.find((s) => s.id === id),
       );
+    this.shared = new FleetAttempts(
+      deps.fleet?.attempts,
+      this.machine,
+      logger,
+      now,
+      (door, i, src, family) => this.emit({ kind: 'open', door, doorIndex: i, src, family }),
+    );
+    this.shared.setDoors(loaded.config.doors);
     this.oneTime = new OneTimeSequences(deps.oneTime, this.machine, logger, () =>
       this.capture.applyFilter(),
     );
@@ -134,6 +123,7 @@ export class Daemon {
       onAddresses: (addrs) => {
         this.machine.setLocalAddresses(new Set(addrs));
         this.spa.setLocalAddresses(addrs);
+        this.shared.setLocalAddresses(addrs);
       },
       onPacket: (pkt, buf, off, caplen, ts) => this.onPacket(pkt, buf, off, caplen, ts),
     });
@@ -174,11 +164,13 @@ export class Daemon {
         `${localStamp(new Date(ts), true)}: ${pkt.proto}: ${pkt.src}:${pkt.sport} -> ${pkt.dst}:${pkt.dport} ${caplen} bytes`,
       );
     this.machine.onPacket(pkt, ts, this.emit);
+    this.shared.onPacket(pkt);
   }
 
   private readonly emit = (e: KnockEvent): void => {
     this.events.log(e);
     if (e.kind !== 'open') return;
+    this.shared.noteLocalOpen(e.doorIndex);
     const { door, src } = e;
     if (door.oneTimeSequences !== undefined) this.oneTime.used(door, e.doorIndex);
     if (this.totp.burn(e.doorIndex, this.machine)) this.capture.applyFilter();
@@ -189,11 +181,13 @@ export class Daemon {
     this.commands.onOpen(door, src, e.family);
   };
 
-  private tick(): void {
+  /** The once-a-second work; `knockd -r` calls it on packet time. */
+  tick(): void {
     const now = this.deps.now();
     this.machine.tick(now, this.emit);
     this.spa.tick();
     this.grants.tick();
+    this.shared.tick();
     if (now - this.lastSummary < SUMMARY_MS) return;
     this.lastSummary = now;
     for (const line of this.events.summaries(this.grants.lines)) this.deps.logger.log(line);
@@ -245,6 +239,7 @@ export class Daemon {
     if (this.stopping) return false;
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
+    this.shared.setDoors(next.config.doors);
     this.totp.applyBurned(this.machine);
     this.totp.arm(this.machine, () => this.capture.applyFilter());
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
@@ -265,6 +260,7 @@ export class Daemon {
         return withFleet(
           statusView(statusInput(now, this.settings.iface, this.loaded.config.doors, this)),
           this.grants,
+          this.shared,
         );
       case 'grants':
         return grantsReply(req.fleet === true, this.grants, now);
@@ -282,7 +278,7 @@ export class Daemon {
   }
 
   metrics(): MetricsSnapshot {
-    return metricsSnapshot(this);
+    return withAttemptMetrics(metricsSnapshot(this), this.shared);
   }
 
   /**

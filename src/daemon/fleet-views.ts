@@ -1,5 +1,6 @@
 /** What knockctl shows of the fleet: grants with their origin, the group's grants from Redis. */
-import { grantView } from '../core/status.js';
+import { grantView, type MetricsSnapshot } from '../core/status.js';
+import type { FleetAttempts } from './fleet-attempts.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Fleet } from './ports.js';
 
@@ -13,9 +14,20 @@ export function grantsWithOrigin(keeper: GrantKeeper, now: number): object[] {
   });
 }
 
-/** `knockctl status` with the fleet's state (connected, peers seen, last sync, counters). */
-export function withFleet(status: object, keeper: GrantKeeper): object {
-  return { ...status, fleet: keeper.fleet.status() };
+/** `knockctl status` with the fleet's state (connected, peers seen, last sync, counters, shared attempts). */
+export function withFleet(status: object, keeper: GrantKeeper, shared?: FleetAttempts): object {
+  const fleet = keeper.fleet.status();
+  if (!fleet.enabled || shared === undefined) return { ...status, fleet };
+  return {
+    ...status,
+    fleet: { ...fleet, attempts: { ...shared.counters, queued: shared.queued } },
+  };
+}
+
+/** The metrics snapshot with the shared attempts' counters (when the fleet is on). */
+export function withAttemptMetrics(m: MetricsSnapshot, shared: FleetAttempts): MetricsSnapshot {
+  if (m.fleet === undefined) return m;
+  return { ...m, fleet: { ...m.fleet, attempts: { ...shared.counters } } };
 }
 
 /** `knockctl grants`, or with --fleet the group's grants (from Redis: a promise). */

@@ -6,7 +6,7 @@
  */
 import { canonicalIP } from '../core/ip.js';
 import { MAX_OPEN_TIMEOUT } from '../core/knock/door-config.js';
-import { formatPorts, parsePortList } from '../core/port.js';
+import { formatPorts, parsePortList, type PortSpec } from '../core/port.js';
 import type { FleetOp } from './ports.js';
 
 /** Changes in one message at most; a longer message is rejected whole. */
@@ -21,6 +21,8 @@ export const fleetKeys = (group: string) => ({
   grant: (address: string, door: string) => `knockd:${group}:g:${address}/${door}`,
   /** SCAN pattern for every grant of `address` (canonical addresses hold no glob characters). */
   grantsOf: (address: string) => `knockd:${group}:g:${address}/*`,
+  /** A shared attempt: the stage reached (fleet-attempt-script.ts); TTL seq_timeout. */
+  attempt: (source: string, door: string) => `knockd:${group}:a:${source}/${door}`,
   peerPrefix: `knockd:${group}:p:`,
   peer: (host: string, id: string) => `knockd:${group}:p:${host}/${id}`,
 });
@@ -94,6 +96,26 @@ export function decodeMessage(
   return { msg: { from: r.from, host: r.host, ops }, bad: r.ops.length - ops.length };
 }
 
+/**
+ * A shared Close, stored: KEYS[1] is a grant, ARGV[1] the closed ports as
+ * text. They are added to the grant's `closed` list, its TTL kept, so a
+ * daemon that reads the grant later (start, reconnect) opens the door's
+ * ports but these. A new open of the grant replaces the value (a new knock
+ * opens everything again). Atomic, so it never writes over a newer open.
+ */
+export const CLOSE_LUA = `
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local ok, g = pcall(cjson.decode, v)
+if not ok or type(g) ~= 'table' then return 0 end
+local c = ARGV[1]
+if type(g.closed) == 'string' and g.closed ~= '' then c = g.closed .. ',' .. c end
+if #c > 1024 then return 0 end
+g.closed = c
+redis.call('SET', KEYS[1], cjson.encode(g), 'KEEPTTL')
+return 1
+`;
+
 /** A stored grant's value (its remaining time is the key's TTL). */
 export function encodeStored(door: string, address: string, host: string, from: string): string {
   return JSON.stringify({ v: 1, door, address, host, from });
@@ -101,13 +123,18 @@ export function encodeStored(door: string, address: string, host: string, from: 
 
 export function decodeStored(
   text: string,
-): { door: string; address: string; host: string; from: string } | null {
+): { door: string; address: string; host: string; from: string; closed?: PortSpec[] } | null {
   if (text.length > 4096) return null;
   try {
     const r = JSON.parse(text) as Record<string, unknown>;
     if (r.v !== 1 || !isName(r.door) || !isAddress(r.address) || !isName(r.host) || !isName(r.from))
       return null;
-    return { door: r.door, address: r.address, host: r.host, from: r.from };
+    const g = { door: r.door, address: r.address, host: r.host, from: r.from };
+    if (r.closed === undefined) return g;
+    // A malformed list fails closed: the whole grant is ignored rather than opened in full.
+    if (typeof r.closed !== 'string' || r.closed.length > 1024) return null;
+    const p = parsePortList(r.closed);
+    return 'error' in p ? null : { ...g, closed: p.ports };
   } catch {
     return null;
   }

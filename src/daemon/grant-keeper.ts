@@ -216,6 +216,10 @@ export class GrantKeeper {
     }
     const door = this.doorOf(op.door);
     if (door?.share !== true || door.open === undefined || !this.enabled) return this.reject();
+    // A stored grant a shared Close took ports from opens only what is left of them.
+    if (op.closed !== undefined) this.takeClosed(door.name, op.address, op.closed, host);
+    const ports = door.open.ports.filter((p) => !op.closed?.some((q) => samePort(p, q)));
+    if (ports.length === 0) return false;
     // Never longer than this host's own door would open it for.
     const expires = this.now() + Math.min(op.ttlMs, door.openTimeout * 1000);
     const old = this.table.get(door.name, op.address);
@@ -228,14 +232,14 @@ export class GrantKeeper {
     if (
       old !== undefined &&
       old.expires >= expires &&
-      door.open.ports.every((p) => old.ports.some((q) => samePort(p, q)))
+      ports.every((p) => old.ports.some((q) => samePort(p, q)))
     )
       return false;
     const how = this.table.upsert({
       door: door.name,
       address: op.address,
       family: ip.family,
-      ports: [...door.open.ports],
+      ports,
       expires,
     });
     if (old === undefined) this.origins.set(gkey(door.name, op.address), host);
@@ -246,10 +250,21 @@ export class GrantKeeper {
     });
     if (this.lines.allow(door.name, op.address, this.now()))
       this.logger.log(
-        `${MSG.grantOpen(op.address, door.name, formatPorts(door.open.ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
+        `${MSG.grantOpen(op.address, door.name, formatPorts(ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
       );
     this.onChange();
     return true;
+  }
+
+  /** A stored grant's `closed` ports leave this host's grant of that door (a Close it missed). */
+  private takeClosed(door: string, address: string, closed: readonly PortSpec[], host: string) {
+    const g = this.table.get(door, address);
+    const left = g?.ports.filter((p) => !closed.some((q) => samePort(p, q))) ?? [];
+    if (g === undefined || left.length === g.ports.length) return;
+    this.table.revoke(address, door);
+    if (left.length > 0) this.table.upsert({ ...g, ports: left });
+    const gone = g.ports.filter((p) => !left.includes(p));
+    this.closed([{ ...g, ports: gone }], `closed by fleet host ${host}`);
   }
 
   private reject(): false {

@@ -123,6 +123,33 @@ export interface DatagramBinder {
   bind(port: number, onMessage: (msg: Buffer, src: string) => void): Promise<DatagramReceiver>;
 }
 
+/** One gpg run for a GPG SPA packet: the stanza's gpg, keyring and passphrase. */
+export interface GpgRequest {
+  exe: string;
+  homeDir: string;
+  /** Given to gpg on a pipe, never in argv; undefined: the key has none. */
+  passphrase?: string;
+  /** The binary OpenPGP message, given on stdin. */
+  ciphertext: Uint8Array;
+}
+
+export type GpgResult =
+  { ok: true; status: string; plaintext: Uint8Array } | { ok: false; reason: string };
+
+/**
+ * Decrypts and verifies with gpg (adapters/spa-gpg.ts). Never rejects: a
+ * failed run is `ok: false`; a run whose status lines say the decryption or
+ * signature failed is `ok: true`, for the core to read.
+ */
+export interface SpaGpg {
+  decrypt(req: GpgRequest): Promise<GpgResult>;
+}
+
+/** When no gpg is wired in (pcap replay): GPG packets are rejected. */
+export const NO_GPG: SpaGpg = {
+  decrypt: () => Promise.resolve({ ok: false, reason: 'GPG decryption is not available here' }),
+};
+
 /** Reverse DNS for -l. Resolves null when there is no name; never rejects. */
 export interface Resolver {
   reverse(address: string): Promise<string | null>;
@@ -175,7 +202,8 @@ export const NO_FIREWALL: Firewall = {
  * `ttlMs` is relative, so clocks of the group need not agree.
  */
 export type FleetOp =
-  | { op: 'open'; door: string; address: string; ttlMs: number }
+  /** `closed`: ports a shared Close took from the stored grant since it opened (read at sync). */
+  | { op: 'open'; door: string; address: string; ttlMs: number; closed?: PortSpec[] }
   | { op: 'revoke'; address: string; door?: string }
   | { op: 'close'; address: string; ports: PortSpec[] };
 
@@ -205,11 +233,39 @@ export interface FleetGrant {
   address: string;
   host: string;
   ttlMs: number;
+  /** Ports a shared Close took from it (the receiver opens the door's Open ports but these). */
+  closed?: PortSpec[];
+}
+
+/** One knock on a shared door, for the group's attempt table (fleet-attempt-script.ts). */
+export interface FleetKnock {
+  door: string;
+  /** The knocking source, canonical. */
+  source: string;
+  /** The knock's token (`t7000`) and the door's sequence as tokens. */
+  token: string;
+  sequence: readonly string[];
+  /** The door's seq_timeout in ms: the attempt's TTL from its first knock. */
+  timeoutMs: number;
+}
+
+/** The group's attempt progress of shared doors. */
+export interface FleetAttemptStore {
+  /** Whether steps can be sent now (false: the daemon works on its local attempts only). */
+  readonly connected: boolean;
+  /**
+   * Steps each knock's attempt, in order, in one round trip; resolves the
+   * stage each reached (0: none; the sequence's length: complete). Rejects
+   * when Redis is unreachable or refuses the script.
+   */
+  step(knocks: readonly FleetKnock[]): Promise<number[]>;
 }
 
 /** Shared grants (issue #14): a group of daemons on one Redis. */
 export interface Fleet {
   readonly enabled: boolean;
+  /** Shared attempts; absent when the fleet cannot keep them. */
+  readonly attempts?: FleetAttemptStore;
   /** Connects in the background; never throws for an unreachable Redis. */
   start(handlers: FleetHandlers): void;
   /** Queues a local change for the group; bounded and batched, never blocks. */

@@ -10,15 +10,24 @@
  * on (no IP_PKTINFO), so in socket mode the capture interface's addresses
  * stand in: a stanza's DESTINATION matches when it holds one of them.
  */
-import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
+import { evaluateSpa, ReplayCache, type SpaDecision } from '../core/spa/policy.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
 import { formatProblem } from '../core/errors.js';
+import { GpgRuns } from './spa-gpg.js';
 import { warmVerifier } from './spa-warm.js';
-import type { Clock, DatagramBinder, DatagramReceiver, Logger, SpaSettings } from './ports.js';
+import {
+  NO_GPG,
+  type Clock,
+  type DatagramBinder,
+  type DatagramReceiver,
+  type Logger,
+  type SpaGpg,
+  type SpaSettings,
+} from './ports.js';
 
 /** Runs a stanza's command cycle; false when it was not started (cap, cooldown, disabled). */
 export type CycleStarter = (stanza: Stanza, vars: CycleVars) => boolean;
@@ -34,6 +43,8 @@ export class SpaService {
   /** The capture interface's addresses: socket mode's stand-in for the destination. */
   private localAddresses: readonly string[] = [];
   readonly counters = { accepted: 0, rejected: new Map<string, number>() };
+  readonly gpgRuns: GpgRuns;
+  private closed = false;
 
   constructor(
     private readonly binder: DatagramBinder,
@@ -45,7 +56,10 @@ export class SpaService {
     /** The replay cache changed: the journal must be written. */
     private readonly onBurn: () => void,
     private readonly startCycle: CycleStarter = () => false,
-  ) {}
+    gpg: SpaGpg = NO_GPG,
+  ) {
+    this.gpgRuns = new GpgRuns(gpg, crypto);
+  }
 
   setLocalAddresses(addrs: readonly string[]): void {
     this.localAddresses = [...addrs];
@@ -118,6 +132,28 @@ export class SpaService {
     // Only an authentic packet changes the journal (its digest is burned);
     // garbage sent to the SPA port must not cost a write each.
     if (this.replay.size !== burned) this.onBurn();
+    if (d.ok || d.gpg === undefined) return this.finish(d, spa, src);
+    // A GPG packet whose HMAC passed: gpg decides, off the packet path.
+    const g = this.gpgRuns.decide(
+      d.gpg,
+      spa.stanzas,
+      this.replay,
+      Math.floor(now / 1000),
+      d.reason,
+    );
+    if (!(g instanceof Promise)) return this.finish(g, spa, src);
+    void g.then((r) => {
+      if (this.closed) return;
+      this.onBurn();
+      // A reload while gpg ran may have taken the stanza away: refused (its
+      // digests are burned, so the client sends a new packet).
+      if (this.settings !== spa) this.reject(src, 'access.conf was reloaded while gpg ran');
+      else this.finish(r, spa, src);
+    });
+  }
+
+  /** Grant or run the stanza's command cycle for an accepted packet; count and log a rejection. */
+  private finish(d: SpaDecision, spa: SpaSettings, src: string): void {
     if (!d.ok) {
       this.reject(src, d.reason);
       return;
@@ -160,6 +196,7 @@ export class SpaService {
   }
 
   close(): void {
+    this.closed = true;
     this.socket?.close();
     this.socket = null;
   }

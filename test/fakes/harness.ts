@@ -29,10 +29,14 @@ export interface HarnessOptions {
   spa?: P.SpaSettings;
   /** What a reload will load (default: the same text). */
   reloadTo?: () => P.LoadedConfig;
+  fleet?: P.Fleet;
+  /** A clock of the caller's (daemons of one fleet share it); `advance` then does nothing. */
+  clock?: () => number;
 }
 
 export function harness(conf: string, o: HarnessOptions = {}) {
   let now = 1_000_000;
+  const clock = o.clock ?? (() => now);
   const fw = new MemoryFirewall();
   const logger = new MemoryLogger();
   const runner = new RecordingRunner();
@@ -63,13 +67,14 @@ export function harness(conf: string, o: HarnessOptions = {}) {
       oneTime,
       config: { load: () => ({ ok: true, loaded: o.reloadTo?.() ?? loaded(conf, o.spa) }) },
       spaCrypto: nodeSpaCrypto,
-      now: () => now,
+      now: clock,
+      ...(o.fleet === undefined ? {} : { fleet: o.fleet }),
     },
   );
   const knock = (src: string, port: number, proto: 'tcp' | 'udp' = 'tcp') =>
     capture.feed(
       frame({ src, dst: src.includes(':') ? '2001:db8::1' : '10.0.0.1', dport: port, proto }),
-      now,
+      clock(),
     );
   return {
     d,
@@ -83,7 +88,7 @@ export function harness(conf: string, o: HarnessOptions = {}) {
     oneTime,
     knock,
     advance: (ms: number) => (now += ms),
-    now: () => now,
+    now: clock,
   };
 }
 

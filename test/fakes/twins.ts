@@ -164,7 +164,7 @@ export class MemoryOneTime implements P.OneTimeStore {
 export class FleetHub {
   readonly grants = new Map<
     string,
-    { door: string; address: string; host: string; deadline: number }
+    { door: string; address: string; host: string; deadline: number; closed?: PortSpec[] }
   >();
   readonly members: MemoryFleet[] = [];
   reachable = true;
@@ -217,10 +217,15 @@ export class MemoryFleet implements P.Fleet {
           host: this.host,
           deadline: now + o.ttlMs,
         });
-      else if (o.op === 'revoke')
+      else if (o.op === 'revoke') {
         for (const [k, g] of this.hub.grants)
           if (g.address === o.address && (o.door === undefined || o.door === g.door))
             this.hub.grants.delete(k);
+      } else {
+        // A shared Close is kept with the stored grants of the address (the adapter's CLOSE_LUA).
+        for (const g of this.hub.grants.values())
+          if (g.address === o.address) g.closed = [...(g.closed ?? []), ...o.ports];
+      }
     }
     for (const m of this.hub.members)
       if (m !== this) for (const o of ops) m.handlers?.onRemote(o, this.host);
@@ -230,7 +235,13 @@ export class MemoryFleet implements P.Fleet {
     for (const g of this.hub.grants.values())
       if (g.deadline > now && g.host !== this.host)
         this.handlers?.onRemote(
-          { op: 'open', door: g.door, address: g.address, ttlMs: g.deadline - now },
+          {
+            op: 'open',
+            door: g.door,
+            address: g.address,
+            ttlMs: g.deadline - now,
+            ...(g.closed === undefined ? {} : { closed: g.closed }),
+          },
           g.host,
         );
     this.lastSync = now;

@@ -97,3 +97,49 @@ test('--apply alone is a usage error', () => {
     (e: { status: number }) => e.status === 64,
   );
 });
+
+test('knockd -r runs the once-a-second work on capture time: an abandoned attempt times out when the clock passes it', () => {
+  const { dir, conf } = setup();
+  // One first knock, then 8 s of capture time with only non-knock traffic: the
+  // timeout line must appear, stamped within a second of the expiry (5 s + the tick).
+  const pkts = [{ tsMs: T0, data: frame({ src: '192.0.2.5', dst: '192.0.2.1', dport: 7000 }) }];
+  for (let s = 1; s <= 8; s++)
+    pkts.push({
+      tsMs: T0 + s * 1000 + 500,
+      data: frame({ src: '192.0.2.9', dst: '192.0.2.1', dport: 22 }),
+    });
+  const pcap = path.join(dir, 'idle.pcap');
+  fs.writeFileSync(pcap, pcapFile(1, pkts));
+  const out = knockd('-c', conf, '-r', pcap);
+  const line = out.split('\n').find((l) => l.includes('192.0.2.5: openSSH: sequence timeout'));
+  assert.ok(line, out);
+  const stamp = line.slice(1, line.indexOf(']'));
+  const expected = [6, 7].map((s) => localStamp(new Date(T0 + s * 1000), true));
+  assert.ok(expected.includes(stamp), `${stamp} not in ${expected.join(', ')}`);
+});
+
+test('a record corrupt part-way through the file ends knockd -r with a clear error (exit 74), not a crash', () => {
+  const { dir, conf } = setup();
+  const k = (dport: number, i: number) => ({
+    tsMs: T0 + i,
+    data: frame({ src: '192.0.2.5', dst: '192.0.2.1', dport }),
+  });
+  const data = pcapFile(1, [k(7000, 0), k(8000, 1), k(9000, 2)]);
+  const third = 24 + 2 * (16 + k(7000, 0).data.length);
+  data.writeUInt32LE(0x7fffffff, third + 8); // its length: far beyond any snaplen
+  const pcap = path.join(dir, 'corrupt.pcap');
+  fs.writeFileSync(pcap, data);
+  let err: { status: number; stderr: string; stdout: string } | undefined;
+  try {
+    knockd('-c', conf, '-r', pcap);
+  } catch (e) {
+    err = e as typeof err;
+  }
+  assert.equal(err?.status, 74, err?.stderr);
+  assert.match(err?.stderr ?? '', /^knockd: .*corrupt\.pcap: record of \d+ bytes: corrupt file\n$/);
+  assert.match(
+    err?.stdout ?? '',
+    /192\.0\.2\.5: openSSH: Stage 2/,
+    'the records before it were replayed',
+  );
+});

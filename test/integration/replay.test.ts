@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PcapFileSource } from '../../src/adapters/capture.js';
+import { PcapFileSource } from '../../src/adapters/pcap-file.js';
 import { frame, pcapFile } from '../helpers/frames.js';
 import { harness } from '../fakes/harness.js';
 

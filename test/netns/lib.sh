@@ -183,7 +183,8 @@ sync_point() {
   in_cli ip addr replace "$SYNC_SRC/24" dev veth-c
   before=$(count_lines "$1" "$SYNC_SRC: sync: OPEN SESAME")
   echo sync | in_cli nc -u -w0 -s "$SYNC_SRC" "$SRV4" 64999
-  wait_until 5 sh -c "[ \$(grep -c '$SYNC_SRC: sync: OPEN SESAME' '$1' 2>/dev/null || echo 0) -gt $before ]" || fail "no sync point in $1"
+  # grep -c prints 0 (and fails) when nothing matches; a missing file prints nothing.
+  wait_until 5 sh -c "n=\$(grep -c '$SYNC_SRC: sync: OPEN SESAME' '$1' 2>/dev/null); [ \"\${n:-0}\" -gt $before ]" || fail "no sync point in $1"
 }
 
 finish() {

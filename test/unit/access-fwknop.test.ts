@@ -199,22 +199,6 @@ test('every fwknopd 2.6.10 man-page keyword is supported or refused with why and
   ]);
 });
 
-test('GPG: a GPG-only stanza is refused with what to use; a dual-key stanza loads for Rijndael with a warning', () => {
-  assert.deepEqual(
-    refused(
-      `SOURCE ANY\nGPG_REMOTE_ID 1234ABCD\nGPG_DECRYPT_ID ABCD1234\nGPG_DECRYPT_PW fwknoptest\nGPG_HOME_DIR conf/server-gpg\nFW_ACCESS_TIMEOUT 3\n`,
-    ),
-    [
-      '2: GPG stanzas are not supported (GPG packets are not decrypted); use KEY_BASE64 + HMAC_KEY_BASE64 (fwknop --key-gen) instead',
-    ],
-  );
-  const { stanzas, warnings } = load(
-    `SOURCE ANY\n${KEYS}GPG_REMOTE_ID 1234ABCD\nGPG_DECRYPT_ID ABCD1234\nGPG_ALLOW_NO_PW Y\n`,
-  );
-  assert.equal(stanzas.length, 1);
-  assert.deepEqual(warnings, ['4: GPG_* ignored: this stanza accepts Rijndael (KEY) packets only']);
-});
-
 test('SOURCE and DESTINATION of either family; ANY anywhere in a list', () => {
   const s = load(`SOURCE 2001:db8::/32, 198.51.100.7\n${KEYS}`).stanzas[0];
   assert.ok(s && sourceMatches(s, '2001:db8:5::9') && sourceMatches(s, '198.51.100.7'));

@@ -59,3 +59,29 @@ test('Include: a relative path, a wildcard directory or a missing directory is a
     assert.equal(r.ok ? 0 : r.problems[0]!.line, 2, inc);
   }
 });
+
+test('a GPG stanza whose GPG_HOME_DIR or GPG_EXE is missing is refused at load, with file:line', () => {
+  const H = Buffer.alloc(32, 7).toString('base64');
+  const stanza = (home: string, exe: string) =>
+    `SOURCE ANY\nHMAC_KEY_BASE64 ${H}\nGPG_HOME_DIR ${home}\nGPG_EXE ${exe}\nGPG_ALLOW_NO_PW Y\nGPG_REMOTE_ID 6A3FAD56\n`;
+  const dir = tree({ 'keyring/.keep': '' });
+  const load = (access: string) => {
+    fs.writeFileSync(path.join(dir, 'access.conf'), access);
+    fs.writeFileSync(
+      path.join(dir, 'knockd.conf'),
+      `[options]\nFirewall = nftables\nSPA_Access = ${dir}/access.conf\n[a]\nsequence = 1\n`,
+    );
+    return loadConfig(path.join(dir, 'knockd.conf'));
+  };
+  const good = load(stanza(`${dir}/keyring`, '/bin/sh'));
+  assert.ok(good.ok, good.ok ? '' : JSON.stringify(good.problems));
+  const bad = load(`\n${stanza(`${dir}/nowhere`, `${dir}/keyring`)}`);
+  assert.ok(!bad.ok);
+  assert.deepEqual(
+    bad.ok ? [] : bad.problems.map((p) => `${path.basename(p.file)}:${p.line}: ${p.message}`),
+    [
+      `access.conf:2: GPG_HOME_DIR '${dir}/nowhere' is not a directory`,
+      `access.conf:2: GPG_EXE '${dir}/keyring' is not an executable file`,
+    ],
+  );
+});

@@ -329,3 +329,73 @@ test('openFleet: Fleet_Password_File must be private; "user password" or "passwo
     fs.rmSync(dir, { recursive: true });
   }
 });
+
+test('config: Fleet_CA needs an absolute path and rediss://; openFleet reads it as PEM', async () => {
+  const tls = CONF.replace('redis://10.88.0.1:6379/0', 'rediss://10.88.0.1:6380/0');
+  const r = parseConfig(
+    tls.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = /etc/knockd/ca.pem'),
+    't.conf',
+  );
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.config.options.fleet?.ca, { path: '/etc/knockd/ca.pem', line: 5 });
+  const bad = (text: string, re: RegExp) => {
+    const b = parseConfig(text, 't.conf');
+    assert.ok(!b.ok && b.problems.some((p) => re.test(p.message)), JSON.stringify(b));
+  };
+  bad(
+    tls.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = ca.pem'),
+    /Fleet_CA needs an absolute path, got 'ca.pem'/,
+  );
+  bad(
+    CONF.replace('Fleet_Name = web', 'Fleet_Name = web\n  Fleet_CA = /etc/ca.pem'),
+    /Fleet_CA needs a TLS URL/,
+  );
+
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { openFleet } = await import('../../src/adapters/fleet.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fleet-ca-'));
+  const ca = path.join(dir, 'ca.pem');
+  const opts = { url: 'rediss://192.0.2.1:6380/0', line: 1, name: 'g', ca: { path: ca, line: 2 } };
+  try {
+    assert.throws(
+      () => openFleet(opts, new MemoryLogger(), Date.now),
+      /Fleet_CA '.*ca.pem': .*ENOENT/,
+    );
+    fs.writeFileSync(ca, 'not a certificate\n');
+    assert.throws(() => openFleet(opts, new MemoryLogger(), Date.now), /no PEM certificate/);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+test('fleet: a shared Close of one port is stored: a daemon that joins late opens the rest only', () => {
+  let now = 1_000_000;
+  const hub = new FleetHub(() => now);
+  const WEB = CONF.replace('Open = tcp/22\n', 'Open = tcp/22,tcp/80\n');
+  const a = member(hub, 's1', WEB);
+  const b = member(hub, 's2', WEB);
+  const tcp80 = [{ proto: 'tcp' as const, port: 80 }];
+  a.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30, true);
+  assert.deepEqual(b.ports('192.0.2.40'), ['ssh:tcp/22', 'ssh:tcp/80']);
+  a.k.closePorts('192.0.2.40', tcp80, 'closed by knock', true);
+  assert.deepEqual(a.ports('192.0.2.40'), ['ssh:tcp/22']);
+  assert.deepEqual(b.ports('192.0.2.40'), ['ssh:tcp/22'], 'live members close it at once');
+  now += 5000;
+  const late = member(hub, 's3', WEB);
+  assert.deepEqual(late.ports('192.0.2.40'), ['ssh:tcp/22'], 'the late member never opens tcp/80');
+  assert.ok(
+    !late.fw.updates.some((u) => u.open?.ports.some((p) => p.port === 80)),
+    'not even for a moment',
+  );
+  // A member that still holds the whole grant (it missed the Close) loses the port at its next read.
+  const stale = member(hub, 's4', WEB);
+  stale.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30);
+  stale.fleet.reconnect();
+  assert.deepEqual(stale.ports('192.0.2.40'), ['ssh:tcp/22']);
+  // A new open (a new knock) opens everything again, and is stored without the closed list.
+  b.k.open('ssh', '192.0.2.40', [...tcp22, ...tcp80], 30, true);
+  const later = member(hub, 's5', WEB);
+  assert.deepEqual(later.ports('192.0.2.40'), ['ssh:tcp/22', 'ssh:tcp/80']);
+});

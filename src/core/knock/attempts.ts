@@ -1,6 +1,7 @@
 /**
  * The attempt table behind the knock machine: every attempt lives in a slot
- * of one typed array (16 words, one cache line per slot), found through an
+ * of one typed array (8 words, two slots per cache line, and its start time
+ * in a parallel float64 array), found through an
  * open-addressing hash index keyed by (door, address), and threaded on one
  * of its door's two lists by slot number. Nothing here allocates per packet:
  * slots are recycled through a free list, and the arrays only grow
@@ -24,18 +25,19 @@ import type { Attempt } from './events.js';
 
 export const NONE = -1;
 
-/** Slot layout, in int32 words from 16*slot. */
-const KIND = 0; // 0, 4 or 6; FREE when the slot is not live
-const FAMILY = 1;
+/**
+ * Slot layout, in int32 words from 8*slot. META packs the key kind (bits
+ * 0-7: 0, 4 or 6; FREE when the slot is not live), the address family (bits
+ * 8-15) and the stage (bits 16-31; a sequence has far fewer knocks).
+ */
+const META = 0;
+const DOOR = 1;
 const K0 = 2; // K0..K0+3: key words
-const DOOR = 6;
-const STAGE = 7;
-const PREV = 8;
-const NEXT = 9;
-const HASH = 10;
-const START64 = 7; // float64 index within the slot's 8 float64s (words 14-15)
-const W = 16;
+const PREV = 6;
+const NEXT = 7;
+const W = 8;
 const FREE = 255;
+const STAGE_1 = 1 << 16;
 
 function fmix(h: number): number {
   h ^= h >>> 16;
@@ -54,7 +56,8 @@ export function textHash(s: string): number {
 
 export class AttemptTable {
   private s: Int32Array;
-  private f: Float64Array;
+  /** Start time (ms) of each slot's attempt. */
+  private starts: Float64Array;
   /** The address text of a slot: given (kind 0) or formatted once asked for; '' otherwise. */
   readonly texts: string[] = [];
   /** Head and tail slot of each list: [2*list] and [2*list+1]. */
@@ -81,27 +84,26 @@ export class AttemptTable {
     this.lists = new Int32Array(4 * Math.max(1, doors)).fill(NONE);
     this.perDoor = new Int32Array(Math.max(1, doors));
     this.capacity = capacity;
-    const buf = new ArrayBuffer(capacity * W * 4);
-    this.s = new Int32Array(buf);
-    this.f = new Float64Array(buf);
+    this.s = new Int32Array(capacity * W);
+    this.starts = new Float64Array(capacity);
     this.index = new Int32Array(4 * capacity).fill(NONE);
     this.mask = 2 * capacity - 1;
   }
 
   kind(a: number): number {
-    return this.s[W * a + KIND] as number;
+    return (this.s[W * a + META] as number) & 0xff;
   }
   family(a: number): 4 | 6 {
-    return this.s[W * a + FAMILY] as 4 | 6;
+    return (((this.s[W * a + META] as number) >>> 8) & 0xff) as 4 | 6;
   }
   key(a: number, j: number): number {
     return this.s[W * a + K0 + j] as number;
   }
   stage(a: number): number {
-    return this.s[W * a + STAGE] as number;
+    return (this.s[W * a + META] as number) >>> 16;
   }
   start(a: number): number {
-    return this.f[(W / 2) * a + START64] as number;
+    return this.starts[a] as number;
   }
   next(a: number): number {
     return this.s[W * a + NEXT] as number;
@@ -182,7 +184,7 @@ export class AttemptTable {
       if (
         index[2 * i] === h &&
         s[o + DOOR] === door &&
-        s[o + KIND] === kind &&
+        ((s[o + META] as number) & 0xff) === kind &&
         s[o + K0] === k0 &&
         s[o + K0 + 1] === k1 &&
         s[o + K0 + 2] === k2 &&
@@ -214,16 +216,13 @@ export class AttemptTable {
     }
     const s = this.s;
     const o = W * a;
-    s[o + KIND] = kind;
-    s[o + FAMILY] = family;
+    s[o + META] = kind | (family << 8) | STAGE_1;
     s[o + K0] = k0;
     s[o + K0 + 1] = k1;
     s[o + K0 + 2] = k2;
     s[o + K0 + 3] = k3;
     s[o + DOOR] = door;
-    s[o + STAGE] = 1;
-    s[o + HASH] = h;
-    this.f[(W / 2) * a + START64] = now;
+    this.starts[a] = now;
     this.texts[a] = text;
     this.place(a, h);
     this.push(2 * door, a);
@@ -245,10 +244,59 @@ export class AttemptTable {
     const s = this.s;
     const o = W * a;
     const d = s[o + DOOR] as number;
-    this.unlink((s[o + STAGE] as number) === 1 ? 2 * d : 2 * d + 1, a);
+    const meta = s[o + META] as number;
+    this.unlink(meta >>> 16 === 1 ? 2 * d : 2 * d + 1, a);
+    this.unindex(a);
+    this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    s[o + META] = FREE;
+    this.texts[a] = '';
+    s[o + NEXT] = this.free;
+    this.free = a;
+    this.count--;
+  }
+
+  /**
+   * Gives a live stage-1 slot a new key (a flood's eviction and insertion in
+   * one step, with no trip through the free list): the slot leaves its list
+   * and the index, and comes back as a fresh attempt of `door` at the tail.
+   */
+  rekey(
+    a: number,
+    h: number,
+    door: number,
+    kind: number,
+    family: number,
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    text: string,
+    now: number,
+  ): void {
+    const s = this.s;
+    const o = W * a;
+    const d = s[o + DOOR] as number;
+    this.unlink(2 * d, a);
+    this.unindex(a);
+    this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    s[o + META] = kind | (family << 8) | STAGE_1;
+    s[o + K0] = k0;
+    s[o + K0 + 1] = k1;
+    s[o + K0 + 2] = k2;
+    s[o + K0 + 3] = k3;
+    s[o + DOOR] = door;
+    this.starts[a] = now;
+    this.texts[a] = text;
+    this.place(a, h);
+    this.push(2 * door, a);
+    this.perDoor[door] = (this.perDoor[door] as number) + 1;
+  }
+
+  /** Takes a live slot's entry out of the index. */
+  private unindex(a: number): void {
     const index = this.index;
     const mask = this.mask;
-    let i = (s[o + HASH] as number) & mask;
+    let i = this.slotHash(a) & mask;
     while (index[2 * i + 1] !== a) i = (i + 1) & mask;
     // Backward-shift deletion: an entry after the hole moves into it unless
     // its home position lies cyclically in (hole, entry].
@@ -265,24 +313,18 @@ export class AttemptTable {
       }
     }
     index[2 * i + 1] = NONE;
-    this.perDoor[d] = (this.perDoor[d] as number) - 1;
-    s[o + KIND] = FREE;
-    this.texts[a] = '';
-    s[o + NEXT] = this.free;
-    this.free = a;
-    this.count--;
   }
 
   /** A match: the stage goes up, and a stage-1 attempt moves to the door's other list. */
   advance(a: number): void {
     const o = W * a;
     const d = this.s[o + DOOR] as number;
-    const stage = this.s[o + STAGE] as number;
-    if (stage === 1) {
+    const meta = this.s[o + META] as number;
+    if (meta >>> 16 === 1) {
       this.unlink(2 * d, a);
       this.push(2 * d + 1, a);
     }
-    this.s[o + STAGE] = stage + 1;
+    this.s[o + META] = meta + STAGE_1;
   }
 
   private push(list: number, a: number): void {
@@ -305,17 +347,32 @@ export class AttemptTable {
     else s[W * n + PREV] = p;
   }
 
+  /** The hash of a live slot's key (recomputed: slots do not store it). */
+  private slotHash(a: number): number {
+    const s = this.s;
+    const o = W * a;
+    return this.hash(
+      s[o + DOOR] as number,
+      (s[o + META] as number) & 0xff,
+      s[o + K0] as number,
+      s[o + K0 + 1] as number,
+      s[o + K0 + 2] as number,
+      s[o + K0 + 3] as number,
+    );
+  }
+
   /** Doubles the slots and rebuilds the index (amortised O(1) per insert). */
   private grow(): void {
     this.capacity *= 2;
-    const buf = new ArrayBuffer(this.capacity * W * 4);
-    const s = new Int32Array(buf);
+    const s = new Int32Array(this.capacity * W);
     s.set(this.s);
     this.s = s;
-    this.f = new Float64Array(buf);
+    const starts = new Float64Array(this.capacity);
+    starts.set(this.starts);
+    this.starts = starts;
     this.index = new Int32Array(4 * this.capacity).fill(NONE);
     this.mask = 2 * this.capacity - 1;
     for (let a = 0; a < this.top; a++)
-      if (s[W * a + KIND] !== FREE) this.place(a, s[W * a + HASH] as number);
+      if ((s[W * a + META] as number) !== FREE) this.place(a, this.slotHash(a));
   }
 }

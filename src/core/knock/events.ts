@@ -55,6 +55,18 @@ export class LazyEvent {
     return this.text;
   }
 
+  /**
+   * A number standing for the source, for counting distinct sources without
+   * formatting them: the IPv4 address itself, or a hash of the IPv6 words.
+   */
+  get srcKey(): number {
+    if (this.family === 4 && this.text === '') return this.w0;
+    let h = Math.imul(this.w0 ^ 0x9e3779b9, 0x85ebca6b);
+    h = Math.imul(h ^ this.w1 ^ (h >>> 15), 0xc2b2ae35);
+    h = Math.imul(h ^ this.w2 ^ (h >>> 13), 0x85ebca6b);
+    return Math.imul(h ^ this.w3 ^ (h >>> 16), 0xc2b2ae35) ^ (h >>> 15);
+  }
+
   toJSON(): object {
     return { kind: this.kind, door: this.door, src: this.src, stage: this.stage };
   }

@@ -128,17 +128,24 @@ export class KnockMachine {
   }
 
   /**
-   * Frees a place by evicting the oldest stage-1 attempt of any door;
-   * false when there is none.
+   * Starts an attempt for the packet's source at door `i` in the place of the
+   * oldest stage-1 attempt of any door (which is evicted); false when there
+   * is none.
    */
-  private evictOldestFresh(emit: Emit): boolean {
+  private replaceOldestFresh(
+    emit: Emit,
+    i: number,
+    h: number,
+    family: number,
+    now: number,
+  ): boolean {
     const t = this.table;
-    const i = t.oldestFreshDoor(this.doors.length);
-    if (i < 0) return false;
-    const oldest = t.head(2 * i);
+    const v = t.oldestFreshDoor(this.doors.length);
+    if (v < 0) return false;
+    const oldest = t.head(2 * v);
     this.evictions++;
-    const e = this.debugEvents ? slotEvent(t, 'evicted', this.doors[i]!.door, i, oldest) : null;
-    t.remove(oldest);
+    const e = this.debugEvents ? slotEvent(t, 'evicted', this.doors[v]!.door, v, oldest) : null;
+    t.rekey(oldest, h, i, this.kind, family, this.k0, this.k1, this.k2, this.k3, this.text, now);
     if (e !== null) emit(e);
     return true;
   }
@@ -276,14 +283,14 @@ export class KnockMachine {
         emit(this.openEvent(d, i, pkt.family));
         continue;
       }
-      if (t.count >= this.cap && !this.evictOldestFresh(emit)) {
+      if (!hashed) h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
+      if (t.count < this.cap)
+        t.insert(h, i, this.kind, pkt.family, this.k0, this.k1, this.k2, this.k3, this.text, now);
+      else if (!this.replaceOldestFresh(emit, i, h, pkt.family, now)) {
         // Everyone tracked is further along than this newcomer.
         this.evictions++;
         if (this.debugEvents) emit(this.event('evicted', d, i, 0));
-        continue;
       }
-      if (!hashed) h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
-      t.insert(h, i, this.kind, pkt.family, this.k0, this.k1, this.k2, this.k3, this.text, now);
     }
   }
 

@@ -43,16 +43,18 @@ export const KEYWORDS: Readonly<Record<string, string>> = {
   FORWARD_ALL: 'N accepted; Y refused (as FORCE_NAT)',
   DISABLE_DNAT: 'accepted (there is no DNAT to disable)',
   GPG_DECRYPT_ID:
-    'refused: GPG packets are not decrypted; use KEY_BASE64 + HMAC_KEY_BASE64 (fwknop --key-gen). A stanza that also has a KEY is accepted for Rijndael packets, with a warning',
-  GPG_DECRYPT_PW: 'refused (as GPG_DECRYPT_ID)',
-  GPG_ALLOW_NO_PW: 'refused (as GPG_DECRYPT_ID)',
-  GPG_REQUIRE_SIG: 'refused (as GPG_DECRYPT_ID)',
-  GPG_DISABLE_SIG: 'refused (as GPG_DECRYPT_ID)',
-  GPG_IGNORE_SIG_VERIFY_ERROR: 'refused (as GPG_DECRYPT_ID)',
-  GPG_REMOTE_ID: 'refused (as GPG_DECRYPT_ID)',
-  GPG_FINGERPRINT_ID: 'refused (as GPG_DECRYPT_ID)',
-  GPG_HOME_DIR: 'refused (as GPG_DECRYPT_ID)',
-  GPG_EXE: 'refused (as GPG_DECRYPT_ID)',
+    'accepted; informational, as in fwknopd (gpg uses the secret key the packet is encrypted to)',
+  GPG_DECRYPT_PW:
+    'supported: the passphrase of the server key, given to gpg on a pipe (--passphrase-fd), never in argv',
+  GPG_ALLOW_NO_PW: 'supported: the server key has no passphrase',
+  GPG_REQUIRE_SIG: 'supported (default Y: a GPG packet must carry a valid signature)',
+  GPG_DISABLE_SIG: 'supported (Y with GPG_REQUIRE_SIG unset: unsigned packets are accepted)',
+  GPG_IGNORE_SIG_VERIFY_ERROR:
+    'supported: Y forgives an untrusted, expired or revoked signer key, never a signature that does not verify',
+  GPG_REMOTE_ID: 'supported: short (8), long (16) key IDs or fingerprints, comma-separated',
+  GPG_FINGERPRINT_ID: 'supported: 40-digit (or 64-digit) fingerprints, comma-separated',
+  GPG_HOME_DIR: 'supported (absolute path; default /root/.gnupg, as fwknopd)',
+  GPG_EXE: 'supported (absolute path; default /usr/bin/gpg)',
   '%include':
     'refused: the parser reads one file; concatenate the included files into the file SPA_Access names',
   '%include_folder': 'refused (as %include)',

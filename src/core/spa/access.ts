@@ -10,6 +10,7 @@
  */
 import type { ConfigProblem } from '../errors.js';
 import { parsePortList, type PortSpec } from '../port.js';
+import { finishGpg, gpgLine, type GpgLines } from './access-gpg.js';
 import { KEYWORDS, REFUSED_YES } from './access-keywords.js';
 import { parseCidrList } from './cidr.js';
 import { MAX_CYCLE_COMMAND, MAX_CYCLE_TIMER, MAX_GRANT_SECONDS, type Stanza } from './stanza.js';
@@ -31,14 +32,12 @@ function ports(v: string): PortSpec[] | null {
 export type AccessConf =
   { stanzas: Stanza[]; warnings: ConfigProblem[] } | { problems: ConfigProblem[] };
 
-const GPG_ONLY_HINT = 'use KEY_BASE64 + HMAC_KEY_BASE64 (fwknop --key-gen) instead';
-
 export function parseAccessConf(text: string, file: string): AccessConf {
   const problems: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   const stanzas: Stanza[] = [];
-  /** Per stanza: whether it named GPG keywords, and where the first was. */
-  const gpgLine = new Map<Stanza, number>();
+  /** Per stanza: its GPG_* lines, when it has any. */
+  const gpgRaw = new Map<Stanza, GpgLines>();
   const cycleRaw = new Map<Stanza, { open?: string; close?: string; timer?: number }>();
   let cur: Stanza | null = null;
   let skippedBefore = 0;
@@ -223,23 +222,16 @@ export function parseAccessConf(text: string, file: string): AccessConf {
         break;
       default:
         if (name.startsWith('GPG_') && name in KEYWORDS) {
-          if (!gpgLine.has(s)) gpgLine.set(s, line);
+          let g = gpgRaw.get(s);
+          if (g === undefined) gpgRaw.set(s, (g = { line }));
+          gpgLine(g, name, value, line, yes, bad);
         } else warn(line, `unknown variable '${name}' ignored`);
     }
   });
   for (const s of stanzas) {
-    const g = gpgLine.get(s);
-    if (g !== undefined) {
-      if (s.encKey === undefined) {
-        problems.push({
-          file,
-          line: g,
-          message: `GPG stanzas are not supported (GPG packets are not decrypted); ${GPG_ONLY_HINT}`,
-        });
-        continue;
-      }
-      warn(g, 'GPG_* ignored: this stanza accepts Rijndael (KEY) packets only');
-    }
+    const g = gpgRaw.get(s);
+    const gpg = g === undefined ? undefined : finishGpg(g, s.hmacKey, file, problems, warnings);
+    if (gpg !== undefined) s.gpg = gpg;
     const c = cycleRaw.get(s);
     if (c !== undefined) {
       if (c.open === undefined)
@@ -258,9 +250,15 @@ export function parseAccessConf(text: string, file: string): AccessConf {
         else s.cycle = { open: c.open, ...(none ? {} : { close: c.close }), timer: c.timer ?? 1 };
       }
     }
-    if (s.encKey === undefined)
+    if (s.encKey === undefined && g === undefined)
       problems.push({ file, line: s.line, message: 'stanza has no KEY or KEY_BASE64' });
-    else if (s.encKey.length > 32)
+    else if (s.encKey === undefined && s.gpg === undefined && g?.passphrase === undefined)
+      problems.push({
+        file,
+        line: s.line,
+        message: 'stanza has no KEY, KEY_BASE64, GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y',
+      });
+    else if (s.encKey !== undefined && s.encKey.length > 32)
       problems.push({ file, line: s.line, message: 'KEY is longer than 32 bytes' });
     if (s.hmacKey === undefined && !s.allowNoHmac) {
       problems.push({

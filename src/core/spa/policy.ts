@@ -6,7 +6,15 @@
 import { canonicalIP } from '../ip.js';
 import { samePort, type PortSpec } from '../port.js';
 import { destinationMatches, MAX_GRANT_SECONDS, sourceMatches, type Stanza } from './access.js';
-import { decryptSpa, spaText, unwrapSpa, b64nopad, type SpaCrypto } from './spa.js';
+import { ciphertextDigest, isGpgSized, unwrapGpg } from './gpg.js';
+import {
+  decryptSpa,
+  spaText,
+  unwrapSpa,
+  b64nopad,
+  type SpaCrypto,
+  type SpaMessage,
+} from './spa.js';
 
 export const MAX_SPA_AGE = 120;
 
@@ -66,24 +74,48 @@ export class ReplayCache {
   }
 }
 
+export type SpaAccepted = {
+  ok: true;
+  address: string;
+  ports: PortSpec[];
+  seconds: number;
+  stanza: number;
+  user: string;
+  /** The packet's destination that matched the stanza's DESTINATION ('' when unknown). */
+  dst: string;
+  /** The packet's (canonical) source address, fwknopd's $PKT_SRC. */
+  pktSrc: string;
+  /** The packet's timestamp (epoch seconds), for $TIMEOUT. */
+  timestamp: number;
+  /** The client's timeout capped by MAX_FW_TIMEOUT, or undefined when it sent none. */
+  clientTimeout?: number;
+};
+
+/** A stanza whose HMAC passed on a GPG-sized packet: gpg must run before it can decide. */
+export interface GpgTry {
+  stanza: number;
+  /** The binary OpenPGP message (the HMAC-checked text with 'hQ' back, decoded). */
+  ciphertext: Uint8Array;
+  /** Where the packet is going, as the stanza's DESTINATION matched it. */
+  dst: string;
+}
+
+/** The rest of a GPG packet's evaluation: continued by admitGpg (policy-gpg.ts). */
+export interface GpgPending {
+  tries: GpgTry[];
+  source: string;
+  /** The digest of the ciphertext, checked and burned like a message digest. */
+  digest: string;
+}
+
 export type SpaDecision =
+  | SpaAccepted
   | {
-      ok: true;
-      address: string;
-      ports: PortSpec[];
-      seconds: number;
-      stanza: number;
-      user: string;
-      /** The packet's destination that matched the stanza's DESTINATION ('' when unknown). */
-      dst: string;
-      /** The packet's (canonical) source address, fwknopd's $PKT_SRC. */
-      pktSrc: string;
-      /** The packet's timestamp (epoch seconds), for $TIMEOUT. */
-      timestamp: number;
-      /** The client's timeout capped by MAX_FW_TIMEOUT, or undefined when it sent none. */
-      clientTimeout?: number;
-    }
-  | { ok: false; reason: string };
+      ok: false;
+      reason: string;
+      /** Set when only gpg can decide: the stanzas to try, in order. */
+      gpg?: GpgPending;
+    };
 
 /**
  * The packet's source as canonical text, or null. IPv4-mapped IPv6 (a dual
@@ -100,6 +132,75 @@ export function canonicalSource(src: string): string | null {
   return ip.text;
 }
 
+/** The digest this packet burned, if any: a later stanza sees it in the cache, and that is this packet, not a replay. */
+export interface Burned {
+  digest?: string;
+}
+
+/**
+ * The checks after a stanza authenticated and decrypted the message, shared
+ * by both encryptions: replay (burned here, as fwknopd does, before the
+ * policy), age, source address, user, type, ports. `skip` sends the packet
+ * on to the next stanza, as fwknopd's loop does.
+ */
+export function admit(
+  s: Stanza,
+  i: number,
+  m: SpaMessage,
+  pkt: { source: string; dst: string },
+  replay: ReplayCache,
+  now: number,
+  c: SpaCrypto,
+  burned: Burned,
+): SpaDecision | { skip: string } {
+  // The replay digest covers the decrypted message, not the text or the
+  // ciphertext: any spelling that decrypts to the same message (a base64
+  // variant, an unchecked header bit, a changed padding byte under a
+  // stream mode) is the same packet. A client never sends one message twice:
+  // each carries 16 random digits and its timestamp.
+  const digest = b64nopad(c.hash('sha256', new TextEncoder().encode(JSON.stringify(m))));
+  if (digest !== burned.digest && replay.has(digest))
+    return { ok: false, reason: 'replayed packet' };
+  // Authentic: burn it now, before the policy checks, as fwknopd does.
+  const ahead = m.timestamp > now + replay.windowSeconds;
+  if (!replay.add(digest, m.timestamp + replay.windowSeconds, ahead))
+    return { ok: false, reason: 'replay cache full' };
+  burned.digest = digest;
+  if (Math.abs(now - m.timestamp) > replay.windowSeconds)
+    return { ok: false, reason: `packet is ${now - m.timestamp} s old` };
+  if (m.allowIp === '0.0.0.0' && s.requireSourceAddress)
+    return { ok: false, reason: '0.0.0.0 when REQUIRE_SOURCE_ADDRESS is set' };
+  if (s.requireUsername !== undefined && m.user !== s.requireUsername)
+    return { skip: `username '${m.user}' is not '${s.requireUsername}'` };
+  if (m.type !== 1 && m.type !== 3)
+    return { skip: `message type ${m.type} is not supported (access requests only)` };
+  const restricted = m.access.find((a) => s.restrictPorts.some((r2) => samePort(r2, a)));
+  if (restricted !== undefined)
+    return { skip: `${restricted.proto}/${restricted.port} is in RESTRICT_PORTS` };
+  const open = s.openPorts;
+  const outside =
+    open === undefined ? undefined : m.access.find((a) => !open.some((o) => samePort(o, a)));
+  if (outside !== undefined)
+    return { skip: `${outside.proto}/${outside.port} is not in OPEN_PORTS` };
+  const clientTimeout =
+    m.timeout !== undefined && m.timeout > 0 ? Math.min(m.timeout, s.maxFwTimeout) : undefined;
+  const seconds = clientTimeout ?? s.fwAccessTimeout;
+  return {
+    ok: true,
+    // Both are canonical: decryption canonicalises the allow IP.
+    address: m.allowIp === '0.0.0.0' ? pkt.source : m.allowIp,
+    ports: m.access,
+    // access.conf bounds both timeouts; the cap keeps any grant expiry sane.
+    seconds: Math.min(seconds, MAX_GRANT_SECONDS),
+    stanza: i,
+    user: m.user,
+    dst: pkt.dst,
+    pktSrc: pkt.source,
+    timestamp: m.timestamp,
+    ...(clientTimeout === undefined ? {} : { clientTimeout }),
+  };
+}
+
 /**
  * @param payload the UDP payload bytes exactly as received (any length:
  *   the length is checked before anything else looks at them).
@@ -109,7 +210,8 @@ export function canonicalSource(src: string): string | null {
  *   matches when it holds one of them. An empty list matches only
  *   `DESTINATION ANY` (the default).
  * On success `address` is canonical IP text and `seconds` is at most
- * MAX_GRANT_SECONDS.
+ * MAX_GRANT_SECONDS. A GPG-sized packet that no Rijndael key opens comes
+ * back with `gpg`: the stanzas whose HMAC passed, for gpg to decide.
  */
 export function evaluateSpa(
   payload: Uint8Array,
@@ -141,85 +243,41 @@ export function evaluateSpa(
       reason: `no access.conf stanza for ${source} -> ${dsts.join(',') || 'unknown destination'} (DESTINATION)`,
     };
   let last = 'no stanza accepted the packet';
-  // The digest this call burned: a later stanza sees it in the cache, and
-  // that is this packet, not a replay.
-  let burned: string | undefined;
+  const burned: Burned = {};
+  const gpg = isGpgSized(t.text);
+  const tries: GpgTry[] = [];
   for (const { s, i } of candidates) {
     if (s.accessExpire !== undefined && now > s.accessExpire) {
       last = `stanza at line ${s.line} has expired`;
       continue;
     }
+    const hmac = s.hmacKey === undefined ? undefined : { key: s.hmacKey, alg: s.hmacAlg };
+    if (gpg && s.gpg !== undefined) {
+      const g = unwrapGpg(t.text, hmac, c);
+      if (g.ok) tries.push({ stanza: i, ciphertext: g.ciphertext, dst: dstFor(s) ?? '' });
+      else last = g.reason;
+    }
     if (s.encKey === undefined) continue;
     const keys = {
       encKey: s.encKey,
-      ...(s.hmacKey === undefined ? {} : { hmacKey: s.hmacKey }),
+      ...(hmac && { hmacKey: hmac.key }),
       hmacAlg: s.hmacAlg,
       mode: s.mode,
     };
     const u = unwrapSpa(t.text, keys, c);
-    if (!u.ok) {
-      last = u.reason;
-      continue;
-    }
-    const r = decryptSpa(u.raw, keys, c);
+    const r = u.ok ? decryptSpa(u.raw, keys, c) : u;
     if (!r.ok) {
       last = r.reason;
       continue;
     }
-    const m = r.message;
-    // The replay digest covers the decrypted message, not the text or the
-    // ciphertext: any spelling that decrypts to the same message (a base64
-    // variant, an unchecked header bit, a changed padding byte under a
-    // stream mode) is the same packet. A client never sends one message twice:
-    // each carries 16 random digits and its timestamp.
-    const digest = b64nopad(c.hash('sha256', new TextEncoder().encode(JSON.stringify(m))));
-    if (digest !== burned && replay.has(digest)) return { ok: false, reason: 'replayed packet' };
-    // Authentic: burn it now, before the policy checks, as fwknopd does.
-    const ahead = m.timestamp > now + replay.windowSeconds;
-    if (!replay.add(digest, m.timestamp + replay.windowSeconds, ahead))
-      return { ok: false, reason: 'replay cache full' };
-    burned = digest;
-    if (Math.abs(now - m.timestamp) > replay.windowSeconds)
-      return { ok: false, reason: `packet is ${now - m.timestamp} s old` };
-    if (m.allowIp === '0.0.0.0' && s.requireSourceAddress)
-      return { ok: false, reason: '0.0.0.0 when REQUIRE_SOURCE_ADDRESS is set' };
-    if (s.requireUsername !== undefined && m.user !== s.requireUsername) {
-      last = `username '${m.user}' is not '${s.requireUsername}'`;
-      continue;
-    }
-    if (m.type !== 1 && m.type !== 3) {
-      last = `message type ${m.type} is not supported (access requests only)`;
-      continue;
-    }
-    const restricted = m.access.find((a) => s.restrictPorts.some((r2) => samePort(r2, a)));
-    if (restricted !== undefined) {
-      last = `${restricted.proto}/${restricted.port} is in RESTRICT_PORTS`;
-      continue;
-    }
-    const open = s.openPorts;
-    const outside =
-      open === undefined ? undefined : m.access.find((a) => !open.some((o) => samePort(o, a)));
-    if (outside !== undefined) {
-      last = `${outside.proto}/${outside.port} is not in OPEN_PORTS`;
-      continue;
-    }
-    const clientTimeout =
-      m.timeout !== undefined && m.timeout > 0 ? Math.min(m.timeout, s.maxFwTimeout) : undefined;
-    const seconds = clientTimeout ?? s.fwAccessTimeout;
-    return {
-      ok: true,
-      // Both are canonical: decryptSpa canonicalises the allow IP.
-      address: m.allowIp === '0.0.0.0' ? source : m.allowIp,
-      ports: m.access,
-      // access.conf bounds both timeouts; the cap keeps any grant expiry sane.
-      seconds: Math.min(seconds, MAX_GRANT_SECONDS),
-      stanza: i,
-      user: m.user,
-      dst: dstFor(s) ?? '',
-      pktSrc: source,
-      timestamp: m.timestamp,
-      ...(clientTimeout === undefined ? {} : { clientTimeout }),
-    };
+    const d = admit(s, i, r.message, { source, dst: dstFor(s) ?? '' }, replay, now, c, burned);
+    if ('skip' in d) last = d.skip;
+    else return d;
   }
-  return { ok: false, reason: last };
+  const first = tries[0];
+  if (first === undefined) return { ok: false, reason: last };
+  // Every try holds the same bytes: the HMAC only decides which stanzas may.
+  const digest = ciphertextDigest(first.ciphertext, c);
+  if (replay.has(digest)) return { ok: false, reason: 'replayed packet' };
+  return { ok: false, reason: last, gpg: { tries, source, digest } };
 }

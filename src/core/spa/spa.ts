@@ -93,6 +93,10 @@ export const DIGEST_BY_LEN: Record<number, DigestAlg[]> = {
   86: ['sha512', 'sha3-512'],
 };
 
+/** The base64 of an OpenPGP public-key-encrypted session key packet's header (0x85): fwknop's B64_GPG_PREFIX. */
+export const GPG_PREFIX = 'hQ';
+/** fwknop's MIN_GNUPG_MSG_SIZE: a payload this long (HMAC included) is taken for a GPG packet. */
+export const MIN_GNUPG_MSG_SIZE = 400;
 /** fwknop's MIN_SPA_DATA_SIZE and MAX_SPA_PACKET_LEN: the payload bounds fwknopd accepts. */
 export const MIN_SPA_DATA_SIZE = 140;
 export const MAX_SPA_PACKET_LEN = 1500;
@@ -154,7 +158,10 @@ export function precheck(payload: string): string | null {
   if (payload.length < MIN_SPA_DATA_SIZE || payload.length > MAX_SPA_PACKET_LEN)
     return `bad length ${payload.length}`;
   if (payload.startsWith(SPA_PREFIX)) return 'starts with the Salted__ prefix (replay attempt)';
-  if (payload.length > 400 && payload.startsWith('hQ')) return 'GPG-encrypted SPA is not supported';
+  // The client strips the 'hQ' every GPG packet starts with and fwknopd adds
+  // it back: a packet that already has it is a replay with the prefix put back.
+  if (payload.length > MIN_GNUPG_MSG_SIZE && payload.startsWith(GPG_PREFIX))
+    return 'starts with the GPG prefix hQ (replay attempt)';
   for (let i = 0; i < payload.length; i++) {
     const ch = payload.charCodeAt(i);
     if (ch !== 0x3d && b64value(ch) < 0) return 'not base64 text';
@@ -211,6 +218,11 @@ export function decryptSpa(raw: Uint8Array, keys: SpaKeys, c: SpaCrypto): SpaRes
   if (pad >= 1 && pad <= 16 && padded.subarray(padded.length - pad).every((x) => x === pad)) {
     pt = padded.subarray(0, padded.length - pad);
   }
+  return decodePlain(pt, c);
+}
+
+/** The checks every decrypted message passes, AES or GPG, then its fields. */
+export function decodePlain(pt: Uint8Array, c: SpaCrypto): SpaResult {
   if (pt.length < 36 || pt.length > 1499) return fail('decrypted length out of range');
   if (!digits(text(pt.subarray(0, 16)), 16, 16) || pt[16] !== 0x3a)
     return fail('decryption failed (wrong key?)');

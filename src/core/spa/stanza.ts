@@ -1,6 +1,7 @@
 /** One access.conf stanza: what a SPA packet may do, and for whom. Pure. */
 import type { PortSpec } from '../port.js';
 import { addressIn, type Cidr } from './cidr.js';
+import type { StanzaGpg } from './gpg.js';
 import type { AesMode, HmacAlg } from './spa.js';
 
 /** A stanza's command cycle (CMD_CYCLE_OPEN/CLOSE/TIMER): run instead of a grant. */
@@ -36,6 +37,8 @@ export interface Stanza {
   accessExpire?: number;
   allowNoHmac: boolean;
   cycle?: CmdCycle;
+  /** Present when the stanza decrypts GPG packets (GPG_DECRYPT_PW or GPG_ALLOW_NO_PW Y). */
+  gpg?: StanzaGpg;
 }
 
 /**
