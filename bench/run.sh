@@ -100,6 +100,16 @@ stop_daemon() {
 TICKS=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime (comm has no spaces here)
 rss_kb() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# Where a process's resident memory is, as JSON fields: anonymous, the node
+# binary's pages (shared with every node process), the capture ring (a
+# packet socket's mapping), everything else file-backed.
+mem_parts() {
+  awk '/^[0-9a-f]+-[0-9a-f]+ /{name=$6} /^Rss:/{
+      if (name ~ /\/node$/) bin += $2; else if (name ~ /^socket:/) ring += $2
+    }
+    END {printf "\"node_bin_kb\":%d,\"ring_kb\":%d", bin, ring}' "/proc/$1/smaps"
+  printf ',"anon_kb":%d' "$(rss_kb "$1" RssAnon)"
+}
 dropped() { # capture drops as the daemon reports them (ours only)
   [ "$1" = ours ] || { echo null; return; }
   in_srv "$ROOT/bin/knockctl" -s "$WORK/knockd.sock" --json status | sed -n 's/.*"dropped": \([0-9]*\).*/\1/p' | head -1
@@ -213,14 +223,24 @@ spa_latency fwknopd
 
 want memory && {
 echo "== (d) peak RSS with $MILLION distinct spoofed sources at top speed"
+# What any Node program costs here, idle: a bare node, and an empty ES module.
+echo 'setTimeout(() => {}, 3000);' >"$WORK/idle.mjs"
+for f in bare esm; do
+  if [ "$f" = bare ]; then node -e 'setTimeout(() => {}, 3000)' & else node "$WORK/idle.mjs" & fi
+  p=$!
+  sleep 1.5
+  echo "{\"test\":\"node-floor\",\"kind\":\"$f\",\"rss_kb\":$(rss_kb "$p" VmRSS),$(mem_parts "$p")}" >>"$JSONL"
+  wait "$p"
+done
 for name in ours knockd; do
   start_daemon "$name" "$(config "$name" command 5)"
   idle=$(rss_kb "$DPID" VmRSS)
+  parts=$(mem_parts "$DPID")
   in_cli timeout 60 tcpreplay --topspeed -i veth-c "$WORK/million.pcap" >"$WORK/replay.out" 2>&1
   sleep 1
   peak=$(rss_kb "$DPID" VmHWM)
   drops=$(dropped "$name")
-  echo "{\"test\":\"million\",\"daemon\":\"$name\",\"sources\":$MILLION,\"idle_rss_kb\":$idle,\"peak_rss_kb\":$peak,\"dropped\":${drops:-null}}" >>"$JSONL"
+  echo "{\"test\":\"million\",\"daemon\":\"$name\",\"sources\":$MILLION,\"idle_rss_kb\":$idle,\"peak_rss_kb\":$peak,\"dropped\":${drops:-null},$parts}" >>"$JSONL"
   echo "  $name: idle $idle kB, peak $peak kB, dropped ${drops:-n/a}"
   stop_daemon
 done
