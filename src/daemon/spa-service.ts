@@ -18,6 +18,7 @@ import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
 import { formatProblem } from '../core/errors.js';
 import { GpgRuns } from './spa-gpg.js';
+import { warmVerifier } from './spa-warm.js';
 import {
   NO_GPG,
   type Clock,
@@ -97,6 +98,7 @@ export class SpaService {
     }
     this.settings = next;
     for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
+    if (next !== undefined) warmVerifier(next.stanzas, this.crypto, Math.floor(this.now() / 1000));
   }
 
   /**
