@@ -46,7 +46,11 @@ say(
   `Measured by \`bench/run.sh\` on ${new Date().toISOString().slice(0, 10)}: ${machine}. knockd is Debian's knockd 0.8, run in the same namespaces in the same run. Rerun with \`sudo bench/run.sh\` (or \`--quick\`).`,
 );
 say();
-say('![flood success and latency](benchmarks.png)');
+say('![flood success, latency, throughput on the pcap file, memory](benchmarks.png)');
+say();
+say(
+  'Profiles, breakdowns, trials of constants and why missed targets are missed: [performance.md](performance.md) (measured by hand; this file is regenerated).',
+);
 say();
 {
   // The issue's targets, checked against this run.
