@@ -21,7 +21,9 @@
  *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
  */
 import { formatWords } from './decode.js';
-import type { Attempt } from './events.js';
+import { fmix } from './hash.js';
+
+export { textHash } from './hash.js';
 
 export const NONE = -1;
 
@@ -38,21 +40,6 @@ const NEXT = 7;
 const W = 8;
 const FREE = 255;
 const STAGE_1 = 1 << 16;
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
-}
-
-/** FNV-1a over the UTF-16 units: only for addresses given as text (tests, tools). */
-export function textHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
-}
 
 export class AttemptTable {
   private s: Int32Array;
@@ -132,25 +119,6 @@ export class AttemptTable {
     return victim;
   }
 
-  /** Every attempt, door by door (knockctl status). */
-  list(doorNames: readonly string[]): { door: string; attempt: Attempt }[] {
-    const out: { door: string; attempt: Attempt }[] = [];
-    doorNames.forEach((door, i) => {
-      for (const l of [2 * i, 2 * i + 1])
-        for (let a = this.head(l); a !== NONE; a = this.next(a))
-          out.push({
-            door,
-            attempt: {
-              src: this.textOf(a),
-              family: this.family(a),
-              stage: this.stage(a),
-              start: this.start(a),
-            },
-          });
-    });
-    return out;
-  }
-
   head(list: number): number {
     return this.lists[2 * list] as number;
   }
@@ -214,19 +182,7 @@ export class AttemptTable {
       if (this.top === this.capacity) this.grow();
       a = this.top++;
     }
-    const s = this.s;
-    const o = W * a;
-    s[o + META] = kind | (family << 8) | STAGE_1;
-    s[o + K0] = k0;
-    s[o + K0 + 1] = k1;
-    s[o + K0 + 2] = k2;
-    s[o + K0 + 3] = k3;
-    s[o + DOOR] = door;
-    this.starts[a] = now;
-    this.texts[a] = text;
-    this.place(a, h);
-    this.push(2 * door, a);
-    this.perDoor[door] = (this.perDoor[door] as number) + 1;
+    this.fill(a, h, door, kind, family, k0, k1, k2, k3, text, now);
     this.count++;
     return a;
   }
@@ -279,6 +235,25 @@ export class AttemptTable {
     this.unlink(2 * d, a);
     this.unindex(a);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
+    this.fill(a, h, door, kind, family, k0, k1, k2, k3, text, now);
+  }
+
+  /** Makes slot `a` a fresh attempt of `door`: key, start, index entry, tail of the door's fresh list. */
+  private fill(
+    a: number,
+    h: number,
+    door: number,
+    kind: number,
+    family: number,
+    k0: number,
+    k1: number,
+    k2: number,
+    k3: number,
+    text: string,
+    now: number,
+  ): void {
+    const s = this.s;
+    const o = W * a;
     s[o + META] = kind | (family << 8) | STAGE_1;
     s[o + K0] = k0;
     s[o + K0 + 1] = k1;

@@ -30,6 +30,7 @@
 import type { Door, Knock } from '../config.js';
 import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
+import { listAttempts } from './attempt-list.js';
 import {
   addressWords,
   LazyEvent,
@@ -200,7 +201,10 @@ export class KnockMachine {
   }
 
   attempts(): { door: string; attempt: Attempt }[] {
-    return this.table.list(this.doors.map((d) => d.door.name));
+    return listAttempts(
+      this.table,
+      this.doors.map((d) => d.door.name),
+    );
   }
 
   /** Feed one decoded packet captured at `now` (ms). */
