@@ -11,9 +11,7 @@
  * - A key is (door, kind, k0..k3): kind 4 or 6 with the address words (IPv4
  *   in k0, the rest 0), or kind 0 for an address known only as text (then k0
  *   is a hash of the text and the text itself is compared).
- * - The index uses linear probing at a load factor of at most 1/2, and
- *   deletion shifts later entries back (no tombstones), so a lookup touches
- *   a short run of entries however many attempts came and went.
+ * - The index (attempt-index.ts) is at most half full.
  * - The hash is seeded, so a flood of chosen source addresses cannot aim at
  *   one run of the index without knowing the seed. The seed changes where
  *   attempts sit in the index, never what the machine does.
@@ -22,10 +20,10 @@
  */
 import { formatWords } from './decode.js';
 import { fmix } from './hash.js';
+import { NONE, place, unplace } from './attempt-index.js';
 
 export { textHash } from './hash.js';
-
-export const NONE = -1;
+export { NONE } from './attempt-index.js';
 
 /**
  * Slot layout, in int32 words from 8*slot. META packs the key kind (bits
@@ -62,6 +60,16 @@ export class AttemptTable {
   private top = 0;
   private free = NONE;
   count = 0;
+  /**
+   * The probe: the key of the packet being handled, set once per packet by
+   * setProbe and used by hash, find, insert and rekey (kind 0: text only).
+   */
+  pKind = 0;
+  p0 = 0;
+  p1 = 0;
+  p2 = 0;
+  p3 = 0;
+  pText = '';
 
   constructor(
     doors: number,
@@ -123,28 +131,33 @@ export class AttemptTable {
     return this.lists[2 * list] as number;
   }
 
-  /** The hash of a key; pass it to find and insert. */
-  hash(door: number, kind: number, k0: number, k1: number, k2: number, k3: number): number {
+  setProbe(kind: number, k0: number, k1: number, k2: number, k3: number, text: string): void {
+    this.pKind = kind;
+    this.p0 = k0;
+    this.p1 = k1;
+    this.p2 = k2;
+    this.p3 = k3;
+    this.pText = text;
+  }
+
+  /** The hash of the probe at `door`; pass it to find, insert and rekey. */
+  hash(door: number): number {
+    return this.hashKey(door, this.pKind, this.p0, this.p1, this.p2, this.p3);
+  }
+
+  private hashKey(door: number, kind: number, k0: number, k1: number, k2: number, k3: number) {
     let h = fmix(this.seed ^ Math.imul(door + 1, 0x9e3779b1) ^ kind);
     h = fmix(h ^ k0);
     if (kind === 6) h = fmix(fmix(fmix(h ^ k1) ^ k2) ^ k3);
     return h;
   }
 
-  /** The live slot with this key, or NONE. */
-  find(
-    h: number,
-    door: number,
-    kind: number,
-    k0: number,
-    k1: number,
-    k2: number,
-    k3: number,
-    text: string,
-  ): number {
+  /** The live slot of the probe at `door`, or NONE. */
+  find(h: number, door: number): number {
     const index = this.index;
     const mask = this.mask;
     const s = this.s;
+    const kind = this.pKind;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const a = index[2 * i + 1] as number;
       if (a === NONE) return NONE;
@@ -153,46 +166,27 @@ export class AttemptTable {
         index[2 * i] === h &&
         s[o + DOOR] === door &&
         ((s[o + META] as number) & 0xff) === kind &&
-        s[o + K0] === k0 &&
-        s[o + K0 + 1] === k1 &&
-        s[o + K0 + 2] === k2 &&
-        s[o + K0 + 3] === k3 &&
-        (kind !== 0 || this.texts[a] === text)
+        s[o + K0] === this.p0 &&
+        s[o + K0 + 1] === this.p1 &&
+        s[o + K0 + 2] === this.p2 &&
+        s[o + K0 + 3] === this.p3 &&
+        (kind !== 0 || this.texts[a] === this.pText)
       )
         return a;
     }
   }
 
-  /** Adds a stage-1 attempt (the key must not be live) at the tail of the door's fresh list. */
-  insert(
-    h: number,
-    door: number,
-    kind: number,
-    family: number,
-    k0: number,
-    k1: number,
-    k2: number,
-    k3: number,
-    text: string,
-    now: number,
-  ): number {
+  /** Adds the probe as a stage-1 attempt of `door` (it must not be live there), at the tail of the door's fresh list. */
+  insert(h: number, door: number, family: number, now: number): number {
     let a = this.free;
     if (a !== NONE) this.free = this.s[W * a + NEXT] as number;
     else {
       if (this.top === this.capacity) this.grow();
       a = this.top++;
     }
-    this.fill(a, h, door, kind, family, k0, k1, k2, k3, text, now);
+    this.fill(a, h, door, family, now);
     this.count++;
     return a;
-  }
-
-  private place(a: number, h: number): void {
-    const mask = this.mask;
-    let i = h & mask;
-    while (this.index[2 * i + 1] !== NONE) i = (i + 1) & mask;
-    this.index[2 * i] = h;
-    this.index[2 * i + 1] = a;
   }
 
   /** Removes a live slot from its list and the index, and frees it. */
@@ -202,7 +196,7 @@ export class AttemptTable {
     const d = s[o + DOOR] as number;
     const meta = s[o + META] as number;
     this.unlink(meta >>> 16 === 1 ? 2 * d : 2 * d + 1, a);
-    this.unindex(a);
+    unplace(this.index, this.mask, this.slotHash(a), a);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
     s[o + META] = FREE;
     this.texts[a] = '';
@@ -216,78 +210,31 @@ export class AttemptTable {
    * one step, with no trip through the free list): the slot leaves its list
    * and the index, and comes back as a fresh attempt of `door` at the tail.
    */
-  rekey(
-    a: number,
-    h: number,
-    door: number,
-    kind: number,
-    family: number,
-    k0: number,
-    k1: number,
-    k2: number,
-    k3: number,
-    text: string,
-    now: number,
-  ): void {
+  rekey(a: number, h: number, door: number, family: number, now: number): void {
     const s = this.s;
     const o = W * a;
     const d = s[o + DOOR] as number;
     this.unlink(2 * d, a);
-    this.unindex(a);
+    unplace(this.index, this.mask, this.slotHash(a), a);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
-    this.fill(a, h, door, kind, family, k0, k1, k2, k3, text, now);
+    this.fill(a, h, door, family, now);
   }
 
   /** Makes slot `a` a fresh attempt of `door`: key, start, index entry, tail of the door's fresh list. */
-  private fill(
-    a: number,
-    h: number,
-    door: number,
-    kind: number,
-    family: number,
-    k0: number,
-    k1: number,
-    k2: number,
-    k3: number,
-    text: string,
-    now: number,
-  ): void {
+  private fill(a: number, h: number, door: number, family: number, now: number): void {
     const s = this.s;
     const o = W * a;
-    s[o + META] = kind | (family << 8) | STAGE_1;
-    s[o + K0] = k0;
-    s[o + K0 + 1] = k1;
-    s[o + K0 + 2] = k2;
-    s[o + K0 + 3] = k3;
+    s[o + META] = this.pKind | (family << 8) | STAGE_1;
+    s[o + K0] = this.p0;
+    s[o + K0 + 1] = this.p1;
+    s[o + K0 + 2] = this.p2;
+    s[o + K0 + 3] = this.p3;
     s[o + DOOR] = door;
     this.starts[a] = now;
-    this.texts[a] = text;
-    this.place(a, h);
+    this.texts[a] = this.pText;
+    place(this.index, this.mask, h, a);
     this.push(2 * door, a);
     this.perDoor[door] = (this.perDoor[door] as number) + 1;
-  }
-
-  /** Takes a live slot's entry out of the index. */
-  private unindex(a: number): void {
-    const index = this.index;
-    const mask = this.mask;
-    let i = this.slotHash(a) & mask;
-    while (index[2 * i + 1] !== a) i = (i + 1) & mask;
-    // Backward-shift deletion: an entry after the hole moves into it unless
-    // its home position lies cyclically in (hole, entry].
-    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const b = index[2 * j + 1] as number;
-      if (b === NONE) break;
-      const hb = index[2 * j] as number;
-      const home = hb & mask;
-      const stays = i <= j ? i < home && home <= j : i < home || home <= j;
-      if (!stays) {
-        index[2 * i] = hb;
-        index[2 * i + 1] = b;
-        i = j;
-      }
-    }
-    index[2 * i + 1] = NONE;
   }
 
   /** A match: the stage goes up, and a stage-1 attempt moves to the door's other list. */
@@ -326,7 +273,7 @@ export class AttemptTable {
   private slotHash(a: number): number {
     const s = this.s;
     const o = W * a;
-    return this.hash(
+    return this.hashKey(
       s[o + DOOR] as number,
       (s[o + META] as number) & 0xff,
       s[o + K0] as number,
@@ -348,6 +295,6 @@ export class AttemptTable {
     this.index = new Int32Array(4 * this.capacity).fill(NONE);
     this.mask = 2 * this.capacity - 1;
     for (let a = 0; a < this.top; a++)
-      if ((s[W * a + META] as number) !== FREE) this.place(a, this.slotHash(a));
+      if ((s[W * a + META] as number) !== FREE) place(this.index, this.mask, this.slotHash(a), a);
   }
 }

@@ -68,13 +68,7 @@ export class KnockMachine {
   debugEvents = true;
   /** First knocks that lost their place (or never got one) because the table was full. */
   evictions = 0;
-  /** The key of the packet being handled (kind 0: text only, see attempts.ts). */
-  private kind = 0;
-  private k0 = 0;
-  private k1 = 0;
-  private k2 = 0;
-  private k3 = 0;
-  private text = '';
+  /** The family of the packet being handled (its key is the table's probe). */
   private family: 4 | 6 = 4;
 
   constructor(
@@ -120,11 +114,11 @@ export class KnockMachine {
       i,
       stage,
       this.family,
-      this.text,
-      this.k0,
-      this.k1,
-      this.k2,
-      this.k3,
+      this.table.pText,
+      this.table.p0,
+      this.table.p1,
+      this.table.p2,
+      this.table.p3,
     ) as unknown as KnockEvent;
   }
 
@@ -146,7 +140,7 @@ export class KnockMachine {
     const oldest = t.head(2 * v);
     this.evictions++;
     const e = this.debugEvents ? slotEvent(t, 'evicted', this.doors[v]!.door, v, oldest) : null;
-    t.rekey(oldest, h, i, this.kind, family, this.k0, this.k1, this.k2, this.k3, this.text, now);
+    t.rekey(oldest, h, i, family, now);
     if (e !== null) emit(e);
     return true;
   }
@@ -210,20 +204,10 @@ export class KnockMachine {
   /** Feed one decoded packet captured at `now` (ms). */
   onPacket(pkt: Packet, now: number, emit: Emit): void {
     this.family = pkt.family;
-    if (pkt.words) {
-      this.kind = pkt.family;
-      this.k0 = pkt.s0;
-      this.k1 = pkt.family === 6 ? pkt.s1 : 0;
-      this.k2 = pkt.family === 6 ? pkt.s2 : 0;
-      this.k3 = pkt.family === 6 ? pkt.s3 : 0;
-      this.text = '';
-    } else {
-      this.kind = 0;
-      this.text = pkt.src;
-      this.k0 = textHash(pkt.src);
-      this.k1 = this.k2 = this.k3 = 0;
-    }
     const t = this.table;
+    if (!pkt.words) t.setProbe(0, textHash(pkt.src), 0, 0, 0, pkt.src);
+    else if (pkt.family === 4) t.setProbe(4, pkt.s0, 0, 0, 0, '');
+    else t.setProbe(6, pkt.s0, pkt.s1, pkt.s2, pkt.s3, '');
     let local = -1; // -1 not yet asked, 0 no, 1 yes
     for (let i = 0; i < this.doors.length; i++) {
       const d = this.doors[i] as DoorState;
@@ -241,8 +225,8 @@ export class KnockMachine {
       let a = NONE;
       if (t.perDoor[i] !== 0) {
         hashed = true;
-        h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
-        a = t.find(h, i, this.kind, this.k0, this.k1, this.k2, this.k3, this.text);
+        h = t.hash(i);
+        a = t.find(h, i);
       }
       if (a !== NONE && now - t.start(a) > door.seqTimeout * 1000) {
         const e = slotEvent(t, 'timeout', d.door, i, a);
@@ -287,9 +271,8 @@ export class KnockMachine {
         emit(this.openEvent(d, i, pkt.family));
         continue;
       }
-      if (!hashed) h = t.hash(i, this.kind, this.k0, this.k1, this.k2, this.k3);
-      if (t.count < this.cap)
-        t.insert(h, i, this.kind, pkt.family, this.k0, this.k1, this.k2, this.k3, this.text, now);
+      if (!hashed) h = t.hash(i);
+      if (t.count < this.cap) t.insert(h, i, pkt.family, now);
       else if (!this.replaceOldestFresh(emit, i, h, pkt.family, now)) {
         // Everyone tracked is further along than this newcomer.
         this.evictions++;
