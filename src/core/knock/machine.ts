@@ -12,11 +12,10 @@
  * Invariants:
  * - Attempts are keyed by (door, source), so concurrent knockers never
  *   disturb each other, and doors sharing a prefix progress in parallel.
- * - Work per packet is O(number of doors): one hash lookup per door in the
- *   attempt table (attempts.ts), which is typed arrays indexed by slot
- *   number. A decoded packet's addresses are compared as 32-bit words; their
- *   text is formatted only when an emitted event's `src` is read, so the
- *   packet path builds no strings and no per-attempt objects.
+ * - Work per packet is O(number of doors): one lookup per door in the
+ *   attempt table (attempts.ts). Addresses are compared as 32-bit words and
+ *   formatted only when an event's `src` is read: no strings, no objects
+ *   per attempt.
  * - At most `cap` attempts exist. When a new attempt would exceed it, the
  *   oldest stage-1 attempt is evicted; if every attempt is further along,
  *   the new one is not tracked. A spoofed first-knock flood therefore only
@@ -31,6 +30,7 @@ import type { Door, Knock } from '../config.js';
 import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
 import { listAttempts } from './attempt-list.js';
+import { LocalAddresses } from './local.js';
 import {
   addressWords,
   LazyEvent,
@@ -59,8 +59,7 @@ export const DEFAULT_MAX_ATTEMPTS = 100_000;
 export class KnockMachine {
   private doors: DoorState[] = [];
   private table: AttemptTable;
-  private local: ReadonlySet<string> = new Set();
-  private localWords: { kind: number; w: Int32Array }[] = [];
+  private readonly local = new LocalAddresses();
   /**
    * Whether to emit the debug-only events (reset, flags, duplicate, evicted).
    * The daemon turns them off unless -D: a flood would allocate one per packet.
@@ -150,15 +149,7 @@ export class KnockMachine {
    * means "whatever the capture filter let through".
    */
   setLocalAddresses(addrs: ReadonlySet<string>): void {
-    this.local = addrs;
-    this.localWords = [...addrs].map(addressWords).filter((x) => x.kind !== -1);
-  }
-
-  private isLocal(pkt: Packet): boolean {
-    if (this.local.size === 0) return true;
-    if (!pkt.words) return this.local.has(pkt.dst);
-    for (const l of this.localWords) if (sameDst(l.kind, l.w, pkt)) return true;
-    return false;
+    this.local.set(addrs);
   }
 
   /** A one-time sequence was used: the door moves to the next one. */
@@ -195,10 +186,8 @@ export class KnockMachine {
   }
 
   attempts(): { door: string; attempt: Attempt }[] {
-    return listAttempts(
-      this.table,
-      this.doors.map((d) => d.door.name),
-    );
+    const names = this.doors.map((d) => d.door.name);
+    return listAttempts(this.table, names);
   }
 
   /** Feed one decoded packet captured at `now` (ms). */
@@ -216,7 +205,7 @@ export class KnockMachine {
       if (door.target !== undefined) {
         if (pkt.words ? !sameDst(d.tKind, d.t, pkt) : pkt.dst !== door.target) continue;
       } else {
-        if (local === -1) local = this.isLocal(pkt) ? 1 : 0;
+        if (local === -1) local = this.local.has(pkt) ? 1 : 0;
         if (local === 0) continue;
       }
       // A door with no attempts needs neither hash nor lookup.
@@ -249,9 +238,9 @@ export class KnockMachine {
           t.advance(a);
           emit(this.event('stage', d, i, stage + 1));
           if (stage + 1 >= seq.length) {
-            const family = t.family(a);
             t.remove(a);
-            emit(this.openEvent(d, i, family));
+            // The attempt's key is the packet's source: its family is the packet's.
+            emit(this.event('open', d, i, 0));
           }
           continue;
         }
@@ -268,7 +257,7 @@ export class KnockMachine {
       if (!matches(seq[0], pkt)) continue;
       emit(this.event('stage', d, i, 1));
       if (seq.length === 1) {
-        emit(this.openEvent(d, i, pkt.family));
+        emit(this.event('open', d, i, 0));
         continue;
       }
       if (!hashed) h = t.hash(i);
@@ -279,14 +268,6 @@ export class KnockMachine {
         if (this.debugEvents) emit(this.event('evicted', d, i, 0));
       }
     }
-  }
-
-  private openEvent(d: DoorState, i: number, family: 4 | 6): KnockEvent {
-    const saved = this.family;
-    this.family = family;
-    const e = this.event('open', d, i, 0);
-    this.family = saved;
-    return e;
   }
 
   /** Expire attempts older than their door's seq_timeout, logging each as knockd does. */
