@@ -107,20 +107,9 @@ export async function main(argv: string[]): Promise<void> {
   }
   const replayFile = o.get('replay');
   if (typeof replayFile === 'string') {
-    const { runReplay } = await import('./replay.js');
+    const { runReplay, chunkedStdout } = await import('./replay.js');
     const iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
-    // Lines go out in 64 KiB writes, not one write(2) each: a replay can log a
-    // lot. A write that fills a pipe completes later, so the exit waits for the last.
-    let pending: string[] = [];
-    let size = 0;
-    const flush = () =>
-      new Promise<void>((resolve) => {
-        const chunk = pending.join('');
-        pending = [];
-        size = 0;
-        if (chunk === '') resolve();
-        else process.stdout.write(chunk, () => resolve());
-      });
+    const stdout = chunkedStdout();
     const code = await runReplay({
       file: abs(replayFile),
       configPath,
@@ -131,16 +120,12 @@ export async function main(argv: string[]): Promise<void> {
       lookup: o.has('lookup'),
       ipv4Only: o.has('only-ip-v4'),
       iface,
-      out: (line) => {
-        pending.push(`${line}\n`);
-        size += line.length + 1;
-        if (size >= 65536) void flush();
-      },
+      out: stdout.line,
     }).catch(async (e: unknown) => {
-      await flush();
+      await stdout.flush();
       return fail('E_IO', `knockd: ${(e as Error).message}`);
     });
-    await flush();
+    await stdout.flush();
     process.exit(code);
   }
   if (o.has('apply')) fail('E_USAGE', `knockd: --apply needs -r FILE\n${USAGE}`);

@@ -184,3 +184,27 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     );
   return 0;
 }
+
+/**
+ * Lines to stdout in 64 KiB writes, not one write(2) each: a replay can log
+ * a lot. A write that fills a pipe completes later, so flush() resolves once
+ * the last one is out (await it before exiting).
+ */
+export function chunkedStdout(): { line: (s: string) => void; flush: () => Promise<void> } {
+  let pending: string[] = [];
+  let size = 0;
+  const flush = () =>
+    new Promise<void>((resolve) => {
+      const chunk = pending.join('');
+      pending = [];
+      size = 0;
+      if (chunk === '') resolve();
+      else process.stdout.write(chunk, () => resolve());
+    });
+  const line = (s: string) => {
+    pending.push(`${s}\n`);
+    size += s.length + 1;
+    if (size >= 65536) void flush();
+  };
+  return { line, flush };
+}
