@@ -130,18 +130,27 @@ export class GrantKeeper {
       ports: [...ports],
       expires: this.now() + seconds * 1000,
     };
-    const how = this.table.upsert(g);
-    this.origins.delete(gkey(door, address));
     if (share) this.fleet.publish({ op: 'open', door, address, ttlMs: seconds * 1000 });
+    this.put(g);
+    return g;
+  }
+
+  /** Stores `g`, applies and logs it; `host`: the fleet host it came from. */
+  private put(g: Grant, host?: string): void {
+    const how = this.table.upsert(g);
+    const k = gkey(g.door, g.address);
+    if (host === undefined) this.origins.delete(k);
+    else if (how === 'new') this.origins.set(k, host);
     this.counters.opened++;
     // The stored grant: a refresh with other ports holds them all (GrantTable.upsert).
-    this.apply({ open: this.table.get(door, address) ?? g, refresh: how === 'refreshed' });
-    if (this.lines.allow(door, address, this.now()))
+    const refresh = how === 'refreshed';
+    this.apply({ open: this.table.get(g.door, g.address) ?? g, refresh });
+    if (this.lines.allow(g.door, g.address, this.now()))
       this.logger.log(
-        MSG.grantOpen(address, door, formatPorts(ports), new Date(g.expires), how === 'refreshed'),
+        MSG.grantOpen(g.address, g.door, formatPorts(g.ports), new Date(g.expires), refresh) +
+          (host === undefined ? '' : ` (from fleet host ${host})`),
       );
     this.onChange();
-    return g;
   }
 
   /** knockctl grant: the door's Open ports for its Open_Timeout. Throws a message for the client. */
@@ -188,36 +197,28 @@ export class GrantKeeper {
     if (ip === null || ip.text !== op.address) return this.reject();
     const why = `by fleet host ${host}`;
     if (op.op === 'revoke') {
-      const doors = new Set(
-        this.table
-          .all()
-          .filter((g) => g.address === op.address)
-          .map((g) => g.door),
-      );
+      // One grant per (door, address): the shared ones of this address, or of its door.
+      const hit = (g: Grant) =>
+        g.address === op.address && (op.door === undefined || op.door === g.door) && shared(g.door);
       let n = 0;
-      for (const d of doors)
-        if ((op.door === undefined || op.door === d) && shared(d))
-          n += this.closed(this.table.revoke(op.address, d), `revoked ${why}`);
+      for (const g of this.table.all().filter(hit))
+        n += this.closed(this.table.revoke(op.address, g.door), `revoked ${why}`);
       this.fleetCounters.applied++;
       return n > 0;
     }
     if (op.op === 'close') {
-      const changed: Grant[] = [];
-      for (const g of this.table.all()) {
-        if (g.address !== op.address || !shared(g.door)) continue;
-        const left = g.ports.filter((p) => !op.ports.some((q) => samePort(p, q)));
-        if (left.length === g.ports.length) continue;
-        this.table.revoke(g.address, g.door);
-        if (left.length > 0) this.table.upsert({ ...g, ports: left });
-        changed.push({ ...g, ports: g.ports.filter((p) => !left.includes(p)) });
-      }
+      const changed = this.table.revokePorts(op.address, op.ports, shared);
       this.fleetCounters.applied++;
       return this.closed(changed, `closed ${why}`) > 0;
     }
     const door = this.doorOf(op.door);
     if (door?.share !== true || door.open === undefined || !this.enabled) return this.reject();
-    // A stored grant a shared Close took ports from opens only what is left of them.
-    if (op.closed !== undefined) this.takeClosed(door.name, op.address, op.closed, host);
+    // A stored grant a shared Close took ports from opens only what is left of
+    // them, and this host's grant loses them too (a Close it missed).
+    if (op.closed !== undefined) {
+      const gone = this.table.revokePorts(op.address, op.closed, (d) => d === door.name);
+      this.closed(gone, `closed by fleet host ${host}`);
+    }
     const ports = door.open.ports.filter((p) => !op.closed?.some((q) => samePort(p, q)));
     if (ports.length === 0) return false;
     // Never longer than this host's own door would open it for.
@@ -235,36 +236,8 @@ export class GrantKeeper {
       ports.every((p) => old.ports.some((q) => samePort(p, q)))
     )
       return false;
-    const how = this.table.upsert({
-      door: door.name,
-      address: op.address,
-      family: ip.family,
-      ports,
-      expires,
-    });
-    if (old === undefined) this.origins.set(gkey(door.name, op.address), host);
-    this.counters.opened++;
-    this.apply({
-      open: this.table.get(door.name, op.address) as Grant,
-      refresh: how === 'refreshed',
-    });
-    if (this.lines.allow(door.name, op.address, this.now()))
-      this.logger.log(
-        `${MSG.grantOpen(op.address, door.name, formatPorts(ports), new Date(expires), how === 'refreshed')} (from fleet host ${host})`,
-      );
-    this.onChange();
+    this.put({ door: door.name, address: op.address, family: ip.family, ports, expires }, host);
     return true;
-  }
-
-  /** A stored grant's `closed` ports leave this host's grant of that door (a Close it missed). */
-  private takeClosed(door: string, address: string, closed: readonly PortSpec[], host: string) {
-    const g = this.table.get(door, address);
-    const left = g?.ports.filter((p) => !closed.some((q) => samePort(p, q))) ?? [];
-    if (g === undefined || left.length === g.ports.length) return;
-    this.table.revoke(address, door);
-    if (left.length > 0) this.table.upsert({ ...g, ports: left });
-    const gone = g.ports.filter((p) => !left.includes(p));
-    this.closed([{ ...g, ports: gone }], `closed by fleet host ${host}`);
   }
 
   private reject(): false {

@@ -55,11 +55,18 @@ export class GrantTable {
     return old === undefined ? 'new' : 'refreshed';
   }
 
-  /** Removes the given ports from every grant of `address`; returns the grants that changed. */
-  revokePorts(address: string, ports: readonly PortSpec[]): Grant[] {
+  /**
+   * Removes the given ports from every grant of `address` (of the doors `door`
+   * accepts); returns what each changed grant lost. A grant left with no port goes.
+   */
+  revokePorts(
+    address: string,
+    ports: readonly PortSpec[],
+    door: (name: string) => boolean = () => true,
+  ): Grant[] {
     const changed: Grant[] = [];
     for (const [k, g] of this.grants) {
-      if (g.address !== address) continue;
+      if (g.address !== address || !door(g.door)) continue;
       const left = g.ports.filter((p) => !ports.some((q) => samePort(p, q)));
       if (left.length === g.ports.length) continue;
       changed.push({ ...g, ports: g.ports.filter((p) => !left.includes(p)) });
