@@ -101,3 +101,26 @@ export function canonicalIP(s: string): { text: string; family: 4 | 6 } | null {
   if (v6 !== null) return { text: formatIPv6(v6, 0), family: 6 };
   return null;
 }
+
+/** Reused by formatWords: formatting allocates only the string. */
+const scratch = new Uint8Array(16);
+
+/** The text of an address held as words (inet_ntop's spelling, as formatIPv4/formatIPv6). */
+export function formatWords(
+  family: number,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): string {
+  if (family === 4) return `${w0 >>> 24}.${(w0 >>> 16) & 255}.${(w0 >>> 8) & 255}.${w0 & 255}`;
+  const b = scratch;
+  for (let i = 0; i < 4; i++) {
+    const w = i === 0 ? w0 : i === 1 ? w1 : i === 2 ? w2 : w3;
+    b[4 * i] = w >>> 24;
+    b[4 * i + 1] = (w >>> 16) & 255;
+    b[4 * i + 2] = (w >>> 8) & 255;
+    b[4 * i + 3] = w & 255;
+  }
+  return formatIPv6(b, 0);
+}

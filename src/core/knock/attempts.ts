@@ -18,7 +18,7 @@
  * - List `2*door` holds the door's stage-1 attempts in creation order; list
  *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
  */
-import { formatWords } from './decode.js';
+import { formatWords } from '../ip.js';
 import { fmix } from './hash.js';
 import { NONE, place, unplace } from './attempt-index.js';
 

@@ -4,7 +4,7 @@
  * caller-owned Packet and allocates nothing: addresses are stored as 32-bit
  * words, and their text is formatted only when something reads `src`/`dst`.
  */
-import { formatIPv6 } from '../ip.js';
+import { formatWords } from '../ip.js';
 import type { Proto } from '../port.js';
 
 export const LINKTYPE = {
@@ -49,28 +49,6 @@ export interface Packet {
   flags: number;
   /** Bytes of transport payload seen in the capture (may be cut by snaplen). */
   payloadOffset: number;
-}
-
-const scratch = new Uint8Array(16);
-
-/** The text of an address held as words (inet_ntop's spelling, as formatIPv4/formatIPv6). */
-export function formatWords(
-  family: number,
-  w0: number,
-  w1: number,
-  w2: number,
-  w3: number,
-): string {
-  if (family === 4) return `${w0 >>> 24}.${(w0 >>> 16) & 255}.${(w0 >>> 8) & 255}.${w0 & 255}`;
-  const b = scratch;
-  for (let i = 0; i < 4; i++) {
-    const w = i === 0 ? w0 : i === 1 ? w1 : i === 2 ? w2 : w3;
-    b[4 * i] = w >>> 24;
-    b[4 * i + 1] = (w >>> 16) & 255;
-    b[4 * i + 2] = (w >>> 8) & 255;
-    b[4 * i + 3] = w & 255;
-  }
-  return formatIPv6(b, 0);
 }
 
 /**

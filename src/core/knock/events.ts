@@ -1,7 +1,8 @@
 /** What the knock machine emits, and the address helpers its packet path uses. Pure. */
 import type { Door, Knock } from '../config.js';
 import { parseIPv4, parseIPv6 } from '../ip.js';
-import { formatWords, type Packet } from './decode.js';
+import { formatWords } from '../ip.js';
+import type { Packet } from './decode.js';
 import type { AttemptTable } from './attempts.js';
 
 export interface Attempt {
