@@ -241,3 +241,23 @@ hold_connection() {
   " &
   PIDS+=($!)
 }
+
+# SPA tests: fresh Rijndael and HMAC keys, base64 as fwknop --key-gen prints them, in K and H.
+spa_keys() {
+  K=$(head -c 32 /dev/urandom | base64 -w0)
+  H=$(head -c 64 /dev/urandom | base64 -w0)
+}
+# spa_conf FILE [PORT...]: a knockd.conf with SPA from $WORK/access.conf on nftables, and a
+# door per tcp PORT (default 22) whose Open puts that port under the guard: [guard] with
+# sequence 7000 for one port, [guardPORT] with 7000, 7001, ... for several.
+spa_conf() {
+  local f=$1 n=0 p
+  shift
+  [ $# -gt 0 ] || set -- 22
+  printf '[options]\n\tLogFile = %s\n\tFirewall = nftables\n\tSPA_Access = %s\n' "$WORK/knockd.log" "$WORK/access.conf" >"$f"
+  for p in "$@"; do
+    if [ $# -eq 1 ]; then printf '[guard]\n' >>"$f"; else printf '[guard%s]\n' "$p" >>"$f"; fi
+    printf '\tsequence = %s\n\tOpen = tcp/%s\n' $((7000 + n)) "$p" >>"$f"
+    n=$((n + 1))
+  done
+}

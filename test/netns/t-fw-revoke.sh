@@ -11,8 +11,7 @@ start_service 22
 start_service 80
 KNOCKCTL="$ROOT/bin/knockctl"
 ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 cat >"$WORK/access.conf" <<CONF
 SOURCE 10.77.0.2/32
     KEY_BASE64 $K
@@ -23,18 +22,7 @@ SOURCE 10.77.0.2/32
     REQUIRE_SOURCE_ADDRESS Y
 CONF
 # The two doors exist only so the guard covers tcp/22 and tcp/80.
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-	SPA_Access = $WORK/access.conf
-[guard22]
-	sequence = 7000
-	Open = tcp/22
-[guard80]
-	sequence = 7001
-	Open = tcp/80
-CONF
+spa_conf "$WORK/knockd.conf" 22 80
 start_knockd "$WORK/knockd.conf"
 spa() { # spa PORT [fwknop args]: the stock client sends one SPA packet for PORT
   local port=$1

@@ -8,8 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 setup_net
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 in_srv nft -f - <<'NFT'
 table inet fwk {
   set allowed { type ipv4_addr; }

@@ -10,8 +10,7 @@ setup_net
 SRV4B=10.77.0.9
 in_srv ip addr add "$SRV4B/24" dev veth-s
 start_service 22
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 cat >"$WORK/access.conf" <<CONF
 SOURCE ANY
 DESTINATION $SRV4/32
@@ -20,15 +19,7 @@ HMAC_KEY_BASE64 $H
 OPEN_PORTS tcp/22
 FW_ACCESS_TIMEOUT 30
 CONF
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-	SPA_Access = $WORK/access.conf
-[guard]
-	sequence = 7000
-	Open = tcp/22
-CONF
+spa_conf "$WORK/knockd.conf"
 start_knockd "$WORK/knockd.conf"
 send_to() { in_cli fwknop --no-rc-file --no-save-args -A tcp/22 -a "$CLI4" -D "$1" --key-base64-rijndael "$K" --key-base64-hmac "$H" >/dev/null 2>&1; }
 

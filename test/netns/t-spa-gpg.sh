@@ -68,15 +68,7 @@ SOURCE 10.77.0.2/32
 CONF
 }
 access "wrong-$PW"
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-	SPA_Access = $WORK/access.conf
-[guard]
-	sequence = 7000
-	Open = tcp/22
-CONF
+spa_conf "$WORK/knockd.conf"
 add_sync_door "$WORK/knockd.conf"
 start_knockd "$WORK/knockd.conf"
 "$ROOT/bin/knockd" --check -c "$WORK/knockd.conf" 2>"$WORK/check.err" && log "ok: the GPG stanza passes --check" || fail "--check: $(cat "$WORK/check.err")"

@@ -17,8 +17,7 @@ trap cleanup EXIT
 setup_net
 start_service 22
 add_client_addr 10.77.0.3
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 cat >"$WORK/access.conf" <<CONF
 SOURCE 10.77.0.0/24
     KEY_BASE64 $K

@@ -6,8 +6,7 @@
 . "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 setup_net
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 printf 'SOURCE ANY\n  KEY_BASE64 %s\n  HMAC_KEY_BASE64 %s\n  OPEN_PORTS tcp/22\n' "$K" "$H" >"$WORK/access.conf"
 cat >"$WORK/knockd.conf" <<CONF
 [options]

@@ -9,8 +9,7 @@ trap cleanup EXIT
 setup_net
 start_service 22
 add_client_addr 10.77.0.3
-K=$(head -c 32 /dev/urandom | base64 -w0)
-H=$(head -c 64 /dev/urandom | base64 -w0)
+spa_keys
 H2=$(head -c 64 /dev/urandom | base64 -w0)
 cat >"$WORK/access.conf" <<CONF
 SOURCE 10.77.0.2/32
@@ -21,15 +20,7 @@ SOURCE 10.77.0.2/32
     FW_ACCESS_TIMEOUT 4
     REQUIRE_SOURCE_ADDRESS Y
 CONF
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-	SPA_Access = $WORK/access.conf
-[guard]
-	sequence = 7000
-	Open = tcp/22
-CONF
+spa_conf "$WORK/knockd.conf"
 start_knockd "$WORK/knockd.conf"
 spa() { # spa OUTFILE [extra fwknop args]: build a packet with the stock client (not sent)
   local out=$1
