@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'native/pcap/build/'] },
+  { ignores: ['dist/', 'node_modules/', 'native/pcap/build/', 'native/nft/build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,8 +5,9 @@
 #   scripts/install.sh --sample-config        # print the sample /etc/knockd.conf
 #
 # It installs only what production needs (libpcap-dev, a compiler and python3
-# for the capture addon, nftables, Node.js if missing; no test peers), packs
-# this checkout with npm and installs the tarball globally, and adds the
+# for the capture addon, nftables, libnftables-dev for the nftables addon,
+# Node.js if missing; no test peers), packs this checkout with npm and
+# installs the tarball globally, and adds the
 # knockd system user, the systemd unit, a sample /etc/knockd.conf (an existing
 # one is kept), /etc/default/knockd, a logrotate file and the man pages (npm
 # links them from the package). It starts nothing unless --enable is given.
@@ -170,7 +171,7 @@ uninstall() {
 
 # Production dependencies only: the addon's build tools, a firewall, Node.js.
 ensure_packages() {
-  local pkgs=(libpcap-dev build-essential python3 nftables) missing=() p
+  local pkgs=(libpcap-dev build-essential python3 nftables libnftables-dev) missing=() p
   if ! command -v node >/dev/null; then
     local cand
     cand="$(apt-cache policy nodejs 2>/dev/null | awk '/Candidate:/ {print $2}')"
@@ -217,7 +218,7 @@ pack() {
     TGZ="$TMP/knockd-ts.tgz"
     return
   fi
-  tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build \
+  tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build --exclude=./native/nft/build \
     --exclude=./.git --exclude=./bench/out -cf - . | tar -C "$TMP/tree" --no-same-owner -xf -
   if [ -x "$ROOT/node_modules/.bin/tsc" ]; then
     ln -s "$ROOT/node_modules" "$TMP/tree/node_modules"
@@ -245,6 +246,10 @@ install_package() {
     echo "install.sh: the capture addon did not build ($addon is missing)." >&2
     echo "  See: npm rebuild -g --prefix $PREFIX --foreground-scripts knockd-ts" >&2
     exit 1
+  fi
+  # Not fatal: without it, Firewall = nftables applies changes with an nft -i process.
+  if [ "$DRY" = 0 ] && [ ! -f "$PREFIX/lib/node_modules/knockd-ts/native/nft/build/Release/knocknft.node" ]; then
+    say "note: the libnftables addon did not build; nftables changes will go through nft -i"
   fi
 }
 

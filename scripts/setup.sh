@@ -5,7 +5,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-PKGS=(libpcap-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
+PKGS=(libpcap-dev libnftables-dev build-essential python3 iptables nftables iproute2 iputils-ping tcpdump
   tcpreplay knockd fwknop-client fwknop-server telnet netcat-openbsd procps curl prometheus valgrind
   openssh-server openssh-client redis-server gpg gpg-agent openssl)
 command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
@@ -40,5 +40,10 @@ echo "setup: building"
 npx tsc -p tsconfig.json
 if [ ! -f native/pcap/build/Release/knockpcap.node ] || [ native/pcap/src/capture.cc -nt native/pcap/build/Release/knockpcap.node ]; then
   npx node-gyp rebuild --directory native/pcap --loglevel=error >/dev/null
+fi
+# libnftables in-process (Firewall = nftables); without it the daemon uses `nft -i`.
+if [ ! -f native/nft/build/Release/knocknft.node ] || [ native/nft/src/nft.cc -nt native/nft/build/Release/knocknft.node ] ||
+  [ native/nft/binding.gyp -nt native/nft/build/Release/knocknft.node ]; then
+  npx node-gyp rebuild --directory native/nft --loglevel=error >/dev/null
 fi
 echo "setup: ready (bin/knockd, bin/knock)"

@@ -1,5 +1,6 @@
 /** Runs a program with an argv array (never a shell), optional stdin, and a time limit. */
 import { spawn } from 'node:child_process';
+import { KnockError } from '../core/errors.js';
 
 export interface ExecResult {
   code: number;
@@ -24,4 +25,14 @@ export function execArgv(
     child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
   });
+}
+
+export type Exec = (file: string, args: readonly string[], input?: string) => Promise<ExecResult>;
+
+/** A firewall tool's failure, with what it printed. */
+export function failed(what: string, r: ExecResult): KnockError {
+  return new KnockError(
+    'E_FIREWALL',
+    `${what} failed (status ${r.code}): ${r.stderr.trim() || r.stdout.trim()}`,
+  );
 }

@@ -179,7 +179,11 @@ export async function main(argv: string[]): Promise<void> {
     cfg.options.firewall === 'iptables'
       ? new IptablesFirewall()
       : cfg.options.firewall === 'nftables'
-        ? new NftablesFirewall({ guardInterfaces: cfg.options.guardInterfaces ?? [iface] })
+        ? new NftablesFirewall({
+            guardInterfaces: cfg.options.guardInterfaces ?? [iface],
+            apply: cfg.options.nftApply?.mode,
+            debug: (m) => logger.debug(m),
+          })
         : NO_FIREWALL;
   let fleet = NO_FLEET;
   if (cfg.options.fleet !== undefined) {

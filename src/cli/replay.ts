@@ -129,6 +129,7 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
   else if (cfg.options.firewall === 'nftables')
     firewall = new NftablesFirewall({
       guardInterfaces: cfg.options.guardInterfaces ?? [o.iface ?? 'eth0'],
+      apply: cfg.options.nftApply?.mode,
     });
   daemon = new Daemon(
     o.loaded,

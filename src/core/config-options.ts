@@ -19,6 +19,7 @@ export const OPTION_KEYS = new Set([
   'SPA_RECEIVE',
   'COMMANDKILLTIMEOUT',
   'GUARD_INTERFACES',
+  'NFTAPPLY',
   'METRICS',
   'METRICS_PUBLIC',
   'FLEET',
@@ -125,6 +126,10 @@ export function applyOption(
     const v = value.toLowerCase();
     if (v === 'iptables' || v === 'nftables') options.firewall = v;
     else problem(lineNo, `Firewall must be iptables or nftables, got '${value}'`);
+  } else if (key === 'NFTAPPLY') {
+    const v = value.toLowerCase();
+    if (v === 'library' || v === 'process') options.nftApply = { mode: v, line: lineNo };
+    else problem(lineNo, `NftApply must be library or process, got '${value}'`);
   } else if (key === 'GUARD_INTERFACES') {
     const names = value.split(',').map((n) => n.trim());
     const bad = names.find((n) => !isInterfaceName(n));
@@ -184,6 +189,8 @@ export function restartWarnings(old: Options, next: Options, iface: string): str
     out.push(`Interface changes need a restart; still listening on ${iface}`);
   if ((next.firewall ?? 'none') !== (old.firewall ?? 'none'))
     out.push('Firewall changes need a restart; keeping the running backend');
+  if (next.nftApply?.mode !== old.nftApply?.mode)
+    out.push('NftApply changes need a restart; keeping the running path');
   if (String(next.guardInterfaces) !== String(old.guardInterfaces))
     out.push('Guard_Interfaces changes need a restart; keeping the running guard');
   if (JSON.stringify(next.fleet) !== JSON.stringify(old.fleet))

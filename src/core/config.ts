@@ -99,6 +99,8 @@ export interface Options {
   commandKillTimeout?: number;
   /** Where the nftables guard drops (default: the capture interface); never loopback. */
   guardInterfaces?: string[];
+  /** NftApply: nftables changes in this process (libnftables) or by an `nft -i` process. */
+  nftApply?: { mode: 'library' | 'process'; line: number };
   /** Fleet = redis[s]://host:port/db: shared grants (src/adapters/fleet.ts). */
   fleet?: FleetOptions;
 }
@@ -252,6 +254,8 @@ export function parseConfig(
     // The iptables backend only adds ACCEPT rules before the admin's own DROP: it guards nothing.
     problem(at.guard, `Guard_Interfaces needs 'Firewall = nftables' in [options]`);
   }
+  if (options.nftApply !== undefined && options.firewall !== 'nftables')
+    problem(options.nftApply.line, `NftApply needs 'Firewall = nftables' in [options]`);
   if (
     options.metrics !== undefined &&
     !isLoopback(options.metrics.host) &&

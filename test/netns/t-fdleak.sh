@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Commands the daemon spawns inherit no descriptor beyond stdin, stdout and
 # stderr: in particular not the AF_PACKET socket of the capture, with which
-# any command (or whatever it runs) could sniff the interface. libpcap opens
-# that socket without SOCK_CLOEXEC; the addon must set it. Checked for a
-# door's command (run by /bin/sh -c) and for the nft coprocess that an Open
-# door writes to, started after the capture is open.
+# any command (or whatever it runs) could sniff the interface, nor the
+# netfilter netlink socket of libnftables, with which it could rewrite the
+# firewall. libpcap and libnftables 1.0.6 open theirs without SOCK_CLOEXEC;
+# the addons must set it. Checked for a door's command (run by /bin/sh -c)
+# with Firewall = nftables applied in-process (libnftables, the default),
+# and, with NftApply = process, for the nft coprocess that an Open door
+# writes to, started after the capture is open.
 . "$(dirname "$0")/lib.sh"
 trap cleanup EXIT
 setup_net
-cat >"$WORK/knockd.conf" <<CONF
+write_config() { # NftApply value, or nothing for the default
+  cat >"$WORK/knockd.conf" <<CONF
 [options]
 	LogFile = $WORK/knockd.log
 	Firewall = nftables
+${1:+	NftApply = $1}
 [fds]
 	sequence    = 7000,8000
 	seq_timeout = 5
@@ -22,10 +27,14 @@ cat >"$WORK/knockd.conf" <<CONF
 	Open         = tcp/22
 	Open_Timeout = 30
 CONF
-start_knockd "$WORK/knockd.conf"
+}
+write_config
+start_knockd "$WORK/knockd.conf" -D
 
-# Inodes of the packet sockets in the server namespace.
+# Inodes of the packet sockets, and of the netfilter netlink (protocol 12)
+# sockets, in the server namespace.
 packet_inodes() { in_srv awk 'NR > 1 { print $9 }' /proc/net/packet; }
+netlink_inodes() { in_srv awk 'NR > 1 && $2 == 12 && $NF != 0 { print $NF }' /proc/net/netlink; }
 # fd_targets PID: "N -> target" for each descriptor of PID.
 fd_targets() {
   local f
@@ -38,11 +47,21 @@ leaks() {
   local ino
   for ino in $(packet_inodes); do grep -F "socket:[$ino]" "$1"; done
 }
+# nl_leaks FILE: likewise, the netfilter netlink sockets.
+nl_leaks() {
+  local ino
+  for ino in $(netlink_inodes); do grep -F "socket:[$ino]" "$1"; done
+}
 
-echo " the daemon holds a packet socket (the thing that must not leak)"
+echo " the daemon holds a packet socket and a netfilter netlink socket (the things that must not leak)"
+grep -q 'firewall: nftables changes are applied in this process (libnftables)' "$WORK/knockd.out" &&
+  log "ok: -D says the changes are applied in this process" || fail "no libnftables start-up line: $(cat "$WORK/knockd.out")"
 fd_targets "$KNOCKD_PID" >"$WORK/daemon-fds"
 [ -n "$(leaks "$WORK/daemon-fds")" ] && log "ok: daemon has $(leaks "$WORK/daemon-fds" | wc -l) packet socket(s)" ||
   fail "no packet socket found in the daemon: the checks below would prove nothing"
+[ -n "$(nl_leaks "$WORK/daemon-fds")" ] && log "ok: daemon has $(nl_leaks "$WORK/daemon-fds" | wc -l) netfilter netlink socket(s)" ||
+  fail "no netfilter netlink socket found in the daemon: the checks below would prove nothing"
+[ -z "$(ps -o pid=,comm= --ppid "$KNOCKD_PID" | awk '$2 == "nft"')" ] && log "ok: no nft process" || fail "an nft child with the library path"
 
 echo " a door's command inherits only 0, 1 and 2"
 in_cli "$KNOCK" "$SRV4" 7000 8000
@@ -62,9 +81,17 @@ else
   fail "the command inherited more than 0, 1, 2:"
   sed 's/^/    | /' "$WORK/cmd-fds"
   [ -n "$(leaks "$WORK/cmd-fds")" ] && fail "among them the capture's packet socket: $(leaks "$WORK/cmd-fds")"
+  [ -n "$(nl_leaks "$WORK/cmd-fds")" ] && fail "among them libnftables' netlink socket: $(nl_leaks "$WORK/cmd-fds")"
 fi
+kill "$KNOCKD_PID"
+wait "$KNOCKD_PID" 2>/dev/null
 
-echo " the nft coprocess, restarted after the capture opened, has no packet socket"
+echo " NftApply = process: the nft coprocess, restarted after the capture opened, has no packet socket"
+write_config process
+: >"$WORK/knockd.log"
+start_knockd "$WORK/knockd.conf" -D
+grep -q 'firewall: nftables changes are applied by an nft -i process (NftApply = process)' "$WORK/knockd.out" &&
+  log "ok: -D says the changes are applied by nft -i" || fail "no nft -i start-up line: $(cat "$WORK/knockd.out")"
 nft_pid() { ps -o pid=,comm= --ppid "$KNOCKD_PID" | awk '$2 == "nft" { print $1; exit }'; }
 first="$(nft_pid)"
 if [ -z "$first" ]; then

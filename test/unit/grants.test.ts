@@ -281,6 +281,8 @@ function fakeNftables() {
   const calls: string[] = [];
   const fw = new NftablesFirewall({
     guardInterfaces: ['veth-s'],
+    // These tests are of the coprocess; the library would touch this host's ruleset.
+    apply: 'process',
     exec: async (file, args) => {
       calls.push(
         `${file} ${args.join(' ')} (coprocesses alive: ${spawned.filter((c) => c.exitCode === null && c.signalCode === null).length})`,
