@@ -88,6 +88,7 @@ test('library path: the check, syncs and each change run in this process, one ru
   assert.deepEqual(lib.elements(), [el('192.0.2.5')]);
   assert.equal(fw.update({ open: g('192.0.2.6') }, NOW), true);
   assert.deepEqual(lib.elements(), [el('192.0.2.5'), el('192.0.2.6')]);
+  await Promise.resolve(); // the next turn
   // A close and an open together are one run: one transaction.
   const before = lib.runs.length;
   assert.equal(fw.update({ close: g('192.0.2.5'), open: g('192.0.2.7') }, NOW), true);
@@ -97,6 +98,36 @@ test('library path: the check, syncs and each change run in this process, one ru
   assert.equal(spawned.length, 0, 'no coprocess');
   fw.close();
   assert.equal(lib.closed, true);
+});
+
+test('library path: the first change of a turn runs at once; the rest of the turn is one run at its end', async () => {
+  const lib = new NftLibraryTwin();
+  const { fw } = backend({ lib });
+  await fw.sync([g('192.0.2.9')], NOW);
+  const base = lib.runs.length;
+  assert.equal(fw.update({ open: g('192.0.2.5') }, NOW), true);
+  assert.equal(lib.runs.length, base + 1, 'a lone grant is in the kernel before update returns');
+  assert.deepEqual(lib.elements(), [el('192.0.2.5'), el('192.0.2.9')]);
+  for (const a of ['192.0.2.6', '192.0.2.7']) fw.update({ open: g(a) }, NOW);
+  fw.update({ close: g('192.0.2.9') }, NOW);
+  assert.equal(lib.runs.length, base + 1, 'queued until the turn ends');
+  await Promise.resolve();
+  assert.equal(lib.runs.length, base + 2, 'three changes, one run');
+  assert.deepEqual(lib.elements(), [el('192.0.2.5'), el('192.0.2.6'), el('192.0.2.7')]);
+  // The next turn starts afresh; a sync drops what it covers; close flushes.
+  fw.update({ open: g('192.0.2.8') }, NOW);
+  fw.update({ close: g('192.0.2.8') }, NOW);
+  await fw.sync([g('192.0.2.8')], NOW);
+  await Promise.resolve();
+  assert.deepEqual(
+    lib.elements(),
+    [el('192.0.2.8')],
+    'the queued close did not land after the sync',
+  );
+  fw.update({ open: g('192.0.2.1') }, NOW);
+  fw.update({ open: g('192.0.2.2') }, NOW);
+  fw.close();
+  assert.deepEqual(lib.elements(), [el('192.0.2.1'), el('192.0.2.2'), el('192.0.2.8')]);
 });
 
 test('library path: a failed change never throws; it reaches onError once, after update returned', async () => {
@@ -134,9 +165,10 @@ test("library path: a change that fails (table deleted by hand) ends in the keep
   await keeper.restore([], SSH);
   keeper.open('openSSH', '192.0.2.5', SSH, 30);
   assert.deepEqual(lib.elements(), [el('192.0.2.5')]);
+  await new Promise((r) => setImmediate(r));
   lib.sets = null; // nft delete table inet knockd
   keeper.open('openSSH', '192.0.2.6', SSH, 30);
-  await Promise.resolve(); // the reported error starts the full sync
+  await new Promise((r) => setImmediate(r)); // the reported error starts the full sync
   await keeper.close(); // which close waits for
   assert.match(
     logger.lines.join('\n'),

@@ -8,7 +8,7 @@
 //   close()             frees the context; run() afterwards returns an error
 //
 // The call blocks the calling thread for the netlink round trips; it is made
-// from the main thread only, and is short (see src/adapters/nft-lib.ts).
+// from the main thread only, and is short (see src/adapters/nft-firewall.ts).
 #include <dirent.h>
 #include <fcntl.h>
 #include <napi.h>
@@ -23,11 +23,12 @@
 
 namespace {
 
-// The descriptors this process has open, from /proc/self/fd.
-std::set<int> OpenFds() {
-  std::set<int> fds;
+// The descriptors this process has open, from /proc/self/fd; false when it
+// cannot be read (then nothing could be marked: the caller fails closed).
+bool OpenFds(std::set<int>& fds) {
+  fds.clear();
   DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return fds;
+  if (d == nullptr) return false;
   int self = dirfd(d);
   while (struct dirent* e = readdir(d)) {
     char* end = nullptr;
@@ -35,7 +36,19 @@ std::set<int> OpenFds() {
     if (end != e->d_name && *end == '\0' && n != self) fds.insert(static_cast<int>(n));
   }
   closedir(d);
-  return fds;
+  return true;
+}
+
+// A netfilter netlink socket (libnftables' own kind): marked even if its
+// number was already open before (closed and reused by another thread).
+bool IsNetfilterSocket(int fd) {
+  int domain = 0;
+  int proto = 0;
+  socklen_t len = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0) return false;
+  len = sizeof(int);
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0) return false;
+  return domain == AF_NETLINK && proto == NETLINK_NETFILTER;
 }
 
 class Nft : public Napi::ObjectWrap<Nft> {
@@ -62,14 +75,24 @@ class Nft : public Napi::ObjectWrap<Nft> {
     // SOCK_CLOEXEC: every command the daemon spawns would inherit it. Mark
     // whatever nft_ctx_new opened. Node spawns from this thread only, so no
     // fork can fall between the two scans.
-    std::set<int> before = OpenFds();
+    std::set<int> before;
+    std::set<int> after;
+    if (!OpenFds(before)) {
+      Napi::Error::New(env, "cannot read /proc/self/fd").ThrowAsJavaScriptException();
+      return;
+    }
     ctx_ = nft_ctx_new(NFT_CTX_DEFAULT);
     if (ctx_ == nullptr) {
       Napi::Error::New(env, "nft_ctx_new failed").ThrowAsJavaScriptException();
       return;
     }
-    for (int fd : OpenFds()) {
-      if (before.count(fd) != 0) continue;
+    if (!OpenFds(after)) {
+      Free();
+      Napi::Error::New(env, "cannot read /proc/self/fd").ThrowAsJavaScriptException();
+      return;
+    }
+    for (int fd : after) {
+      if (before.count(fd) != 0 && !IsNetfilterSocket(fd)) continue;
       int flags = fcntl(fd, F_GETFD);
       if (flags < 0 || fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0) {
         Free();
