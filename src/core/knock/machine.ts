@@ -31,10 +31,11 @@ import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
 import { listAttempts } from './attempt-list.js';
 import { LocalAddresses } from './local.js';
+import { doorState, type DoorState } from './door-state.js';
 import {
-  addressWords,
   LazyEvent,
   slotEvent,
+  sourceKey,
   matches,
   randomSeed,
   sameDst,
@@ -44,15 +45,6 @@ import {
 } from './events.js';
 
 export type { Attempt, Emit, KnockEvent } from './events.js';
-
-interface DoorState {
-  door: Door;
-  sequence: Knock[];
-  enabled: boolean;
-  /** The Target as key kind (4 or 6; -1 when it is not an address) and words. */
-  tKind: number;
-  t: Int32Array;
-}
 
 export const DEFAULT_MAX_ATTEMPTS = 100_000;
 
@@ -69,6 +61,13 @@ export class KnockMachine {
   evictions = 0;
   /** The family of the packet being handled (its key is the table's probe). */
   private family: 4 | 6 = 4;
+  /**
+   * The flood's fast path (the daemon's event log): offered each first knock
+   * of the packet's source with a number standing for the source
+   * (sourceKey). True means fully handled, and no event object is made;
+   * false, the event is emitted as usual.
+   */
+  quietFirstKnock: ((door: Door, src: number) => boolean) | null = null;
 
   constructor(
     doors: readonly Door[],
@@ -85,17 +84,7 @@ export class KnockMachine {
 
   /** Replace all doors (reload). Like knockd, in-progress attempts are dropped. */
   setDoors(doors: readonly Door[]): void {
-    this.doors = doors.map((door) => {
-      const t =
-        door.target === undefined ? { kind: -1, w: new Int32Array(4) } : addressWords(door.target);
-      return {
-        door,
-        sequence: door.sequence,
-        enabled: door.sequence.length > 0,
-        tKind: t.kind,
-        t: t.w,
-      };
-    });
+    this.doors = doors.map(doorState);
     this.table = new AttemptTable(doors.length, this.seed);
   }
 
@@ -119,6 +108,11 @@ export class KnockMachine {
       this.table.p2,
       this.table.p3,
     ) as unknown as KnockEvent;
+  }
+
+  private sourceKey(): number {
+    const t = this.table;
+    return sourceKey(this.family, t.pText, t.p0, t.p1, t.p2, t.p3);
   }
 
   /**
@@ -255,7 +249,8 @@ export class KnockMachine {
       }
       // No attempt (or one just reset): the first knock starts one.
       if (!matches(seq[0], pkt)) continue;
-      emit(this.event('stage', d, i, 1));
+      const quiet = this.quietFirstKnock;
+      if (quiet === null || !quiet(door, this.sourceKey())) emit(this.event('stage', d, i, 1));
       if (seq.length === 1) {
         emit(this.event('open', d, i, 0));
         continue;
