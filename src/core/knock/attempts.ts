@@ -19,7 +19,7 @@
  *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
  */
 import { formatWords } from '../ip.js';
-import { fmix } from './hash.js';
+import { addressHash, doorHash } from './hash.js';
 import { NONE, place, unplace } from './attempt-index.js';
 
 export { textHash } from './hash.js';
@@ -70,6 +70,8 @@ export class AttemptTable {
   p2 = 0;
   p3 = 0;
   pText = '';
+  /** The seeded hash of the probe's address; a door's hash mixes the door in (doorHash). */
+  private pHash = 0;
 
   constructor(
     doors: number,
@@ -138,18 +140,12 @@ export class AttemptTable {
     this.p2 = k2;
     this.p3 = k3;
     this.pText = text;
+    this.pHash = addressHash(this.seed, kind, k0, k1, k2, k3);
   }
 
   /** The hash of the probe at `door`; pass it to find, insert and rekey. */
   hash(door: number): number {
-    return this.hashKey(door, this.pKind, this.p0, this.p1, this.p2, this.p3);
-  }
-
-  private hashKey(door: number, kind: number, k0: number, k1: number, k2: number, k3: number) {
-    let h = fmix(this.seed ^ Math.imul(door + 1, 0x9e3779b1) ^ kind);
-    h = fmix(h ^ k0);
-    if (kind === 6) h = fmix(fmix(fmix(h ^ k1) ^ k2) ^ k3);
-    return h;
+    return doorHash(this.pHash, door);
   }
 
   /** The live slot of the probe at `door`, or NONE. */
@@ -273,14 +269,15 @@ export class AttemptTable {
   private slotHash(a: number): number {
     const s = this.s;
     const o = W * a;
-    return this.hashKey(
-      s[o + DOOR] as number,
+    const h = addressHash(
+      this.seed,
       (s[o + META] as number) & 0xff,
       s[o + K0] as number,
       s[o + K0 + 1] as number,
       s[o + K0 + 2] as number,
       s[o + K0 + 3] as number,
     );
+    return doorHash(h, s[o + DOOR] as number);
   }
 
   /** Doubles the slots and rebuilds the index (amortised O(1) per insert). */
