@@ -11,7 +11,8 @@
  * - A key is (door, kind, k0..k3): kind 4 or 6 with the address words (IPv4
  *   in k0, the rest 0), or kind 0 for an address known only as text (then k0
  *   is a hash of the text and the text itself is compared).
- * - The index (attempt-index.ts) is at most half full.
+ * - The index (attempt-index.ts) is at most half full, and the per-door
+ *   counts beside it (NEAR) never count fewer attempts than are live.
  * - The hash is seeded, so a flood of chosen source addresses cannot aim at
  *   one run of the index without knowing the seed. The seed changes where
  *   attempts sit in the index, never what the machine does.
@@ -20,7 +21,7 @@
  */
 import { formatWords } from '../ip.js';
 import { addressHash, doorHash } from './hash.js';
-import { NONE, place, unplace } from './attempt-index.js';
+import { nearAdd, nearIndex, nearRemove, NEAR, NONE, place, unplace } from './attempt-index.js';
 
 export { textHash } from './hash.js';
 export { NONE } from './attempt-index.js';
@@ -54,6 +55,8 @@ export class AttemptTable {
    * next to the slot so probing and shifting never touch the slots.
    */
   private index: Int32Array;
+  /** The doors' counts by hash (attempt-index.ts, NEAR). */
+  private readonly near: Uint8Array;
   private mask: number;
   private capacity: number;
   /** Slots below `top` have been used; freed ones are chained through NEXT. */
@@ -80,6 +83,7 @@ export class AttemptTable {
   ) {
     this.lists = new Int32Array(4 * Math.max(1, doors)).fill(NONE);
     this.perDoor = new Int32Array(Math.max(1, doors));
+    this.near = new Uint8Array(NEAR * Math.max(1, doors));
     this.capacity = capacity;
     this.s = new Int32Array(capacity * W);
     this.starts = new Float64Array(capacity);
@@ -115,20 +119,6 @@ export class AttemptTable {
     return s;
   }
 
-  /** The door whose oldest stage-1 attempt (list 2*door) is the oldest of all; -1 when none. */
-  oldestFreshDoor(doors: number): number {
-    let victim = -1;
-    let oldest = NONE;
-    for (let i = 0; i < doors; i++) {
-      const first = this.head(2 * i);
-      if (first !== NONE && (oldest === NONE || this.start(first) < this.start(oldest))) {
-        oldest = first;
-        victim = i;
-      }
-    }
-    return victim;
-  }
-
   head(list: number): number {
     return this.lists[2 * list] as number;
   }
@@ -154,6 +144,7 @@ export class AttemptTable {
     const mask = this.mask;
     const s = this.s;
     const kind = this.pKind;
+    if (this.near[nearIndex(door, h)] === 0) return NONE;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const a = index[2 * i + 1] as number;
       if (a === NONE) return NONE;
@@ -192,7 +183,9 @@ export class AttemptTable {
     const d = s[o + DOOR] as number;
     const meta = s[o + META] as number;
     this.unlink(meta >>> 16 === 1 ? 2 * d : 2 * d + 1, a);
-    unplace(this.index, this.mask, this.slotHash(a), a);
+    const h = this.slotHash(a);
+    unplace(this.index, this.mask, h, a);
+    nearRemove(this.near, d, h);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
     s[o + META] = FREE;
     this.texts[a] = '';
@@ -211,7 +204,9 @@ export class AttemptTable {
     const o = W * a;
     const d = s[o + DOOR] as number;
     this.unlink(2 * d, a);
-    unplace(this.index, this.mask, this.slotHash(a), a);
+    const old = this.slotHash(a);
+    unplace(this.index, this.mask, old, a);
+    nearRemove(this.near, d, old);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
     this.fill(a, h, door, family, now);
   }
@@ -229,6 +224,7 @@ export class AttemptTable {
     this.starts[a] = now;
     this.texts[a] = this.pText;
     place(this.index, this.mask, h, a);
+    nearAdd(this.near, door, h);
     this.push(2 * door, a);
     this.perDoor[door] = (this.perDoor[door] as number) + 1;
   }

@@ -29,7 +29,7 @@
 import type { Door, Knock } from '../config.js';
 import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
-import { listAttempts } from './attempt-list.js';
+import { listAttempts, oldestFreshDoor } from './attempt-list.js';
 import { LocalAddresses } from './local.js';
 import { doorState, type DoorState } from './door-state.js';
 import {
@@ -128,7 +128,7 @@ export class KnockMachine {
     now: number,
   ): boolean {
     const t = this.table;
-    const v = t.oldestFreshDoor(this.doors.length);
+    const v = oldestFreshDoor(t, this.doors.length);
     if (v < 0) return false;
     const oldest = t.head(2 * v);
     this.evictions++;
