@@ -41,6 +41,8 @@ export class LogLimiter {
   /** Lines suppressed since start (for metrics). */
   suppressedTotal = 0;
   private readonly sourceCap: number;
+  private lastDoor = '';
+  private lastBucket: Bucket | undefined;
 
   constructor(
     private readonly perSecond = 20,
@@ -80,7 +82,8 @@ export class LogLimiter {
   }
 
   private refill(door: string, now: number): Bucket {
-    let b = this.buckets.get(door);
+    // A flood hits one door: its bucket is kept at hand.
+    let b = door === this.lastDoor ? this.lastBucket : this.buckets.get(door);
     if (b === undefined) {
       b = {
         tokens: this.burst,
@@ -94,6 +97,8 @@ export class LogLimiter {
     }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
     b.last = now;
+    this.lastDoor = door;
+    this.lastBucket = b;
     return b;
   }
 

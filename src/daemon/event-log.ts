@@ -30,6 +30,8 @@ export class EventLog {
   readonly knocks = new Map<string, number[]>();
   readonly opens = new Map<string, number>();
   private inflight = 0;
+  private lastDoor = '';
+  private lastCounts: number[] | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -53,9 +55,12 @@ export class EventLog {
   }
 
   private count(door: string, stage: number): void {
-    let a = this.knocks.get(door);
+    // A flood hits one door: its counts are kept at hand.
+    let a = door === this.lastDoor ? this.lastCounts : this.knocks.get(door);
     if (a === undefined) this.knocks.set(door, (a = []));
     a[stage - 1] = (a[stage - 1] ?? 0) + 1;
+    this.lastDoor = door;
+    this.lastCounts = a;
   }
 
   /** Logs an event; returns whether its line was printed (not rate limited). */
