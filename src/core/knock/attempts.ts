@@ -1,7 +1,7 @@
 /**
  * The attempt table behind the knock machine: every attempt lives in a slot
- * of one typed array (8 words, two slots per cache line, and its start time
- * in a parallel float64 array), found through an
+ * of one typed array (9 words, and its start time in a parallel float64
+ * array), found through an
  * open-addressing hash index keyed by (door, address), and threaded on one
  * of its door's two lists by slot number. Nothing here allocates per packet:
  * slots are recycled through a free list, and the arrays only grow
@@ -27,7 +27,7 @@ export { textHash } from './hash.js';
 export { NONE } from './attempt-index.js';
 
 /**
- * Slot layout, in int32 words from 8*slot. META packs the key kind (bits
+ * Slot layout, in int32 words from W*slot. META packs the key kind (bits
  * 0-7: 0, 4 or 6; FREE when the slot is not live), the address family (bits
  * 8-15) and the stage (bits 16-31; a sequence has far fewer knocks).
  */
@@ -36,7 +36,9 @@ const DOOR = 1;
 const K0 = 2; // K0..K0+3: key words
 const PREV = 6;
 const NEXT = 7;
-const W = 8;
+/** The key's hash at its door, kept so an eviction finds the index entry without rehashing. */
+const HASH = 8;
+const W = 9;
 const FREE = 255;
 const STAGE_1 = 1 << 16;
 
@@ -221,6 +223,7 @@ export class AttemptTable {
     s[o + K0 + 2] = this.p2;
     s[o + K0 + 3] = this.p3;
     s[o + DOOR] = door;
+    s[o + HASH] = h;
     this.starts[a] = now;
     this.texts[a] = this.pText;
     place(this.index, this.mask, h, a);
@@ -261,19 +264,9 @@ export class AttemptTable {
     else s[W * n + PREV] = p;
   }
 
-  /** The hash of a live slot's key (recomputed: slots do not store it). */
+  /** The hash of a live slot's key, as stored by fill. */
   private slotHash(a: number): number {
-    const s = this.s;
-    const o = W * a;
-    const h = addressHash(
-      this.seed,
-      (s[o + META] as number) & 0xff,
-      s[o + K0] as number,
-      s[o + K0 + 1] as number,
-      s[o + K0 + 2] as number,
-      s[o + K0 + 3] as number,
-    );
-    return doorHash(h, s[o + DOOR] as number);
+    return this.s[W * a + HASH] as number;
   }
 
   /** Doubles the slots and rebuilds the index (amortised O(1) per insert). */
