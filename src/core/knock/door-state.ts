@@ -10,6 +10,9 @@ export interface DoorState {
   /** The Target as key kind (4 or 6; -1 when it is not an address) and words. */
   tKind: number;
   t: Int32Array;
+  /** The door's TCP flags as a mask and the bits that must be set in it. */
+  flagMask: number;
+  flagSet: number;
 }
 
 export function doorState(door: Door): DoorState {
@@ -21,5 +24,7 @@ export function doorState(door: Door): DoorState {
     enabled: door.sequence.length > 0,
     tKind: t.kind,
     t: t.w,
+    flagMask: door.tcpFlags.set | door.tcpFlags.clear,
+    flagSet: door.tcpFlags.set,
   };
 }

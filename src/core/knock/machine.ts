@@ -218,8 +218,7 @@ export class KnockMachine {
         a = NONE;
       }
       if (pkt.proto === 'tcp') {
-        const f = door.tcpFlags;
-        if ((pkt.flags & (f.set | f.clear)) !== f.set) {
+        if ((pkt.flags & d.flagMask) !== d.flagSet) {
           // Wrong flags neither advance nor reset (knockd's rule).
           if (a !== NONE && this.debugEvents) emit(this.event('flags', d, i, 0));
           continue;
