@@ -11,7 +11,7 @@ import { parseAccessConf, type Stanza } from '../../src/core/spa/access.js';
 import type { SpaCrypto } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import { SpaService } from '../../src/daemon/spa-service.js';
-import { warmVerifier } from '../../src/daemon/spa-warm.js';
+import { WARM_ROUNDS, warmVerifier } from '../../src/daemon/spa-warm.js';
 import type { GrantKeeper } from '../../src/daemon/grant-keeper.js';
 import { LogLimiter } from '../../src/core/ratelimit.js';
 
@@ -81,6 +81,17 @@ test('warmVerifier: one packet per kind of stanza, each verifies; a failing prim
   assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000), 2);
   const broken: SpaCrypto = { ...nodeSpaCrypto, aes: () => null };
   assert.equal(warmVerifier(s, broken, 2_000_000_000), 0);
+});
+
+test('warmVerifier runs the first kind WARM_ROUNDS times and later kinds a quarter as often, until one fails', () => {
+  const { c, calls } = counting();
+  warmVerifier(stanzas(['sha256', 'sha512']), c, 2_000_000_000);
+  // One HMAC to build each kind's packet, one to check it per round.
+  assert.equal(calls.hmac, 2 + WARM_ROUNDS + WARM_ROUNDS / 4);
+  const broken = counting();
+  // The packet's HMAC never matches: the first round fails and no more run.
+  warmVerifier(stanzas(['sha256']), { ...broken.c, equal: () => false }, 2_000_000_000);
+  assert.equal(broken.calls.hmac, 2);
 });
 
 test('the one-shot hash gives createHash digests for every algorithm the verifier uses', () => {
