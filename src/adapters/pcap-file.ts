@@ -54,10 +54,7 @@ export class PcapFileSource implements CaptureSource {
   /** The capture time of the first record in ms, or null for an empty file. */
   firstTimestamp(): number | null {
     let first: number | null = null;
-    this.walk((_b, _o, _c, ts) => {
-      first = ts;
-      return false;
-    });
+    this.walk((_b, _o, _c, ts) => (first = ts), 1);
     return first;
   }
 
@@ -67,13 +64,11 @@ export class PcapFileSource implements CaptureSource {
    * A truncated last record ends the walk, as tcpdump does.
    */
   start(onFrame: FrameHandler): void {
-    this.walk((b, o, c, ts) => {
-      onFrame(b, o, c, ts);
-      return true;
-    });
+    this.walk(onFrame, Infinity);
   }
 
-  private walk(onFrame: (buf: Buffer, off: number, caplen: number, ts: number) => boolean): void {
+  /** The first `max` records to `onFrame`: the packet loop of `knockd -r`, so nothing in it allocates. */
+  private walk(onFrame: FrameHandler, max: number): void {
     const fd = this.openFile();
     try {
       let pos = HEADER; // file offset of buf[end]
@@ -81,12 +76,13 @@ export class PcapFileSource implements CaptureSource {
       let end = 0;
       const le = this.le;
       const div = this.nano ? 1_000_000 : 1000;
-      for (;;) {
-        let b = this.buf;
+      let b = this.buf;
+      for (let n = 0; n < max; n++) {
         // Invariant: buf[p, end) holds the unread bytes; refill until a whole
         // record is there (a header first, then the frame it announces).
-        while (end - p < RECORD || end - p < RECORD + u32(b, p + 8, le)) {
-          const need = end - p < RECORD ? RECORD : RECORD + u32(b, p + 8, le);
+        let caplen = end - p < RECORD ? -1 : u32(b, p + 8, le);
+        while (caplen < 0 || end - p < RECORD + caplen) {
+          const need = caplen < 0 ? RECORD : RECORD + caplen;
           if (need > RECORD + MAX_RECORD)
             throw new KnockError('E_IO', `${this.file}: record of ${need} bytes: corrupt file`);
           if (need > b.length) {
@@ -96,15 +92,14 @@ export class PcapFileSource implements CaptureSource {
           } else b.copy(b, 0, p, end);
           end -= p;
           p = 0;
-          const n = fs.readSync(fd, b, end, b.length - end, pos);
-          pos += n;
-          end += n;
+          const got = fs.readSync(fd, b, end, b.length - end, pos);
+          pos += got;
+          end += got;
           if (end < need) return; // end of file (or a truncated record)
+          caplen = u32(b, 8, le);
         }
-        const sec = u32(b, p, le);
-        const frac = u32(b, p + 4, le);
-        const caplen = u32(b, p + 8, le);
-        if (!onFrame(b, p + RECORD, caplen, sec * 1000 + Math.floor(frac / div))) return;
+        const ts = u32(b, p, le) * 1000 + Math.floor(u32(b, p + 4, le) / div);
+        onFrame(b, p + RECORD, caplen, ts);
         p += RECORD + caplen;
       }
     } finally {

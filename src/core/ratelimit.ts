@@ -41,6 +41,8 @@ export class LogLimiter {
   /** Lines suppressed since start (for metrics). */
   suppressedTotal = 0;
   private readonly sourceCap: number;
+  private lastDoor = '';
+  private lastBucket: Bucket | undefined;
 
   constructor(
     private readonly perSecond = 20,
@@ -56,7 +58,32 @@ export class LogLimiter {
    * or its text, which is hashed. One door's callers must pass one kind.
    */
   allow(door: string, src: string | number, now: number): boolean {
-    let b = this.buckets.get(door);
+    const b = this.refill(door, now);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return true;
+    }
+    this.suppress(b, src);
+    return false;
+  }
+
+  /**
+   * allow() without taking the token: false when the line is suppressed (and
+   * then counted, exactly as allow() counts it); true when it may be logged,
+   * and then the caller logs it through allow() at the same `now`, which
+   * refills nothing more. Lets the flood's common line be dropped before
+   * anything is built for it.
+   */
+  check(door: string, src: number, now: number): boolean {
+    const b = this.refill(door, now);
+    if (b.tokens >= 1) return true;
+    this.suppress(b, src);
+    return false;
+  }
+
+  private refill(door: string, now: number): Bucket {
+    // A flood hits one door: its bucket is kept at hand.
+    let b = door === this.lastDoor ? this.lastBucket : this.buckets.get(door);
     if (b === undefined) {
       b = {
         tokens: this.burst,
@@ -70,14 +97,15 @@ export class LogLimiter {
     }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.last) / 1000) * this.perSecond);
     b.last = now;
-    if (b.tokens >= 1) {
-      b.tokens -= 1;
-      return true;
-    }
+    this.lastDoor = door;
+    this.lastBucket = b;
+    return b;
+  }
+
+  private suppress(b: Bucket, src: string | number): void {
     b.suppressed++;
     this.suppressedTotal++;
     if (!b.saturated) this.count(b, typeof src === 'number' ? src : textHash(src));
-    return false;
   }
 
   private count(b: Bucket, key: number): void {

@@ -38,6 +38,8 @@ export class CaptureLoop {
   private reopenTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly pkt = newPacket();
+  /** The open capture's link type, read once per frame without a detour through it. */
+  private linktype: number = LINKTYPE.ETHERNET;
   readonly counters = { packets: 0, skipped: 0 };
 
   constructor(
@@ -87,6 +89,7 @@ export class CaptureLoop {
       for (const a of this.addrs) this.logger.debug(`local IP: ${a}`);
       this.client.onAddresses(this.addrs);
       this.capture = cap;
+      this.linktype = cap.linktype;
       this.applyFilter();
       cap.start(this.onFrame, (msg) => this.onError(msg));
     } catch (e) {
@@ -98,9 +101,8 @@ export class CaptureLoop {
 
   private readonly onFrame = (buf: Buffer, off: number, caplen: number, ts: number): void => {
     const pkt = this.pkt;
-    const lt = this.capture?.linktype ?? LINKTYPE.ETHERNET;
     if (
-      decode(lt, buf, off, caplen, pkt) !== Skip.OK ||
+      decode(this.linktype, buf, off, caplen, pkt) !== Skip.OK ||
       (this.settings.ipv4Only && pkt.family === 6)
     ) {
       this.counters.skipped++;

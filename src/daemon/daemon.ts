@@ -71,6 +71,8 @@ export class Daemon {
     this.totp = new TotpDoors((alg, key, data) => deps.spaCrypto.hmac(alg, key, data), now);
     this.machine = new KnockMachine(this.totp.build(loaded.config.doors), opts.maxAttempts);
     this.machine.debugEvents = settings.debug;
+    // A flood's first knocks are counted and dropped with no event object.
+    this.machine.quietFirstKnock = (door, src) => this.events.quietFirstKnock(door, src);
     this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
     const dirty = () => this.journal.markDirty();

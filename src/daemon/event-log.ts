@@ -14,6 +14,7 @@ import { LogLimiter } from '../core/ratelimit.js';
 import { LazyEvent } from '../core/knock/events.js';
 import { textHash } from '../core/knock/attempts.js';
 import type { KnockEvent } from '../core/knock/machine.js';
+import type { Door } from '../core/config.js';
 import type { Clock, Logger, Resolver } from './ports.js';
 
 const DNS_INFLIGHT = 8;
@@ -29,6 +30,8 @@ export class EventLog {
   readonly knocks = new Map<string, number[]>();
   readonly opens = new Map<string, number>();
   private inflight = 0;
+  private lastDoor = '';
+  private lastCounts: number[] | undefined;
 
   constructor(
     private readonly logger: Logger,
@@ -38,14 +41,32 @@ export class EventLog {
     private readonly lookupNames: boolean,
   ) {}
 
+  /**
+   * The flood's common event with no event object: a first knock of the
+   * packet's source (`src`, its LazyEvent.srcKey) at `door`. True when that
+   * is all there is to do: counted, and its line suppressed. False when the
+   * line would be printed: nothing is counted, and the event must come
+   * through log() (the same outcome as log() alone).
+   */
+  quietFirstKnock(door: Door, src: number): boolean {
+    if (this.knockLimiter.check(door.name, src, this.now())) return false;
+    this.count(door.name, 1);
+    return true;
+  }
+
+  private count(door: string, stage: number): void {
+    // A flood hits one door: its counts are kept at hand.
+    let a = door === this.lastDoor ? this.lastCounts : this.knocks.get(door);
+    if (a === undefined) this.knocks.set(door, (a = []));
+    a[stage - 1] = (a[stage - 1] ?? 0) + 1;
+    this.lastDoor = door;
+    this.lastCounts = a;
+  }
+
   /** Logs an event; returns whether its line was printed (not rate limited). */
   log(e: KnockEvent): boolean {
-    if (e.kind === 'stage') {
-      let a = this.knocks.get(e.door.name);
-      if (a === undefined) this.knocks.set(e.door.name, (a = []));
-      a[e.stage - 1] = (a[e.stage - 1] ?? 0) + 1;
-    } else if (e.kind === 'open')
-      this.opens.set(e.door.name, (this.opens.get(e.door.name) ?? 0) + 1);
+    if (e.kind === 'stage') this.count(e.door.name, e.stage);
+    else if (e.kind === 'open') this.opens.set(e.door.name, (this.opens.get(e.door.name) ?? 0) + 1);
     const limiter =
       e.kind === 'open'
         ? this.openLimiter

@@ -34,3 +34,30 @@ export function unplace(index: Int32Array, mask: number, h: number, a: number): 
   }
   index[2 * i + 1] = NONE;
 }
+
+/**
+ * Beside the index, per door, NEAR saturating counts of the door's live
+ * attempts by the top bits of their hash. A count of 0 proves the door has no
+ * attempt with such a hash, so a lookup at a door with few attempts (the
+ * other doors under a flood of one) mostly ends there, without a trip into
+ * the index. A count that reaches 255 stays there: it may then miss
+ * decrements, so it can only count too many, and a lookup just probes.
+ */
+export const NEAR = 4096;
+const NEAR_SHIFT = 20; // 32 - log2(NEAR)
+
+export function nearIndex(door: number, h: number): number {
+  return door * NEAR + (h >>> NEAR_SHIFT);
+}
+
+export function nearAdd(near: Uint8Array, door: number, h: number): void {
+  const i = nearIndex(door, h);
+  const c = near[i] as number;
+  if (c !== 255) near[i] = c + 1;
+}
+
+export function nearRemove(near: Uint8Array, door: number, h: number): void {
+  const i = nearIndex(door, h);
+  const c = near[i] as number;
+  if (c !== 255) near[i] = c - 1;
+}

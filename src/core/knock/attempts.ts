@@ -1,7 +1,7 @@
 /**
  * The attempt table behind the knock machine: every attempt lives in a slot
- * of one typed array (8 words, two slots per cache line, and its start time
- * in a parallel float64 array), found through an
+ * of one typed array (9 words, and its start time in a parallel float64
+ * array), found through an
  * open-addressing hash index keyed by (door, address), and threaded on one
  * of its door's two lists by slot number. Nothing here allocates per packet:
  * slots are recycled through a free list, and the arrays only grow
@@ -11,7 +11,8 @@
  * - A key is (door, kind, k0..k3): kind 4 or 6 with the address words (IPv4
  *   in k0, the rest 0), or kind 0 for an address known only as text (then k0
  *   is a hash of the text and the text itself is compared).
- * - The index (attempt-index.ts) is at most half full.
+ * - The index (attempt-index.ts) is at most half full, and the per-door
+ *   counts beside it (NEAR) never count fewer attempts than are live.
  * - The hash is seeded, so a flood of chosen source addresses cannot aim at
  *   one run of the index without knowing the seed. The seed changes where
  *   attempts sit in the index, never what the machine does.
@@ -19,14 +20,14 @@
  *   `2*door+1` holds its later ones. A slot is on exactly one list while live.
  */
 import { formatWords } from '../ip.js';
-import { fmix } from './hash.js';
-import { NONE, place, unplace } from './attempt-index.js';
+import { addressHash, doorHash } from './hash.js';
+import { nearAdd, nearIndex, nearRemove, NEAR, NONE, place, unplace } from './attempt-index.js';
 
 export { textHash } from './hash.js';
 export { NONE } from './attempt-index.js';
 
 /**
- * Slot layout, in int32 words from 8*slot. META packs the key kind (bits
+ * Slot layout, in int32 words from W*slot. META packs the key kind (bits
  * 0-7: 0, 4 or 6; FREE when the slot is not live), the address family (bits
  * 8-15) and the stage (bits 16-31; a sequence has far fewer knocks).
  */
@@ -35,7 +36,9 @@ const DOOR = 1;
 const K0 = 2; // K0..K0+3: key words
 const PREV = 6;
 const NEXT = 7;
-const W = 8;
+/** The key's hash at its door, kept so an eviction finds the index entry without rehashing. */
+const HASH = 8;
+const W = 9;
 const FREE = 255;
 const STAGE_1 = 1 << 16;
 
@@ -54,6 +57,8 @@ export class AttemptTable {
    * next to the slot so probing and shifting never touch the slots.
    */
   private index: Int32Array;
+  /** The doors' counts by hash (attempt-index.ts, NEAR). */
+  private readonly near: Uint8Array;
   private mask: number;
   private capacity: number;
   /** Slots below `top` have been used; freed ones are chained through NEXT. */
@@ -70,6 +75,8 @@ export class AttemptTable {
   p2 = 0;
   p3 = 0;
   pText = '';
+  /** The seeded hash of the probe's address; a door's hash mixes the door in (doorHash). */
+  private pHash = 0;
 
   constructor(
     doors: number,
@@ -78,6 +85,7 @@ export class AttemptTable {
   ) {
     this.lists = new Int32Array(4 * Math.max(1, doors)).fill(NONE);
     this.perDoor = new Int32Array(Math.max(1, doors));
+    this.near = new Uint8Array(NEAR * Math.max(1, doors));
     this.capacity = capacity;
     this.s = new Int32Array(capacity * W);
     this.starts = new Float64Array(capacity);
@@ -113,20 +121,6 @@ export class AttemptTable {
     return s;
   }
 
-  /** The door whose oldest stage-1 attempt (list 2*door) is the oldest of all; -1 when none. */
-  oldestFreshDoor(doors: number): number {
-    let victim = -1;
-    let oldest = NONE;
-    for (let i = 0; i < doors; i++) {
-      const first = this.head(2 * i);
-      if (first !== NONE && (oldest === NONE || this.start(first) < this.start(oldest))) {
-        oldest = first;
-        victim = i;
-      }
-    }
-    return victim;
-  }
-
   head(list: number): number {
     return this.lists[2 * list] as number;
   }
@@ -138,18 +132,12 @@ export class AttemptTable {
     this.p2 = k2;
     this.p3 = k3;
     this.pText = text;
+    this.pHash = addressHash(this.seed, kind, k0, k1, k2, k3);
   }
 
   /** The hash of the probe at `door`; pass it to find, insert and rekey. */
   hash(door: number): number {
-    return this.hashKey(door, this.pKind, this.p0, this.p1, this.p2, this.p3);
-  }
-
-  private hashKey(door: number, kind: number, k0: number, k1: number, k2: number, k3: number) {
-    let h = fmix(this.seed ^ Math.imul(door + 1, 0x9e3779b1) ^ kind);
-    h = fmix(h ^ k0);
-    if (kind === 6) h = fmix(fmix(fmix(h ^ k1) ^ k2) ^ k3);
-    return h;
+    return doorHash(this.pHash, door);
   }
 
   /** The live slot of the probe at `door`, or NONE. */
@@ -158,6 +146,7 @@ export class AttemptTable {
     const mask = this.mask;
     const s = this.s;
     const kind = this.pKind;
+    if (this.near[nearIndex(door, h)] === 0) return NONE;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const a = index[2 * i + 1] as number;
       if (a === NONE) return NONE;
@@ -196,7 +185,9 @@ export class AttemptTable {
     const d = s[o + DOOR] as number;
     const meta = s[o + META] as number;
     this.unlink(meta >>> 16 === 1 ? 2 * d : 2 * d + 1, a);
-    unplace(this.index, this.mask, this.slotHash(a), a);
+    const h = this.slotHash(a);
+    unplace(this.index, this.mask, h, a);
+    nearRemove(this.near, d, h);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
     s[o + META] = FREE;
     this.texts[a] = '';
@@ -215,7 +206,9 @@ export class AttemptTable {
     const o = W * a;
     const d = s[o + DOOR] as number;
     this.unlink(2 * d, a);
-    unplace(this.index, this.mask, this.slotHash(a), a);
+    const old = this.slotHash(a);
+    unplace(this.index, this.mask, old, a);
+    nearRemove(this.near, d, old);
     this.perDoor[d] = (this.perDoor[d] as number) - 1;
     this.fill(a, h, door, family, now);
   }
@@ -230,9 +223,11 @@ export class AttemptTable {
     s[o + K0 + 2] = this.p2;
     s[o + K0 + 3] = this.p3;
     s[o + DOOR] = door;
+    s[o + HASH] = h;
     this.starts[a] = now;
     this.texts[a] = this.pText;
     place(this.index, this.mask, h, a);
+    nearAdd(this.near, door, h);
     this.push(2 * door, a);
     this.perDoor[door] = (this.perDoor[door] as number) + 1;
   }
@@ -269,18 +264,9 @@ export class AttemptTable {
     else s[W * n + PREV] = p;
   }
 
-  /** The hash of a live slot's key (recomputed: slots do not store it). */
+  /** The hash of a live slot's key, as stored by fill. */
   private slotHash(a: number): number {
-    const s = this.s;
-    const o = W * a;
-    return this.hashKey(
-      s[o + DOOR] as number,
-      (s[o + META] as number) & 0xff,
-      s[o + K0] as number,
-      s[o + K0 + 1] as number,
-      s[o + K0 + 2] as number,
-      s[o + K0 + 3] as number,
-    );
+    return this.s[W * a + HASH] as number;
   }
 
   /** Doubles the slots and rebuilds the index (amortised O(1) per insert). */

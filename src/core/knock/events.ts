@@ -56,21 +56,34 @@ export class LazyEvent {
     return this.text;
   }
 
-  /**
-   * A number standing for the source, for counting distinct sources without
-   * formatting them: the IPv4 address itself, or a hash of the IPv6 words.
-   */
+  /** A number standing for the source (sourceKey). */
   get srcKey(): number {
-    if (this.family === 4 && this.text === '') return this.w0;
-    let h = Math.imul(this.w0 ^ 0x9e3779b9, 0x85ebca6b);
-    h = Math.imul(h ^ this.w1 ^ (h >>> 15), 0xc2b2ae35);
-    h = Math.imul(h ^ this.w2 ^ (h >>> 13), 0x85ebca6b);
-    return Math.imul(h ^ this.w3 ^ (h >>> 16), 0xc2b2ae35) ^ (h >>> 15);
+    return sourceKey(this.family, this.text, this.w0, this.w1, this.w2, this.w3);
   }
 
   toJSON(): object {
     return { kind: this.kind, door: this.door, src: this.src, stage: this.stage };
   }
+}
+
+/**
+ * A number standing for a source, for counting distinct sources without
+ * formatting them: the IPv4 address itself, or a hash of the words (IPv6, or
+ * an address known only as `text`, whose words are a hash of it).
+ */
+export function sourceKey(
+  family: number,
+  text: string,
+  w0: number,
+  w1: number,
+  w2: number,
+  w3: number,
+): number {
+  if (family === 4 && text === '') return w0;
+  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ w1 ^ (h >>> 15), 0xc2b2ae35);
+  h = Math.imul(h ^ w2 ^ (h >>> 13), 0x85ebca6b);
+  return Math.imul(h ^ w3 ^ (h >>> 16), 0xc2b2ae35) ^ (h >>> 15);
 }
 
 /** An address as key words (kind 4 or 6), or kind -1 when the text is not an address. */

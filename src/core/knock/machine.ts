@@ -29,12 +29,13 @@
 import type { Door, Knock } from '../config.js';
 import type { Packet } from './decode.js';
 import { AttemptTable, NONE, textHash } from './attempts.js';
-import { listAttempts } from './attempt-list.js';
+import { listAttempts, oldestFreshDoor } from './attempt-list.js';
 import { LocalAddresses } from './local.js';
+import { doorState, type DoorState } from './door-state.js';
 import {
-  addressWords,
   LazyEvent,
   slotEvent,
+  sourceKey,
   matches,
   randomSeed,
   sameDst,
@@ -44,15 +45,6 @@ import {
 } from './events.js';
 
 export type { Attempt, Emit, KnockEvent } from './events.js';
-
-interface DoorState {
-  door: Door;
-  sequence: Knock[];
-  enabled: boolean;
-  /** The Target as key kind (4 or 6; -1 when it is not an address) and words. */
-  tKind: number;
-  t: Int32Array;
-}
 
 export const DEFAULT_MAX_ATTEMPTS = 100_000;
 
@@ -69,6 +61,13 @@ export class KnockMachine {
   evictions = 0;
   /** The family of the packet being handled (its key is the table's probe). */
   private family: 4 | 6 = 4;
+  /**
+   * The flood's fast path (the daemon's event log): offered each first knock
+   * of the packet's source with a number standing for the source
+   * (sourceKey). True means fully handled, and no event object is made;
+   * false, the event is emitted as usual.
+   */
+  quietFirstKnock: ((door: Door, src: number) => boolean) | null = null;
 
   constructor(
     doors: readonly Door[],
@@ -85,17 +84,7 @@ export class KnockMachine {
 
   /** Replace all doors (reload). Like knockd, in-progress attempts are dropped. */
   setDoors(doors: readonly Door[]): void {
-    this.doors = doors.map((door) => {
-      const t =
-        door.target === undefined ? { kind: -1, w: new Int32Array(4) } : addressWords(door.target);
-      return {
-        door,
-        sequence: door.sequence,
-        enabled: door.sequence.length > 0,
-        tKind: t.kind,
-        t: t.w,
-      };
-    });
+    this.doors = doors.map(doorState);
     this.table = new AttemptTable(doors.length, this.seed);
   }
 
@@ -121,6 +110,11 @@ export class KnockMachine {
     ) as unknown as KnockEvent;
   }
 
+  private sourceKey(): number {
+    const t = this.table;
+    return sourceKey(this.family, t.pText, t.p0, t.p1, t.p2, t.p3);
+  }
+
   /**
    * Starts an attempt for the packet's source at door `i` in the place of the
    * oldest stage-1 attempt of any door (which is evicted); false when there
@@ -134,7 +128,7 @@ export class KnockMachine {
     now: number,
   ): boolean {
     const t = this.table;
-    const v = t.oldestFreshDoor(this.doors.length);
+    const v = oldestFreshDoor(t, this.doors.length);
     if (v < 0) return false;
     const oldest = t.head(2 * v);
     this.evictions++;
@@ -224,8 +218,7 @@ export class KnockMachine {
         a = NONE;
       }
       if (pkt.proto === 'tcp') {
-        const f = door.tcpFlags;
-        if ((pkt.flags & (f.set | f.clear)) !== f.set) {
+        if ((pkt.flags & d.flagMask) !== d.flagSet) {
           // Wrong flags neither advance nor reset (knockd's rule).
           if (a !== NONE && this.debugEvents) emit(this.event('flags', d, i, 0));
           continue;
@@ -255,7 +248,8 @@ export class KnockMachine {
       }
       // No attempt (or one just reset): the first knock starts one.
       if (!matches(seq[0], pkt)) continue;
-      emit(this.event('stage', d, i, 1));
+      const quiet = this.quietFirstKnock;
+      if (quiet === null || !quiet(door, this.sourceKey())) emit(this.event('stage', d, i, 1));
       if (seq.length === 1) {
         emit(this.event('open', d, i, 0));
         continue;
