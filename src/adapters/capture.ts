@@ -6,9 +6,8 @@
  * stays in this file.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import fs from 'node:fs';
+import { addonPath } from './addon.js';
 import { interfaceAddresses } from './netif.js';
 import { KnockError } from '../core/errors.js';
 import type { CaptureOpener, CaptureSource, CaptureStats, FrameHandler } from '../daemon/ports.js';
@@ -51,10 +50,7 @@ let native: NativeModule | undefined;
 /** Loads the libpcap addon on first use, so `knock` and `knockd -h` never need it. */
 export function loadNative(): NativeModule {
   if (native !== undefined) return native;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/adapters -> repo root
-  const root = path.resolve(here, '..', '..', '..');
-  const file = path.join(root, 'native', 'pcap', 'build', 'Release', 'knockpcap.node');
+  const file = addonPath('pcap', 'knockpcap.node');
   if (!fs.existsSync(file)) {
     throw new KnockError(
       'E_CAPTURE',

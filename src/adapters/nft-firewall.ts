@@ -159,13 +159,14 @@ export class NftablesFirewall implements Firewall {
       if (l !== null) lines.push(l);
     }
     if (lines.length === 0) return true;
-    if (this.lib !== null) return this.runLib(this.lib, lines.join('; '));
+    const text = lines.join('; ');
+    if (this.lib !== null) return this.runLib(this.lib, text);
     // A full pipe means nft is behind: queueing more would only grow memory.
     if (this.congested) return false;
     const co = this.coprocess();
     if (co === null) return false;
     // This line is queued in order either way; the next changes wait for 'drain'.
-    if (!co.stdin.write(`${lines.join('; ')}\n`)) this.congested = true;
+    if (!co.stdin.write(`${text}\n`)) this.congested = true;
     return true;
   }
 

@@ -6,9 +6,8 @@
  * configurations without Firewall = nftables never load it.
  */
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import fs from 'node:fs';
+import { addonPath } from './addon.js';
 
 export interface NftLibrary {
   /**
@@ -28,19 +27,7 @@ interface NftModule {
 let mod: NftModule | string | undefined;
 
 function load(): NftModule | string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/adapters -> repo root
-  const file = path.resolve(
-    here,
-    '..',
-    '..',
-    '..',
-    'native',
-    'nft',
-    'build',
-    'Release',
-    'knocknft.node',
-  );
+  const file = addonPath('nft', 'knocknft.node');
   if (!fs.existsSync(file))
     return `the libnftables addon is not built (${file}; needs libnftables-dev: scripts/setup.sh, or npm rebuild -g knockd-ts)`;
   try {

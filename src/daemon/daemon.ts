@@ -12,7 +12,7 @@ import type { ControlRequest } from '../core/control.js';
 import { KnockMachine, type KnockEvent } from '../core/knock/machine.js';
 import type { Packet } from '../core/knock/decode.js';
 import { MSG } from '../core/logfmt.js';
-import { unionPorts, type PortSpec } from '../core/port.js';
+import { guardedPorts } from '../core/grants/grants.js';
 import { localStamp } from '../core/time.js';
 import { statusView, type MetricsSnapshot } from '../core/status.js';
 import { knockFilter, metricsSnapshot, statusInput } from './views.js';
@@ -34,11 +34,6 @@ export type { DaemonDeps, DaemonSettings } from './settings.js';
 /** Bytes kept per captured packet for knocks: Ethernet + VLAN tags + IPv6 with extension headers + TCP. */
 export const KNOCK_SNAPLEN = 256;
 const SUMMARY_MS = 10_000;
-
-/** Union of the ports named in every door's Open: what the nftables guard protects. */
-export function guardedPorts(doors: readonly Door[]): PortSpec[] {
-  return unionPorts(doors.map((d) => d.open?.ports ?? []));
-}
 
 export class Daemon {
   private loaded: P.LoadedConfig;

@@ -4,8 +4,6 @@
 trap cleanup EXIT
 setup_net
 start_service 22
-KNOCKCTL="$ROOT/bin/knockctl"
-ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
 if [ "$BACKEND" = iptables ]; then
   # The tutorial's DROP stays; our chain is jumped to before it.
   tutorial_firewall

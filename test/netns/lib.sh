@@ -242,6 +242,18 @@ hold_connection() {
   PIDS+=($!)
 }
 
+KNOCKCTL="$ROOT/bin/knockctl"
+# knockctl against the server's daemon (our_options puts its control socket in $WORK).
+ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
+# nft_grant_conf FILE [OPTION_LINE]: a knockd.conf whose door openSSH (7000,8000,9000)
+# grants tcp/22 for 60 s through nftables; OPTION_LINE (e.g. "NftApply = process") joins [options].
+nft_grant_conf() {
+  {
+    printf '[options]\n\tLogFile = %s\n\tFirewall = nftables\n' "$WORK/knockd.log"
+    [ -z "${2:-}" ] || printf '\t%s\n' "$2"
+    printf '[openSSH]\n\tsequence     = 7000,8000,9000\n\tOpen         = tcp/22\n\tOpen_Timeout = 60\n'
+  } >"$1"
+}
 # SPA tests: fresh Rijndael and HMAC keys, base64 as fwknop --key-gen prints them, in K and H.
 spa_keys() {
   K=$(head -c 32 /dev/urandom | base64 -w0)

@@ -21,7 +21,6 @@ cat >"$WORK/knockd.conf" <<CONF
 	command     = sleep 600
 CONF
 start_knockd "$WORK/knockd.conf"
-ctl() { in_srv "$ROOT/bin/knockctl" -s "$WORK/knockd.sock" "$@"; }
 
 echo " 65,536 spoofed first knocks at 20,000 packets/s with a legitimate knock inside"
 mac="$(in_srv cat /sys/class/net/veth-s/address)"

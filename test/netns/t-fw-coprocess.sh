@@ -11,18 +11,7 @@ trap cleanup EXIT
 setup_net
 start_service 22
 add_client_addr 10.77.0.3
-KNOCKCTL="$ROOT/bin/knockctl"
-ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-	NftApply = process
-[openSSH]
-	sequence     = 7000,8000,9000
-	Open         = tcp/22
-	Open_Timeout = 60
-CONF
+nft_grant_conf "$WORK/knockd.conf" "NftApply = process"
 start_knockd "$WORK/knockd.conf"
 # The daemon's own `nft -i` child, by parent pid (never by name alone).
 copid() { ps -o pid= -o comm= --ppid "$KNOCKD_PID" | awk '$2 == "nft" { print $1 }'; }

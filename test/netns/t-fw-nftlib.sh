@@ -9,17 +9,7 @@ trap cleanup EXIT
 setup_net
 start_service 22
 add_client_addr 10.77.0.3
-KNOCKCTL="$ROOT/bin/knockctl"
-ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
-cat >"$WORK/knockd.conf" <<CONF
-[options]
-	LogFile = $WORK/knockd.log
-	Firewall = nftables
-[openSSH]
-	sequence     = 7000,8000,9000
-	Open         = tcp/22
-	Open_Timeout = 60
-CONF
+nft_grant_conf "$WORK/knockd.conf"
 start_knockd "$WORK/knockd.conf" -D
 grep -q 'firewall: nftables changes are applied in this process (libnftables)' "$WORK/knockd.out" &&
   log "ok: -D says the changes are applied in this process" || fail "no libnftables line: $(cat "$WORK/knockd.out")"

@@ -9,8 +9,6 @@ trap cleanup EXIT
 setup_net
 start_service 22
 start_service 80
-KNOCKCTL="$ROOT/bin/knockctl"
-ctl() { in_srv "$KNOCKCTL" -s "$WORK/knockd.sock" "$@"; }
 spa_keys
 cat >"$WORK/access.conf" <<CONF
 SOURCE 10.77.0.2/32

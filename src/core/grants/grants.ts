@@ -13,7 +13,13 @@
  *   last request's.
  * - A grant always has at least one port; removing its last port removes it.
  */
+import type { Door } from '../config.js';
 import { samePort, unionPorts, type PortSpec } from '../port.js';
+
+/** Union of the ports named in every door's Open: what the nftables guard protects. */
+export function guardedPorts(doors: readonly Door[]): PortSpec[] {
+  return unionPorts(doors.map((d) => d.open?.ports ?? []));
+}
 
 export interface Grant {
   door: string;
