@@ -29,7 +29,6 @@ import { CommandSlots } from './slots.js';
 export { COOLDOWN_MS, MAX_PENDING_STOPS } from './slots.js';
 
 export const DEFAULT_MAX_COMMANDS = 16;
-/** Pending stops per door at most; a start that would leave one more is dropped. */
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -110,18 +109,7 @@ export class CommandScheduler {
             cycle: { ...vars },
           });
     const argv = cycleArgv(cycle.open, vars);
-    this.track(
-      (async () => {
-        try {
-          // The close is on disk before the open runs: a crash in between cannot lose it.
-          if (pending !== null) await this.persist();
-          await this.execArgv(door, 'CMD_CYCLE_OPEN', argv);
-        } finally {
-          this.slots.release(door);
-        }
-        if (pending !== null) this.arm(pending);
-      })(),
-    );
+    this.begin(door, pending, () => this.execArgv(door, 'CMD_CYCLE_OPEN', argv));
     return true;
   }
 
@@ -141,18 +129,32 @@ export class CommandScheduler {
             address: src,
             due: now + door.cmdTimeout * 1000,
           });
+    this.begin(door.name, pending, () => this.exec(door.name, expandCommand(start, src)));
+  }
+
+  /** An admitted start (slot held): its stop is on disk before it runs (a crash cannot lose it), armed after. */
+  private begin(door: string, pending: PendingStop | null, run: () => Promise<void>): void {
     this.track(
       (async () => {
         try {
-          // The close is on disk before the open runs: a crash in between cannot lose it.
           if (pending !== null) await this.persist();
-          await this.exec(door.name, expandCommand(start, src));
+          await run();
         } finally {
-          this.slots.release(door.name);
+          this.slots.release(door);
         }
         if (pending !== null) this.arm(pending);
       })(),
     );
+  }
+
+  /** Runs `run` holding one of the door's command slots. */
+  private async inSlot(door: string, run: () => Promise<void>): Promise<void> {
+    await this.slots.acquire(door);
+    try {
+      await run();
+    } finally {
+      this.slots.release(door);
+    }
   }
 
   private addPending(door: string, entry: PendingStop): PendingStop {
@@ -226,13 +228,10 @@ export class CommandScheduler {
       );
       return;
     }
-    await this.slots.acquire(e.door);
-    try {
+    await this.inSlot(e.door, () => {
       this.logger.log(MSG.cmdTimeout(ip.text, e.door));
-      await this.exec(e.door, expandCommand(stop, ip.text));
-    } finally {
-      this.slots.release(e.door);
-    }
+      return this.exec(e.door, expandCommand(stop, ip.text));
+    });
   }
 
   /** A due CMD_CYCLE_CLOSE: argv rebuilt from the stanza as configured now. */
@@ -245,13 +244,10 @@ export class CommandScheduler {
       );
       return;
     }
-    await this.slots.acquire(door);
-    try {
+    await this.inSlot(door, () => {
       this.logger.log(`${e.address}: ${door}: timer expired`);
-      await this.execArgv(door, 'CMD_CYCLE_CLOSE', cycleArgv(close, vars));
-    } finally {
-      this.slots.release(door);
-    }
+      return this.execArgv(door, 'CMD_CYCLE_CLOSE', cycleArgv(close, vars));
+    });
   }
 
   private async execArgv(door: string, what: string, argv: string[]): Promise<void> {

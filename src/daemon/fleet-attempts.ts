@@ -20,6 +20,7 @@
 import type { Door, Knock } from '../core/config.js';
 import type { Packet } from '../core/knock/decode.js';
 import { addressWords, sameDst } from '../core/knock/events.js';
+import { LocalAddresses } from '../core/knock/local.js';
 import { knockToken } from './fleet-attempt-script.js';
 import { CONTINUE, FleetBudget, MAYBE } from './fleet-budget.js';
 import type { Clock, FleetAttemptStore, FleetKnock, Logger } from './ports.js';
@@ -64,8 +65,7 @@ const portKey = (proto: 'tcp' | 'udp', port: number) => (proto === 'udp' ? 65536
 export class FleetAttempts {
   private shared: Shared[] = [];
   private gen = 0;
-  private local: { kind: number; w: Int32Array }[] = [];
-  private localText = new Set<string>();
+  private readonly local = new LocalAddresses();
   private readonly budget: FleetBudget;
   private readonly pending: FleetKnock[] = [];
   private readonly meta: Meta[] = [];
@@ -113,20 +113,12 @@ export class FleetAttempts {
   }
 
   setLocalAddresses(addrs: readonly string[]): void {
-    this.localText = new Set(addrs);
-    this.local = addrs.map(addressWords).filter((x) => x.kind !== -1);
+    this.local.set(new Set(addrs));
   }
 
   /** The knock machine opened `doorIndex` for the packet being handled. */
   noteLocalOpen(doorIndex: number): void {
     if (!this.completing) this.openedNow.push(doorIndex);
-  }
-
-  private isLocal(pkt: Packet): boolean {
-    if (this.localText.size === 0) return true;
-    if (!pkt.words) return this.localText.has(pkt.dst);
-    for (const l of this.local) if (sameDst(l.kind, l.w, pkt)) return true;
-    return false;
   }
 
   /** Keeps a door's token sets in step with its current sequence. */
@@ -155,7 +147,7 @@ export class FleetAttempts {
       if (door.target !== undefined) {
         if (pkt.words ? !sameDst(s.tKind, s.t, pkt) : pkt.dst !== door.target) continue;
       } else {
-        if (local === -1) local = this.isLocal(pkt) ? 1 : 0;
+        if (local === -1) local = this.local.has(pkt) ? 1 : 0;
         if (local === 0) continue;
       }
       const f = door.tcpFlags;
