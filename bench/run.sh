@@ -168,12 +168,31 @@ done
 
 { want latency || want spa; } && {
 echo "== (c) knock-to-open latency, $ROUNDS knocks each"
+# wire_start / wire_stop KIND: a kernel-stamped capture on the client's veth
+# around one latency run, turned into samples by bench/wire.ts (appended to
+# $WORK/lat.json's row as wire_samples).
+wire_start() {
+  in_cli tcpdump -i veth-c -n -U -s 96 --time-stamp-precision=nano -w "$WORK/wire.pcap" \
+    'udp dst port 62201 or tcp[tcpflags] & tcp-syn != 0' >/dev/null 2>"$WORK/wire.err" &
+  WPID=$!
+  PIDS+=("$WPID")
+  wait_until 5 grep -q 'listening on' "$WORK/wire.err" || { echo "tcpdump did not start"; cat "$WORK/wire.err"; exit 1; }
+}
+wire_stop() {
+  kill "$WPID" 2>/dev/null
+  wait "$WPID" 2>/dev/null
+  local w
+  w=$(node "$ROOT/dist/bench/wire.js" "$WORK/wire.pcap" "$1" | sed 's/^{//; s/}$//')
+  sed -i "s/}\$/,$w}/" "$WORK/lat.json"
+}
 latency() { # latency NAME MODE
   start_daemon "$1" "$(config "$1" "$2" 1)"
   [ "$2" = nft ] && in_srv iptables -F INPUT # nftables: our table is the guard
   local idle
   idle=$(rss_kb "$DPID" VmRSS)
+  wire_start
   in_cli node "$ROOT/dist/bench/latency.js" "$SRV4" "$ROUNDS" 1200 >"$WORK/lat.json"
+  wire_stop knock
   echo "{\"test\":\"latency\",\"daemon\":\"$1\",\"mode\":\"$2\",\"idle_rss_kb\":$idle,$(sed 's/^{//' "$WORK/lat.json")" >>"$JSONL"
   echo "  $1 ($2): done"
   stop_daemon
@@ -207,7 +226,9 @@ spa_latency() { # spa_latency ours|fwknopd
     wait_until 10 grep -q 'Starting fwknopd' "$WORK/fwknopd.out" || { echo "fwknopd did not start"; cat "$WORK/fwknopd.out"; exit 1; }
     sleep 0.5 # pcap opens after the banner; no later line to wait for
   fi
+  wire_start
   in_cli node "$ROOT/dist/bench/spa-latency.js" "$SRV4" "$ROUNDS" "$WORK/spa.pkt" "$k" "$h" "$CLI4" >"$WORK/lat.json"
+  wire_stop spa
   echo "{\"test\":\"latency\",\"daemon\":\"$1\",\"mode\":\"spa\",$(sed 's/^{//' "$WORK/lat.json")" >>"$JSONL"
   echo "  $1 (SPA): done"
   stop_daemon

@@ -13,7 +13,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { NFT_TABLE, nftGrantLine, nftRevokeLine, renderNft } from '../core/grants/render.js';
 import { execArgv, failed, type Exec } from './exec.js';
 import { isInterfaceName } from '../core/config.js';
-import { openNftLibrary, type NftLibrary } from './nft-lib.js';
+import { LibraryApplier, openNftLibrary, type NftLibrary } from './nft-lib.js';
+import { nftChangeMessages } from '../core/grants/netlink.js';
 
 /** The largest table a sync applies in this process (see sync). */
 export const LIB_SYNC_MAX = 1000;
@@ -49,12 +50,10 @@ export class NftablesFirewall implements Firewall {
    * fails (and is reported) instead of starting a coprocess.
    */
   private readonly lib: NftLibrary | null = null;
+  /** Applies single changes through `lib` (nft-lib.ts), when there is one. */
+  private readonly applier: LibraryApplier | null = null;
   /** Why the library is not used (NftApply = process, or it did not load). */
   private readonly noLib: string;
-  /** Library changes made after the first of this turn of the event loop (see runLib). */
-  private pending: string[] = [];
-  /** A change already ran this turn; its end (a microtask) flushes `pending`. */
-  private turnBusy = false;
   /** NftApply = library was asked for and the library did not load: init() fails. */
   private readonly libRequired: boolean;
   /**
@@ -82,6 +81,8 @@ export class NftablesFirewall implements Firewall {
     if (typeof lib === 'string') this.noLib = lib;
     else {
       this.lib = lib;
+      this.applier = new LibraryApplier(lib, this.debug);
+      this.applier.onError = (m) => this.onError(m);
       this.noLib = '';
     }
     this.libRequired = opts.apply === 'library' && this.lib === null;
@@ -160,7 +161,10 @@ export class NftablesFirewall implements Firewall {
     }
     if (lines.length === 0) return true;
     const text = lines.join('; ');
-    if (this.lib !== null) return this.runLib(this.lib, text);
+    if (this.applier !== null) {
+      this.applier.apply({ text, messages: nftChangeMessages(change, now) });
+      return true;
+    }
     // A full pipe means nft is behind: queueing more would only grow memory.
     if (this.congested) return false;
     const co = this.coprocess();
@@ -170,59 +174,11 @@ export class NftablesFirewall implements Firewall {
     return true;
   }
 
-  /**
-   * A change in this process, on the caller's (the main) thread. The first
-   * change of a turn of the event loop runs at once, so a lone knock's grant
-   * is in the kernel before this returns; later changes of the same turn (a
-   * captured batch, an expiry sweep) are queued and applied together, as one
-   * transaction, when the turn's synchronous work is done. Measured on the
-   * 2-core VM (libnftables 1.0.6): one add element 0.1 ms back to back, and
-   * 0.5 ms in the daemon after a second idle (a revoke 0.5-7 ms there, under
-   * the other workers' load); 1000 revokes take 224 ms one run each and
-   * 32 ms as one run. Never throws into the packet path: a failure goes to
-   * onError once the current work has returned, and the caller's full sync
-   * re-applies the table.
-   */
-  private runLib(lib: NftLibrary, text: string): boolean {
-    if (this.turnBusy) {
-      this.pending.push(text);
-      return true;
-    }
-    this.turnBusy = true;
-    queueMicrotask(() => {
-      this.turnBusy = false;
-      this.flush(lib);
-    });
-    this.runNow(lib, text);
-    return true;
-  }
-
-  /** The changes queued this turn, as one transaction. */
-  private flush(lib: NftLibrary): void {
-    if (this.pending.length === 0) return;
-    const text = this.pending.join('; ');
-    this.pending = [];
-    this.runNow(lib, text);
-  }
-
-  private runNow(lib: NftLibrary, text: string): void {
-    let err: string | null;
-    try {
-      err = lib.run(text);
-    } catch (e) {
-      err = (e as Error).message;
-    }
-    if (err !== null) {
-      const first = err.trim().split('\n')[0] || 'nft error';
-      queueMicrotask(() => this.onError(`libnftables: ${first}`));
-    }
-  }
-
   close(): void {
     const co = this.co;
     this.co = null;
     co?.stdin.end();
-    if (this.lib !== null) this.flush(this.lib);
+    this.applier?.flush();
     this.lib?.close();
   }
 
@@ -237,7 +193,9 @@ export class NftablesFirewall implements Firewall {
     if (this.libRequired) throw new KnockError('E_FIREWALL', `NftApply = library: ${this.noLib}`);
     const table = renderNft([], this.guarded, 0, this.guardInterfaces);
     if (this.lib !== null) {
-      this.debug('firewall: nftables changes are applied in this process (libnftables)');
+      this.debug(
+        'firewall: nftables changes are applied in this process (grant changes as netlink messages, the table through libnftables)',
+      );
       const err = this.lib.run(table, true);
       if (err !== null)
         throw new KnockError('E_FIREWALL', `nft (kernel nf_tables support) failed: ${err.trim()}`);
@@ -254,7 +212,7 @@ export class NftablesFirewall implements Firewall {
   async sync(grants: readonly Grant[], now: number): Promise<void> {
     const table = renderNft(grants, this.guarded, now, this.guardInterfaces);
     // The table holds every change still queued: a sync covers them.
-    this.pending = [];
+    this.applier?.discard();
     // Up to LIB_SYNC_MAX grants, in this process: it blocks the main thread
     // for about 9 ms per 1000 grants (measured: 1.2 ms at 100, 8.8 ms at
     // 1000, 92 ms at 10000). A larger table goes to an `nft -f` process,

@@ -83,7 +83,9 @@ test('library path: the check, syncs and each change run in this process, one ru
   assert.equal(lib.runs[0]!.check, true, 'init only checks (nft -c)');
   assert.match(lib.runs[0]!.text, /^table inet knockd\n/);
   assert.equal(lib.sets, null, 'a check changes nothing');
-  assert.deepEqual(debug, ['firewall: nftables changes are applied in this process (libnftables)']);
+  assert.deepEqual(debug, [
+    'firewall: nftables changes are applied in this process (grant changes as netlink messages, the table through libnftables)',
+  ]);
   await fw.sync([g('192.0.2.5')], NOW);
   assert.deepEqual(lib.elements(), [el('192.0.2.5')]);
   assert.equal(fw.update({ open: g('192.0.2.6') }, NOW), true);
