@@ -153,24 +153,29 @@ export class NftablesFirewall implements Firewall {
   }
 
   update(change: GrantChange, now: number): boolean {
-    const lines: string[] = [];
-    if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
-    if (change.open !== undefined) {
-      const l = nftGrantLine(change.open, now, change.refresh ?? true);
-      if (l !== null) lines.push(l);
-    }
-    if (lines.length === 0) return true;
-    const text = lines.join('; ');
+    const text = (): string => {
+      const lines: string[] = [];
+      if (change.close !== undefined) lines.push(nftRevokeLine(change.close));
+      if (change.open !== undefined) {
+        const l = nftGrantLine(change.open, now, change.refresh ?? true);
+        if (l !== null) lines.push(l);
+      }
+      return lines.join('; ');
+    };
     if (this.applier !== null) {
-      this.applier.apply({ text, messages: nftChangeMessages(change, now) });
+      const messages = nftChangeMessages(change, now);
+      // No messages: nothing to change, or an address only the text path reports.
+      if (messages !== null || text() !== '') this.applier.apply({ text, messages });
       return true;
     }
+    const line = text();
+    if (line === '') return true;
     // A full pipe means nft is behind: queueing more would only grow memory.
     if (this.congested) return false;
     const co = this.coprocess();
     if (co === null) return false;
     // This line is queued in order either way; the next changes wait for 'drain'.
-    if (!co.stdin.write(`${text}\n`)) this.congested = true;
+    if (!co.stdin.write(`${line}\n`)) this.congested = true;
     return true;
   }
 

@@ -56,9 +56,12 @@ export function openNftLibrary(): NftLibrary | string {
   }
 }
 
-/** A change for the library: its nft text, and its netlink messages where they encode. */
+/**
+ * A change for the library: its netlink messages where they encode, and its
+ * nft text, built only when the text path is taken.
+ */
 export interface LibraryChange {
-  text: string;
+  text: () => string;
   messages: Buffer | null;
 }
 
@@ -119,7 +122,7 @@ export class LibraryApplier {
   }
 
   private run(changes: LibraryChange[]): void {
-    const text = changes.map((c) => c.text).join('; ');
+    const text = () => changes.map((c) => c.text()).join('; ');
     let bytes = 0;
     for (const c of changes) bytes += c.messages === null ? Infinity : c.messages.length;
     if (this.direct && bytes <= BATCH_MAX) {
@@ -131,7 +134,7 @@ export class LibraryApplier {
       if (err === null) return;
       // Nothing of a failed batch was applied: the text may run in its place,
       // and where it fails too, nft's error says more than an errno.
-      const textErr = this.call(() => this.lib.run(text));
+      const textErr = this.call(() => this.lib.run(text()));
       if (textErr === null) {
         this.direct = false;
         this.debug(`firewall: netlink batch failed (${err}); changes go to libnftables as text`);
@@ -140,7 +143,7 @@ export class LibraryApplier {
       this.fail(textErr);
       return;
     }
-    const err = this.call(() => this.lib.run(text));
+    const err = this.call(() => this.lib.run(text()));
     if (err !== null) this.fail(err);
   }
 

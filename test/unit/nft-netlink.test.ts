@@ -103,7 +103,7 @@ test('the applier sends a change as one batch; a batch the kernel refuses goes a
   const a = new LibraryApplier(lib, (m) => debug.push(m));
   a.onError = (m) => errors.push(m);
   const change = (address: string) => ({
-    text: nftGrantLine(g(address), NOW, false)!,
+    text: () => nftGrantLine(g(address), NOW, false)!,
     messages: nftChangeMessages({ open: g(address), refresh: false }, NOW),
   });
   a.apply(change('192.0.2.1'));

@@ -149,12 +149,23 @@ export function spaText(
   }
   // All ASCII now, where every single-byte decoding agrees.
   const t = ASCII_DECODER.decode(payload.subarray(0, end));
-  const pre = precheck(t);
+  const pre = precheckShape(t);
   return pre === null ? { ok: true, text: t } : { ok: false, reason: pre };
 }
 
 /** Transport checks that need no key (fwknopd's pre-checks). */
 export function precheck(payload: string): string | null {
+  const shape = precheckShape(payload);
+  if (shape !== null) return shape;
+  for (let i = 0; i < payload.length; i++) {
+    const ch = payload.charCodeAt(i);
+    if (ch !== 0x3d && b64value(ch) < 0) return 'not base64 text';
+  }
+  return null;
+}
+
+/** precheck without the alphabet, for text whose bytes were already checked (spaText). */
+function precheckShape(payload: string): string | null {
   if (payload.length < MIN_SPA_DATA_SIZE || payload.length > MAX_SPA_PACKET_LEN)
     return `bad length ${payload.length}`;
   if (payload.startsWith(SPA_PREFIX)) return 'starts with the Salted__ prefix (replay attempt)';
@@ -162,10 +173,6 @@ export function precheck(payload: string): string | null {
   // it back: a packet that already has it is a replay with the prefix put back.
   if (payload.length > MIN_GNUPG_MSG_SIZE && payload.startsWith(GPG_PREFIX))
     return 'starts with the GPG prefix hQ (replay attempt)';
-  for (let i = 0; i < payload.length; i++) {
-    const ch = payload.charCodeAt(i);
-    if (ch !== 0x3d && b64value(ch) < 0) return 'not base64 text';
-  }
   return null;
 }
 
