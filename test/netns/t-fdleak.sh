@@ -54,7 +54,7 @@ nl_leaks() {
 }
 
 echo " the daemon holds a packet socket and a netfilter netlink socket (the things that must not leak)"
-grep -q 'firewall: nftables changes are applied in this process (libnftables)' "$WORK/knockd.out" &&
+grep -q 'firewall: nftables changes are applied in this process (grant changes as netlink messages' "$WORK/knockd.out" &&
   log "ok: -D says the changes are applied in this process" || fail "no libnftables start-up line: $(cat "$WORK/knockd.out")"
 fd_targets "$KNOCKD_PID" >"$WORK/daemon-fds"
 [ -n "$(leaks "$WORK/daemon-fds")" ] && log "ok: daemon has $(leaks "$WORK/daemon-fds" | wc -l) packet socket(s)" ||
