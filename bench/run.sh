@@ -78,17 +78,12 @@ config() {
 }
 
 DPID=0
-# Latency runs put the server (daemon) and the client (knocker, poller, its
-# capture) on different CPUs, as two machines would be: on a shared CPU the
-# woken daemon waits for the client's poll loop to yield (measured: 0.89 ms
-# median from the kernel's receive to our code, 0.18 ms on a CPU of its own).
-# Floods and memory runs are not pinned. $SPIN/$CPIN are empty on one CPU.
-SPIN=""
-CPIN=""
-if [ "$(nproc)" -ge 2 ]; then
-  SPIN="taskset -c 1"
-  CPIN="taskset -c 0"
-fi
+# Latency runs put the server (daemon) and the client (knocker, poller, its capture) on different
+# CPUs, as two machines would: on a shared CPU the woken daemon waits for the client's poll loop
+# (0.89 ms median from the kernel's receive to our code, 0.18 ms on a CPU of its own). Floods and
+# memory runs are not pinned; on one CPU nothing is.
+SPIN="" CPIN=""
+[ "$(nproc)" -ge 2 ] && SPIN="taskset -c 1" CPIN="taskset -c 0"
 PIN="" # set to $SPIN around the latency runs
 start_daemon() { # start_daemon NAME CONF
   : >"$WORK/$1.log"
