@@ -23,8 +23,9 @@ import { MSG } from '../core/logfmt.js';
 import type { PendingStop } from '../core/grants/journal.js';
 import type { Stanza } from '../core/spa/access.js';
 import { cycleArgv, cycleVarsProblem, type CycleVars } from '../core/spa/cycle.js';
-import type { ArgvRunner, Clock, CommandRunner, Logger, RunResult } from './ports.js';
+import type { ArgvRunner, Clock, CommandRunner, Logger } from './ports.js';
 import { CommandSlots } from './slots.js';
+import { runLogged } from './command-run.js';
 
 export { COOLDOWN_MS, MAX_PENDING_STOPS } from './slots.js';
 
@@ -32,10 +33,10 @@ export const DEFAULT_MAX_COMMANDS = 16;
 /** setTimeout's longest delay; longer waits are re-armed in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export type { PendingStop } from '../core/grants/journal.js';
-
 /** The slot and cooldown key of a stanza: its own namespace, apart from door names. */
 const cycleDoor = (stanzaId: string) => `SPA ${stanzaId}`;
+/** The slot key a pending stop counts against: its door's, or its stanza's. */
+const slotOf = (e: PendingStop) => (e.cycle === undefined ? e.door : cycleDoor(e.door));
 
 interface Armed {
   entry: PendingStop;
@@ -166,14 +167,14 @@ export class CommandScheduler {
   /** The entry leaves the journal only once its command has run (or is known gone). */
   private removePending(a: Armed): void {
     if (!this.stops.delete(a.entry.id)) return;
-    this.slots.pendingRemoved(a.entry.cycle === undefined ? a.entry.door : cycleDoor(a.entry.door));
+    this.slots.pendingRemoved(slotOf(a.entry));
   }
 
   /** Journal restore: stops that were pending when the daemon last stopped. */
   restore(entries: readonly PendingStop[]): void {
     for (const e of entries) {
       this.nextId = Math.max(this.nextId, e.id + 1);
-      this.addPending(e.cycle === undefined ? e.door : cycleDoor(e.door), e);
+      this.addPending(slotOf(e), e);
       this.arm(e);
     }
   }
@@ -254,34 +255,13 @@ export class CommandScheduler {
     const runner = this.argvRunner;
     if (runner === null) return;
     // JSON quoting shows argument boundaries exactly.
-    await this.execWith(door, `${what} ${JSON.stringify(argv)}`, () => runner.runArgv(argv));
+    await runLogged(this.logger, this.ran, door, `${what} ${JSON.stringify(argv)}`, () =>
+      runner.runArgv(argv),
+    );
   }
 
   private exec(door: string, cmd: string): Promise<void> {
-    return this.execWith(door, cmd, () => this.runner.run(cmd));
-  }
-
-  private async execWith(door: string, cmd: string, run: () => Promise<RunResult>): Promise<void> {
-    this.logger.log(MSG.running(door, cmd));
-    this.ran.run++;
-    let r;
-    try {
-      r = await run();
-    } catch (e) {
-      this.ran.failed++;
-      this.logger.log(`${door}: command could not start: ${(e as Error).message}`);
-      return;
-    }
-    if (r.timedOut) {
-      this.ran.killed++;
-      this.logger.log(`${door}: command timed out and was killed: ${cmd}`);
-    } else if (r.code === null) {
-      this.ran.killed++;
-      this.logger.log(`${door}: command killed by signal ${r.signal ?? '?'}`);
-    } else if (r.code !== 0) {
-      this.ran.failed++;
-      this.logger.log(MSG.nonZero(door, r.code));
-    }
+    return runLogged(this.logger, this.ran, door, cmd, () => this.runner.run(cmd));
   }
 
   private track(p: Promise<void>): void {

@@ -17,7 +17,7 @@
  * for no longer than its Open_Timeout.
  */
 import type { Door } from '../core/config.js';
-import { GrantTable, type Grant } from '../core/grants/grants.js';
+import { GrantTable, grantKey as gkey, type Grant } from '../core/grants/grants.js';
 import { MSG } from '../core/logfmt.js';
 import { LogLimiter } from '../core/ratelimit.js';
 import { canonicalIP } from '../core/ip.js';
@@ -31,8 +31,6 @@ import {
   type GrantChange,
   type Logger,
 } from './ports.js';
-
-const gkey = (door: string, address: string) => `${door}\u0000${address}`;
 
 /** Live grants at most (each is a journal entry and a firewall element). */
 export const MAX_GRANTS = 65_536;
@@ -184,9 +182,7 @@ export class GrantKeeper {
   /** Removes the grants of `address` (for one door, or all); `share`: group-wide (knockctl revoke). */
   revoke(address: string, door: string | undefined, why: string, share = false): number {
     if (share)
-      this.fleet.publish(
-        door === undefined ? { op: 'revoke', address } : { op: 'revoke', address, door },
-      );
+      this.fleet.publish({ op: 'revoke', address, ...(door === undefined ? {} : { door }) });
     return this.closed(this.table.revoke(address, door), why);
   }
 

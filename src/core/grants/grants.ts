@@ -30,7 +30,8 @@ export interface Grant {
   expires: number;
 }
 
-const key = (door: string, address: string) => `${door}\u0000${address}`;
+/** The table's key of (door, address). */
+export const grantKey = (door: string, address: string) => `${door}\u0000${address}`;
 
 export class GrantTable {
   private readonly grants = new Map<string, Grant>();
@@ -45,7 +46,7 @@ export class GrantTable {
 
   /** The grant of (door, address), as stored (a copy), if any. */
   get(door: string, address: string): Grant | undefined {
-    const g = this.grants.get(key(door, address));
+    const g = this.grants.get(grantKey(door, address));
     return g === undefined ? undefined : { ...g, ports: [...g.ports] };
   }
 
@@ -55,7 +56,7 @@ export class GrantTable {
    * to the firewall, not `g`: it holds every port to refresh.
    */
   upsert(g: Grant): 'new' | 'refreshed' {
-    const k = key(g.door, g.address);
+    const k = grantKey(g.door, g.address);
     const old = this.grants.get(k);
     this.grants.set(k, { ...g, ports: unionPorts([old?.ports ?? [], g.ports]) });
     return old === undefined ? 'new' : 'refreshed';
