@@ -37,18 +37,31 @@ export function formatIPv6(b: Uint8Array, off: number): string {
   return `${head.join(':')}::${tail.join(':')}`;
 }
 
+/**
+ * Dotted-quad decimal only: four parts of 1-3 digits, no leading zero, each
+ * at most 255. A plain loop (no split, no regular expression): it runs
+ * several times for each SPA packet.
+ */
 export function parseIPv4(s: string): Uint8Array | null {
-  const parts = s.split('.');
-  if (parts.length !== 4) return null;
   const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i] ?? '';
-    if (!/^(0|[1-9]\d{0,2})$/.test(p)) return null;
-    const n = Number(p);
-    if (n > 255) return null;
-    out[i] = n;
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= s.length; i++) {
+    // A '.' after the end closes the last part.
+    const ch = i < s.length ? s.charCodeAt(i) : 0x2e;
+    if (ch === 0x2e) {
+      if (digits === 0 || part === 4) return null;
+      out[part++] = n;
+      n = 0;
+      digits = 0;
+    } else if (ch >= 0x30 && ch <= 0x39) {
+      if ((digits > 0 && n === 0) || ++digits > 3) return null;
+      n = n * 10 + (ch - 0x30);
+      if (n > 255) return null;
+    } else return null;
   }
-  return out;
+  return part === 4 ? out : null;
 }
 
 export function parseIPv6(s: string): Uint8Array | null {

@@ -25,7 +25,8 @@ export function b64nopad(b: Uint8Array): string {
  */
 export function b64decode(s: string): Uint8Array | null {
   const eq = s.indexOf('=');
-  return decodeBits(eq < 0 ? s : s.slice(0, eq), false);
+  const b = asciiOrNull(eq < 0 ? s : s.slice(0, eq));
+  return b === null ? null : decodeBits(b, false);
 }
 
 /**
@@ -35,17 +36,23 @@ export function b64decode(s: string): Uint8Array | null {
  * in the last character.
  */
 export function b64decodeCanonical(s: string): Uint8Array | null {
-  return decodeBits(s, true);
+  const b = asciiOrNull(s);
+  return b === null ? null : decodeBits(b, true);
 }
 
-function decodeBits(t: string, strict: boolean): Uint8Array | null {
+/** b64decodeCanonical of text held as its ASCII bytes (the packet as received). */
+export function b64decodeCanonicalBytes(b: Uint8Array): Uint8Array | null {
+  return decodeBits(b, true);
+}
+
+function decodeBits(t: Uint8Array, strict: boolean): Uint8Array | null {
   if (t.length % 4 === 1) return null;
   const out = new Uint8Array(Math.floor((t.length * 3) / 4));
   let bits = 0;
   let acc = 0;
   let o = 0;
   for (let i = 0; i < t.length; i++) {
-    const v = b64value(t.charCodeAt(i));
+    const v = B64_VALUE[t[i]!]!;
     if (v < 0) return null;
     acc = ((acc << 6) | v) & 0xffff;
     bits += 6;
@@ -59,6 +66,17 @@ function decodeBits(t: string, strict: boolean): Uint8Array | null {
   return out.subarray(0, o);
 }
 
+/** The bytes of ASCII text; null when a character is outside ASCII (never base64). */
+function asciiOrNull(s: string): Uint8Array | null {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    if (ch > 0x7f) return null;
+    out[i] = ch;
+  }
+  return out;
+}
+
 // Plain loops: these run on every packet, and the iterator and spread forms
 // cost about ten times as much for a 1500-byte packet.
 export function ascii(s: string): Uint8Array {
@@ -67,10 +85,11 @@ export function ascii(s: string): Uint8Array {
   return out;
 }
 
-/** Latin-1 text of bytes. */
+/** Latin-1 text of bytes: one call per 4 KiB (an argument list stays small), no string per byte. */
 export function text(b: Uint8Array): string {
   let out = '';
-  for (let i = 0; i < b.length; i++) out += String.fromCharCode(b[i]!);
+  for (let i = 0; i < b.length; i += 4096)
+    out += String.fromCharCode.apply(null, b.subarray(i, i + 4096) as unknown as number[]);
   return out;
 }
 

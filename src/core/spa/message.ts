@@ -1,8 +1,14 @@
 /** The decrypted SPA message: fwknop's colon-separated fields, each checked. Pure. */
 import { parseIPv4, formatIPv4 } from '../ip.js';
 import { parsePortSpec } from '../port.js';
-import { ascii, b64decodeCanonical, b64nopad, text } from './bytes.js';
-import { DIGEST_BY_LEN, type SpaCrypto, type SpaMessage, type SpaResult } from './spa.js';
+import { ascii, b64decodeCanonical, text } from './bytes.js';
+import {
+  DIGEST_BY_LEN,
+  type DigestAlg,
+  type SpaCrypto,
+  type SpaMessage,
+  type SpaResult,
+} from './spa.js';
 
 const fail = (reason: string): SpaResult => ({ ok: false, reason });
 
@@ -25,7 +31,11 @@ function printableUser(u: string): boolean {
   return true;
 }
 
-export function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
+/**
+ * @param pt the decrypted message as text; @param bytes the same as bytes,
+ * when the caller has them (the digest is taken over them).
+ */
+export function parseEncoded(pt: string, c: SpaCrypto, bytes?: Uint8Array): SpaResult {
   let colons = 0;
   for (let i = 0; i < pt.length; i++) if (pt.charCodeAt(i) === 0x3a) colons++;
   if (colons < 6) return fail('too few fields');
@@ -34,9 +44,16 @@ export function parseEncoded(pt: string, c: SpaCrypto): SpaResult {
   const digest = pt.slice(cut + 1);
   const algs = DIGEST_BY_LEN[digest.length];
   if (algs === undefined) return fail(`unknown digest length ${digest.length}`);
-  const digestAlg = algs.find((a) =>
-    c.equal(ascii(b64nopad(c.hash(a, ascii(encoded)))), ascii(digest)),
-  );
+  // Compared as bytes: the strict decode gives one byte string per text, so
+  // the bytes match exactly when the text is the digest's base64.
+  const want = b64decodeCanonical(digest);
+  const data = bytes === undefined ? ascii(encoded) : bytes.subarray(0, cut);
+  let digestAlg: DigestAlg | undefined;
+  for (const a of algs)
+    if (want !== null && c.equal(c.hash(a, data), want)) {
+      digestAlg = a;
+      break;
+    }
   if (digestAlg === undefined) return fail('inner digest mismatch');
   const f = encoded.split(':');
   const [rand, userB64, ts, version, typeText, msgB64, ...rest] = f as [

@@ -10,13 +10,15 @@ import { ciphertextDigest, isGpgSized, unwrapGpg } from './gpg.js';
 import {
   decryptSpa,
   spaText,
-  unwrapSpa,
+  unwrapBytes,
   b64nopad,
   type SpaCrypto,
   type SpaMessage,
 } from './spa.js';
 
 export const MAX_SPA_AGE = 120;
+
+const UTF8 = new TextEncoder();
 
 /**
  * Digests of authentic packets, each kept only as long as a packet with that
@@ -158,7 +160,7 @@ export function admit(
   // variant, an unchecked header bit, a changed padding byte under a
   // stream mode) is the same packet. A client never sends one message twice:
   // each carries 16 random digits and its timestamp.
-  const digest = b64nopad(c.hash('sha256', new TextEncoder().encode(JSON.stringify(m))));
+  const digest = b64nopad(c.hash('sha256', UTF8.encode(JSON.stringify(m))));
   if (digest !== burned.digest && replay.has(digest))
     return { ok: false, reason: 'replayed packet' };
   // Authentic: burn it now, before the policy checks, as fwknopd does.
@@ -264,7 +266,7 @@ export function evaluateSpa(
       hmacAlg: s.hmacAlg,
       mode: s.mode,
     };
-    const u = unwrapSpa(t.text, keys, c);
+    const u = unwrapBytes(t.bytes, keys, c);
     const r = u.ok ? decryptSpa(u.raw, keys, c) : u;
     if (!r.ok) {
       last = r.reason;

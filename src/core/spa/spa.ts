@@ -17,11 +17,11 @@
  */
 
 import type { PortSpec } from '../port.js';
-import { ascii, b64decodeCanonical, b64nopad, b64value, concat, text } from './bytes.js';
+import { ascii, b64decodeCanonicalBytes, b64value, concat, text } from './bytes.js';
 
 export { b64decode, b64decodeCanonical, b64nopad } from './bytes.js';
 export { encodeSpa } from './encode.js';
-import { digits, parseEncoded } from './message.js';
+import { parseEncoded } from './message.js';
 
 export type HmacAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
 export type DigestAlg = 'md5' | 'sha1' | 'sha256' | 'sha384' | 'sha512' | 'sha3-256' | 'sha3-512';
@@ -136,7 +136,7 @@ const isSpace = (b: number) => b === 0x20 || (b >= 0x09 && b <= 0x0d);
  */
 export function spaText(
   payload: Uint8Array,
-): { ok: true; text: string } | { ok: false; reason: string } {
+): { ok: true; text: string; bytes: Uint8Array } | { ok: false; reason: string } {
   if (payload.length < MIN_SPA_DATA_SIZE || payload.length > MAX_SPA_PACKET_LEN)
     return { ok: false, reason: `bad length ${payload.length}` };
   let end = payload.length;
@@ -148,9 +148,10 @@ export function spaText(
     if (b !== 0x3d && b64value(b) < 0) return { ok: false, reason: 'not base64 text' };
   }
   // All ASCII now, where every single-byte decoding agrees.
-  const t = ASCII_DECODER.decode(payload.subarray(0, end));
+  const bytes = payload.subarray(0, end);
+  const t = ASCII_DECODER.decode(bytes);
   const pre = precheckShape(t);
-  return pre === null ? { ok: true, text: t } : { ok: false, reason: pre };
+  return pre === null ? { ok: true, text: t, bytes } : { ok: false, reason: pre };
 }
 
 /** Transport checks that need no key (fwknopd's pre-checks). */
@@ -178,23 +179,43 @@ function precheckShape(payload: string): string | null {
 
 export type Unwrapped = { ok: true; raw: Uint8Array } | { ok: false; reason: string };
 
+/** SPA_PREFIX as bytes: put back in front of the packet's text for the HMAC and the decode. */
+const PREFIX_BYTES = ascii(SPA_PREFIX);
+
 /**
  * HMAC check and base64 decode: the bytes `Salted__ || salt || ciphertext`
  * that decryption will use. Strict base64 makes them a function of the text
  * and the text a function of them, so a digest over them identifies the packet.
  */
 export function unwrapSpa(payload: string, keys: SpaKeys, c: SpaCrypto): Unwrapped {
-  let ct = payload;
-  if (keys.hmacKey !== undefined) {
-    const alg = keys.hmacAlg ?? 'sha256';
-    const n = HMAC_B64_LEN[alg];
-    if (payload.length - n < 36) return { ok: false, reason: 'too short for its HMAC' };
-    ct = payload.slice(0, payload.length - n);
-    const mac = ascii(payload.slice(payload.length - n));
-    const want = ascii(b64nopad(c.hmac(alg, keys.hmacKey, ascii(SPA_PREFIX + ct))));
-    if (!c.equal(mac, want)) return { ok: false, reason: 'HMAC mismatch' };
+  for (let i = 0; i < payload.length; i++)
+    if (payload.charCodeAt(i) > 0x7f) return { ok: false, reason: 'not base64 text' };
+  return unwrapBytes(ascii(payload), keys, c);
+}
+
+/**
+ * unwrapSpa on the packet's text as its ASCII bytes (spaText's `bytes`), as
+ * the packet path calls it: no string is built. The HMAC is compared as
+ * bytes: the packet's MAC text decoded strictly (one text per byte string),
+ * so it equals the MAC exactly when the text equals the MAC's base64.
+ */
+export function unwrapBytes(payload: Uint8Array, keys: SpaKeys, c: SpaCrypto): Unwrapped {
+  const hmacKey = keys.hmacKey;
+  const alg = keys.hmacAlg ?? 'sha256';
+  let ctLen = payload.length;
+  if (hmacKey !== undefined) {
+    ctLen -= HMAC_B64_LEN[alg];
+    if (ctLen < 36) return { ok: false, reason: 'too short for its HMAC' };
   }
-  const raw = b64decodeCanonical(SPA_PREFIX + ct);
+  const prefixed = new Uint8Array(PREFIX_BYTES.length + ctLen);
+  prefixed.set(PREFIX_BYTES);
+  prefixed.set(payload.subarray(0, ctLen), PREFIX_BYTES.length);
+  if (hmacKey !== undefined) {
+    const mac = b64decodeCanonicalBytes(payload.subarray(ctLen));
+    if (mac === null || !c.equal(mac, c.hmac(alg, hmacKey, prefixed)))
+      return { ok: false, reason: 'HMAC mismatch' };
+  }
+  const raw = b64decodeCanonicalBytes(prefixed);
   if (raw === null) return { ok: false, reason: 'ciphertext is not canonical base64' };
   if (raw.length < 32 || raw.length % 16 !== 0)
     return { ok: false, reason: 'ciphertext is not whole AES blocks' };
@@ -231,8 +252,11 @@ export function decryptSpa(raw: Uint8Array, keys: SpaKeys, c: SpaCrypto): SpaRes
 /** The checks every decrypted message passes, AES or GPG, then its fields. */
 export function decodePlain(pt: Uint8Array, c: SpaCrypto): SpaResult {
   if (pt.length < 36 || pt.length > 1499) return fail('decrypted length out of range');
-  if (!digits(text(pt.subarray(0, 16)), 16, 16) || pt[16] !== 0x3a)
-    return fail('decryption failed (wrong key?)');
-  if (!pt.every((x) => x >= 0x20 && x < 0x7f)) return fail('decrypted text is not printable');
-  return parseEncoded(text(pt), c);
+  // 16 random digits and a colon: what a wrong key almost never produces.
+  for (let i = 0; i < 16; i++)
+    if (pt[i]! < 0x30 || pt[i]! > 0x39) return fail('decryption failed (wrong key?)');
+  if (pt[16] !== 0x3a) return fail('decryption failed (wrong key?)');
+  for (let i = 0; i < pt.length; i++)
+    if (pt[i]! < 0x20 || pt[i]! >= 0x7f) return fail('decrypted text is not printable');
+  return parseEncoded(text(pt), c, pt);
 }
