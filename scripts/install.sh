@@ -218,7 +218,7 @@ pack() {
     TGZ="$TMP/knockd-ts.tgz"
     return
   fi
-  tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build --exclude=./native/nft/build \
+  tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build --exclude=./native/nft/build --exclude=./native/spa/build \
     --exclude=./.git --exclude=./bench/out -cf - . | tar -C "$TMP/tree" --no-same-owner -xf -
   if [ -x "$ROOT/node_modules/.bin/tsc" ]; then
     ln -s "$ROOT/node_modules" "$TMP/tree/node_modules"
@@ -250,6 +250,9 @@ install_package() {
   # Not fatal: without it, Firewall = nftables applies changes with an nft -i process.
   if [ "$DRY" = 0 ] && [ ! -f "$PREFIX/lib/node_modules/knockd-ts/native/nft/build/Release/knocknft.node" ]; then
     say "note: the libnftables addon did not build; nftables changes will go through nft -i"
+  fi
+  if [ "$DRY" = 0 ] && [ ! -f "$PREFIX/lib/node_modules/knockd-ts/native/spa/build/Release/knockspa.node" ]; then
+    say "note: the SPA crypto addon did not build; SPA verification will use node:crypto"
   fi
 }
 

@@ -46,4 +46,9 @@ if [ ! -f native/nft/build/Release/knocknft.node ] || [ native/nft/src/nft.cc -n
   [ native/nft/binding.gyp -nt native/nft/build/Release/knocknft.node ]; then
   npx node-gyp rebuild --directory native/nft --loglevel=error >/dev/null
 fi
+# SPA's crypto primitives from node's own OpenSSL; without it, node:crypto.
+if [ ! -f native/spa/build/Release/knockspa.node ] || [ native/spa/src/spa.cc -nt native/spa/build/Release/knockspa.node ] ||
+  [ native/spa/binding.gyp -nt native/spa/build/Release/knockspa.node ]; then
+  npx node-gyp rebuild --directory native/spa --loglevel=error >/dev/null
+fi
 echo "setup: ready (bin/knockd, bin/knock)"

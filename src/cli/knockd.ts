@@ -10,7 +10,7 @@ import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
 import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
 import { ShellRunner } from '../adapters/runner.js';
 import { liveCapture, loadNative } from '../adapters/capture.js';
-import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
+import { nativeSpaCrypto, spaCryptoSource } from '../adapters/spa-crypto-native.js';
 import { GpgProcess } from '../adapters/spa-gpg.js';
 import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
@@ -208,7 +208,7 @@ export async function main(argv: string[]): Promise<void> {
       resolver: dnsResolver,
       oneTime: oneTimeFiles,
       config: configFile(configPath, spaOverrides),
-      spaCrypto: nodeSpaCrypto,
+      spaCrypto: nativeSpaCrypto,
       spaGpg: new GpgProcess(),
       now: () => Date.now(),
       fleet,
@@ -216,6 +216,7 @@ export async function main(argv: string[]): Promise<void> {
   );
 
   logger.verbose(`listening on ${iface}...`);
+  if (loaded.spa !== undefined) logger.debug(spaCryptoSource());
   try {
     await daemon.start();
   } catch (e) {

@@ -22,7 +22,7 @@ import {
 import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { ShellRunner } from '../adapters/runner.js';
-import { nodeSpaCrypto } from '../adapters/spa-crypto.js';
+import { nativeSpaCrypto } from '../adapters/spa-crypto-native.js';
 import { FileStateStore } from '../adapters/state.js';
 import { DEFAULT_STATE_DIR, type Config } from '../core/config.js';
 import { localStamp } from '../core/time.js';
@@ -152,7 +152,7 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
       resolver: dnsResolver,
       oneTime: o.apply ? oneTimeFiles : dryOneTime,
       config: configFile(o.configPath, o.spaOverrides),
-      spaCrypto: nodeSpaCrypto,
+      spaCrypto: nativeSpaCrypto,
       now: () => clock,
     },
   );

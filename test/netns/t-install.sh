@@ -55,7 +55,7 @@ setpriv --reuid=nobody --regid="$(id -gn nobody)" --clear-groups "$INSTALL" >/de
 # --- 1. npm pack from a copy of the working tree (no dist/, no build/) ---
 TREE="$WORK/tree"
 mkdir "$TREE"
-tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build --exclude=./native/nft/build \
+tar -C "$ROOT" --exclude=./node_modules --exclude=./dist --exclude=./native/pcap/build --exclude=./native/nft/build --exclude=./native/spa/build \
   --exclude=./.git --exclude=./bench/out -cf - . | tar -C "$TREE" -xf -
 ln -s "$ROOT/node_modules" "$TREE/node_modules"
 (cd "$TREE" && npm pack --pack-destination "$WORK" --loglevel=error >"$WORK/pack.out" 2>&1) ||
@@ -70,13 +70,13 @@ log "tarball: $(wc -l <"$WORK/contents") files, $(($(stat -c %s "$TGZ") / 1024))
 missing=""
 for f in package.json README.md CHANGELOG.md bin/knockd bin/knock bin/knockctl \
   dist/src/cli/knockd.js dist/src/cli/knock.js dist/src/cli/knockctl.js dist/src/core/config.js \
-  native/pcap/binding.gyp native/pcap/src/capture.cc native/nft/binding.gyp native/nft/src/nft.cc \
+  native/pcap/binding.gyp native/pcap/src/capture.cc native/nft/binding.gyp native/nft/src/nft.cc native/spa/binding.gyp native/spa/src/spa.cc \
   doc/man/knockd.8 doc/man/knock.1 \
   doc/man/knockctl.8 packaging/knockd.service; do
   grep -qxF "$f" "$WORK/contents" || missing="$missing $f"
 done
 [ -z "$missing" ] && log "ok: the tarball has the runtime files" || fail "tarball lacks:$missing"
-extra="$(grep -E '^(src|test|bench|fuzz|docs|scripts|node_modules|dist/test|dist/bench|native/pcap/build|native/nft/build)/|\.ts$|\.map$|^tsconfig|^eslint|^package-lock' "$WORK/contents" || true)"
+extra="$(grep -E '^(src|test|bench|fuzz|docs|scripts|node_modules|dist/test|dist/bench|native/pcap/build|native/nft/build|native/spa/build)/|\.ts$|\.map$|^tsconfig|^eslint|^package-lock' "$WORK/contents" || true)"
 [ -z "$extra" ] && log "ok: no sources, tests or build trees in the tarball" || fail "tarball has dev files: $extra"
 
 # --- 2. npm install -g into fresh prefixes ---
@@ -116,6 +116,8 @@ done
   fail "the addon was not built: $(tail -20 "$PREFIX.out")"
 [ -f "$PKG/native/nft/build/Release/knocknft.node" ] && log "ok: the install script built the libnftables addon" ||
   fail "the libnftables addon was not built: $(tail -20 "$PREFIX.out")"
+[ -f "$PKG/native/spa/build/Release/knockspa.node" ] && log "ok: the install script built the SPA crypto addon" ||
+  fail "the SPA crypto addon was not built: $(tail -20 "$PREFIX.out")"
 "$PREFIX/bin/knockd" -V | grep -q '^knockd 0' && log "ok: bins and man pages in the prefix" || fail "installed knockd -V"
 # The installed daemon must not lean on the checkout.
 if grep -rqF "$ROOT" "$PKG/bin" "$PKG/dist" 2>/dev/null; then fail "the package refers to $ROOT"; fi

@@ -21,7 +21,9 @@ SOURCE 10.77.0.2/32
     REQUIRE_SOURCE_ADDRESS Y
 CONF
 spa_conf "$WORK/knockd.conf"
-start_knockd "$WORK/knockd.conf"
+start_knockd "$WORK/knockd.conf" -D
+# The verifier's primitives come from the native/spa addon (scripts/setup.sh builds it).
+expect_log "$WORK/knockd.out" 'SPA: cryptography through the native/spa addon'
 spa() { # spa OUTFILE [extra fwknop args]: build a packet with the stock client (not sent)
   local out=$1
   shift

@@ -1,0 +1,104 @@
+/**
+ * The SPA verifier's primitives from the native/spa addon: the OpenSSL
+ * inside node, called directly, with digests and ciphers fetched once. On a
+ * lone packet after idle, node:crypto's per-call JavaScript (a Decipheriv is
+ * a stream object) cost about as much as the cryptography; measured in
+ * docs/performance.md. The addon is loaded on the first call (the verifier's
+ * warm-up at start), not before: knock, knockctl and a daemon without SPA or
+ * TOTP doors never load it. Without it, or for an algorithm its OpenSSL
+ * lacks, node:crypto does the work: the results are the same bytes.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { addonPath } from './addon.js';
+import { nodeSpaCrypto } from './spa-crypto.js';
+import type { AesMode, DigestAlg, SpaCrypto } from '../core/spa/spa.js';
+
+interface SpaAddon {
+  digest(alg: number, data: Uint8Array): Buffer | null;
+  hmac(alg: number, key: Uint8Array, data: Uint8Array): Buffer | null;
+  aes(
+    decrypt: boolean,
+    mode: number,
+    key: Uint8Array,
+    iv: Uint8Array,
+    data: Uint8Array,
+  ): Buffer | null;
+  supported(): number;
+}
+
+/** The addon's tables (native/spa/src/spa.cc: kDigests, kModes), in order. */
+const DIGESTS: readonly DigestAlg[] = [
+  'md5',
+  'sha1',
+  'sha256',
+  'sha384',
+  'sha512',
+  'sha3-256',
+  'sha3-512',
+];
+const MODES: readonly Exclude<AesMode, 'legacy'>[] = ['cbc', 'ecb', 'cfb', 'ofb', 'ctr'];
+/** The addon's kMaxData: longer input goes to node:crypto (an SPA packet is at most 1,500 bytes). */
+const MAX_DATA = 65536;
+
+/** The loaded addon and what it supports, or why there is none. */
+type Loaded = { addon: SpaAddon; digests: Map<DigestAlg, number>; modes: Map<string, number> };
+let loaded: Loaded | string | undefined;
+
+function load(): Loaded | string {
+  const file = addonPath('spa', 'knockspa.node');
+  if (!fs.existsSync(file)) return `the SPA crypto addon is not built (${file})`;
+  try {
+    const addon = createRequire(import.meta.url)(file) as SpaAddon;
+    const bits = addon.supported();
+    const digests = new Map<DigestAlg, number>();
+    const modes = new Map<string, number>();
+    DIGESTS.forEach((a, i) => (bits & (1 << i)) !== 0 && digests.set(a, i));
+    MODES.forEach((m, j) => (bits & (1 << (8 + j))) !== 0 && modes.set(m, j));
+    return { addon, digests, modes };
+  } catch (e) {
+    return `the SPA crypto addon does not load: ${(e as Error).message}`;
+  }
+}
+
+function addon(): Loaded | null {
+  loaded ??= load();
+  return typeof loaded === 'string' ? null : loaded;
+}
+
+/** Where the daemon's SPA primitives come from, for its -D output. */
+export function spaCryptoSource(): string {
+  const a = addon();
+  return a === null
+    ? `SPA: cryptography through node:crypto (${loaded as string})`
+    : 'SPA: cryptography through the native/spa addon (the OpenSSL in node)';
+}
+
+const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
+
+export const nativeSpaCrypto: SpaCrypto = {
+  hash(alg, data) {
+    const a = addon();
+    const i = a?.digests.get(alg);
+    const out = i === undefined ? null : a!.addon.digest(i, data);
+    return out === null ? nodeSpaCrypto.hash(alg, data) : asBytes(out);
+  },
+  hmac(alg, key, data) {
+    const a = addon();
+    const i = a?.digests.get(alg);
+    const out = i === undefined ? null : a!.addon.hmac(i, key, data);
+    return out === null ? nodeSpaCrypto.hmac(alg, key, data) : asBytes(out);
+  },
+  aes(decrypt, mode, key, iv, data) {
+    const a = addon();
+    const j = a?.modes.get(mode);
+    // The addon refuses exactly what node:crypto refuses (a key that is not
+    // 32 bytes, a bad IV, data that does not fit the mode): its null stands.
+    if (j === undefined || data.length > MAX_DATA)
+      return nodeSpaCrypto.aes(decrypt, mode, key, iv, data);
+    const out = a!.addon.aes(decrypt, j, key, iv, data);
+    return out === null ? null : asBytes(out);
+  },
+  equal: nodeSpaCrypto.equal,
+  random: nodeSpaCrypto.random,
+};
