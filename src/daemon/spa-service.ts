@@ -130,9 +130,16 @@ export class SpaService {
       this.crypto,
     );
     // Only an authentic packet changes the journal (its digest is burned);
-    // garbage sent to the SPA port must not cost a write each.
-    if (this.replay.size !== burned) this.onBurn();
-    if (d.ok || d.gpg === undefined) return this.finish(d, spa, src);
+    // garbage sent to the SPA port must not cost a write each. The journal
+    // is marked after the grant, in the same job: its write comes later
+    // anyway, and scheduling it must not delay the open.
+    const changed = this.replay.size !== burned;
+    if (d.ok || d.gpg === undefined) {
+      this.finish(d, spa, src);
+      if (changed) this.onBurn();
+      return;
+    }
+    if (changed) this.onBurn();
     // A GPG packet whose HMAC passed: gpg decides, off the packet path.
     const g = this.gpgRuns.decide(
       d.gpg,

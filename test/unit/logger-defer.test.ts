@@ -62,3 +62,25 @@ test('a job that logs a lot writes as it goes: pending text stays bounded', () =
   logger.close();
   assert.equal(read().split('\n').length - 1, 200);
 });
+
+test('under systemd (journal on stderr) a job’s lines wait for its end too, in one write, before an error', async () => {
+  const stderr: string[] = [];
+  const logger = new KnockdLogger({
+    journal: true,
+    verbose: false,
+    debug: false,
+    now: () => new Date(2026, 10, 26, 5, 30),
+    stderr: (s) => stderr.push(s),
+  });
+  logger.log('10.0.0.2: SPA: accepted');
+  logger.log('10.0.0.2: SPA: open tcp/22');
+  assert.deepEqual(stderr, [], 'nothing written inside the job');
+  await Promise.resolve();
+  assert.deepEqual(stderr, ['10.0.0.2: SPA: accepted\n10.0.0.2: SPA: open tcp/22\n']);
+  logger.log('before');
+  logger.error('broken');
+  assert.deepEqual(stderr.slice(1), ['before\n', 'broken\n']);
+  logger.log('last');
+  logger.close();
+  assert.equal(stderr.at(-1), 'last\n');
+});
