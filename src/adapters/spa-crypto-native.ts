@@ -14,16 +14,17 @@ import { addonPath } from './addon.js';
 import { nodeSpaCrypto } from './spa-crypto.js';
 import type { AesMode, DigestAlg, SpaCrypto } from '../core/spa/spa.js';
 
+/** Each call gives null for what it refuses, undefined only when no Buffer could be made. */
 interface SpaAddon {
-  digest(alg: number, data: Uint8Array): Buffer | null;
-  hmac(alg: number, key: Uint8Array, data: Uint8Array): Buffer | null;
+  digest(alg: number, data: Uint8Array): Buffer | null | undefined;
+  hmac(alg: number, key: Uint8Array, data: Uint8Array): Buffer | null | undefined;
   aes(
     decrypt: boolean,
     mode: number,
     key: Uint8Array,
     iv: Uint8Array,
     data: Uint8Array,
-  ): Buffer | null;
+  ): Buffer | null | undefined;
   supported(): number;
 }
 
@@ -81,13 +82,13 @@ export const nativeSpaCrypto: SpaCrypto = {
     const a = addon();
     const i = a?.digests.get(alg);
     const out = i === undefined ? null : a!.addon.digest(i, data);
-    return out === null ? nodeSpaCrypto.hash(alg, data) : asBytes(out);
+    return out == null ? nodeSpaCrypto.hash(alg, data) : asBytes(out);
   },
   hmac(alg, key, data) {
     const a = addon();
     const i = a?.digests.get(alg);
     const out = i === undefined ? null : a!.addon.hmac(i, key, data);
-    return out === null ? nodeSpaCrypto.hmac(alg, key, data) : asBytes(out);
+    return out == null ? nodeSpaCrypto.hmac(alg, key, data) : asBytes(out);
   },
   aes(decrypt, mode, key, iv, data) {
     const a = addon();
@@ -97,7 +98,7 @@ export const nativeSpaCrypto: SpaCrypto = {
     if (j === undefined || data.length > MAX_DATA)
       return nodeSpaCrypto.aes(decrypt, mode, key, iv, data);
     const out = a!.addon.aes(decrypt, j, key, iv, data);
-    return out === null ? null : asBytes(out);
+    return out == null ? null : asBytes(out);
   },
   equal: nodeSpaCrypto.equal,
   random: nodeSpaCrypto.random,

@@ -131,12 +131,16 @@ export class SpaService {
     );
     // Only an authentic packet changes the journal (its digest is burned);
     // garbage sent to the SPA port must not cost a write each. The journal
-    // is marked after the grant, in the same job: its write comes later
-    // anyway, and scheduling it must not delay the open.
+    // is marked after the grant, in the same job (and whatever the grant
+    // throws): its write comes later anyway, and scheduling it must not
+    // delay the open.
     const changed = this.replay.size !== burned;
     if (d.ok || d.gpg === undefined) {
-      this.finish(d, spa, src);
-      if (changed) this.onBurn();
+      try {
+        this.finish(d, spa, src);
+      } finally {
+        if (changed) this.onBurn();
+      }
       return;
     }
     if (changed) this.onBurn();

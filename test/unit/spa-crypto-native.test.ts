@@ -84,6 +84,10 @@ test('malformed calls to the addon return null, never throw', () => {
   const calls: [string, unknown[]][] = [
     ['digest', [7, b]],
     ['digest', [-1, b]],
+    ['digest', [NaN, b]],
+    ['digest', [1.5, b]],
+    ['digest', [Infinity, b]],
+    ['digest', [2 ** 32 + 2, b]],
     ['digest', ['sha256', b]],
     ['digest', [2, 'text']],
     ['digest', [2, new Uint16Array(4)]],

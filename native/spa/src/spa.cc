@@ -16,11 +16,13 @@
 // anything malformed (an index out of range, not a Uint8Array, a key that is
 // not 32 bytes, an IV that is not 16 where the mode takes one, data over
 // kMaxData, data that does not fit the mode) gives null, never an exception.
-// Main thread only: the contexts are reused from call to call.
+// The fetched algorithms and the two contexts (reused from call to call) are
+// per environment (napi instance data): a worker thread gets its own.
 #include <napi.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -36,10 +38,32 @@ constexpr size_t kMaxData = 65536;
 constexpr int kEcb = 1;
 
 // Fetched once: an implicit fetch per call is most of a cold call's cost.
-EVP_MD* g_md[kDigestCount] = {};
-EVP_CIPHER* g_cipher[kModeCount] = {};
-EVP_MD_CTX* g_mdctx = nullptr;
-EVP_CIPHER_CTX* g_cctx = nullptr;
+struct State {
+  EVP_MD* md[kDigestCount] = {};
+  EVP_CIPHER* cipher[kModeCount] = {};
+  EVP_MD_CTX* mdctx = EVP_MD_CTX_new();
+  EVP_CIPHER_CTX* cctx = EVP_CIPHER_CTX_new();
+
+  State() {
+    for (int i = 0; i < kDigestCount; i++) md[i] = EVP_MD_fetch(nullptr, kDigests[i], nullptr);
+    for (int j = 0; j < kModeCount; j++) cipher[j] = EVP_CIPHER_fetch(nullptr, kModes[j], nullptr);
+  }
+  ~State() {
+    for (EVP_MD* m : md) EVP_MD_free(m);
+    for (EVP_CIPHER* c : cipher) EVP_CIPHER_free(c);
+    EVP_MD_CTX_free(mdctx);
+    EVP_CIPHER_CTX_free(cctx);
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+};
+
+// A Buffer holding a copy of the bytes; null if it cannot be made.
+Napi::Value Copy(Napi::Env env, const uint8_t* data, size_t len) {
+  Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, data, len);
+  if (b.IsEmpty()) return env.Null();
+  return b;
+}
 
 bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
@@ -50,50 +74,56 @@ bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
   return *len <= kMaxData;
 }
 
+// A whole number in [0, count), else -1 (NaN, fractions and the infinities too).
 int Index(const Napi::Value& v, int count) {
   if (!v.IsNumber()) return -1;
-  int i = v.As<Napi::Number>().Int32Value();
-  return i >= 0 && i < count ? i : -1;
+  double d = v.As<Napi::Number>().DoubleValue();
+  return d >= 0 && d < count && std::floor(d) == d ? static_cast<int>(d) : -1;
 }
 
 Napi::Value Digest(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  State* st = env.GetInstanceData<State>();
   int alg = Index(info[0], kDigestCount);
   const uint8_t* d;
   size_t n;
-  if (alg < 0 || g_md[alg] == nullptr || g_mdctx == nullptr || !Bytes(info[1], &d, &n))
+  if (st == nullptr || alg < 0 || st->md[alg] == nullptr || st->mdctx == nullptr ||
+      !Bytes(info[1], &d, &n))
     return env.Null();
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestInit_ex(g_mdctx, g_md[alg], nullptr) != 1 ||
-      EVP_DigestUpdate(g_mdctx, d, n) != 1 || EVP_DigestFinal_ex(g_mdctx, out, &len) != 1)
+  if (EVP_DigestInit_ex(st->mdctx, st->md[alg], nullptr) != 1 ||
+      EVP_DigestUpdate(st->mdctx, d, n) != 1 || EVP_DigestFinal_ex(st->mdctx, out, &len) != 1)
     return env.Null();
-  return Napi::Buffer<uint8_t>::Copy(env, out, len);
+  return Copy(env, out, len);
 }
 
 Napi::Value Hmac(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  State* st = env.GetInstanceData<State>();
   int alg = Index(info[0], kDigestCount);
   const uint8_t *k, *d;
   size_t kn, n;
-  if (alg < 0 || g_md[alg] == nullptr || !Bytes(info[1], &k, &kn) || !Bytes(info[2], &d, &n))
+  if (st == nullptr || alg < 0 || st->md[alg] == nullptr || !Bytes(info[1], &k, &kn) ||
+      !Bytes(info[2], &d, &n))
     return env.Null();
   static const unsigned char kEmpty = 0;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (HMAC(g_md[alg], kn == 0 ? &kEmpty : k, static_cast<int>(kn), d, n, out, &len) == nullptr)
+  if (HMAC(st->md[alg], kn == 0 ? &kEmpty : k, static_cast<int>(kn), d, n, out, &len) == nullptr)
     return env.Null();
-  return Napi::Buffer<uint8_t>::Copy(env, out, len);
+  return Copy(env, out, len);
 }
 
 Napi::Value Aes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsBoolean()) return env.Null();
+  State* st = env.GetInstanceData<State>();
+  if (st == nullptr || !info[0].IsBoolean()) return env.Null();
   bool decrypt = info[0].As<Napi::Boolean>().Value();
   int mode = Index(info[1], kModeCount);
   const uint8_t *key, *iv, *d;
   size_t kn, ivn, n;
-  if (mode < 0 || g_cipher[mode] == nullptr || g_cctx == nullptr || !Bytes(info[2], &key, &kn) ||
+  if (mode < 0 || st->cipher[mode] == nullptr || st->cctx == nullptr || !Bytes(info[2], &key, &kn) ||
       kn != 32 || !Bytes(info[4], &d, &n))
     return env.Null();
   if (mode == kEcb) {
@@ -104,34 +134,32 @@ Napi::Value Aes(const Napi::CallbackInfo& info) {
   std::vector<uint8_t> out(n + 32);
   int a = 0;
   int b = 0;
-  bool ok = EVP_CIPHER_CTX_reset(g_cctx) == 1 &&
-            EVP_CipherInit_ex(g_cctx, g_cipher[mode], nullptr, key, iv, decrypt ? 0 : 1) == 1 &&
-            EVP_CIPHER_CTX_set_padding(g_cctx, 0) == 1 &&
-            EVP_CipherUpdate(g_cctx, out.data(), &a, d, static_cast<int>(n)) == 1 &&
-            EVP_CipherFinal_ex(g_cctx, out.data() + a, &b) == 1;
+  EVP_CIPHER_CTX* c = st->cctx;
+  bool ok = EVP_CIPHER_CTX_reset(c) == 1 &&
+            EVP_CipherInit_ex(c, st->cipher[mode], nullptr, key, iv, decrypt ? 0 : 1) == 1 &&
+            EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
+            EVP_CipherUpdate(c, out.data(), &a, d, static_cast<int>(n)) == 1 &&
+            EVP_CipherFinal_ex(c, out.data() + a, &b) == 1;
   // The key schedule stays in the context until the next call: wipe it now.
-  EVP_CIPHER_CTX_reset(g_cctx);
+  EVP_CIPHER_CTX_reset(c);
   if (!ok) return env.Null();
-  return Napi::Buffer<uint8_t>::Copy(env, out.data(), static_cast<size_t>(a + b));
+  return Copy(env, out.data(), static_cast<size_t>(a + b));
 }
 
 Napi::Value Supported(const Napi::CallbackInfo& info) {
   uint32_t bits = 0;
-  for (int i = 0; i < kDigestCount; i++)
-    if (g_md[i] != nullptr && g_mdctx != nullptr) bits |= 1u << i;
-  for (int j = 0; j < kModeCount; j++)
-    if (g_cipher[j] != nullptr && g_cctx != nullptr) bits |= 1u << (8 + j);
+  State* st = info.Env().GetInstanceData<State>();
+  if (st != nullptr) {
+    for (int i = 0; i < kDigestCount; i++)
+      if (st->md[i] != nullptr && st->mdctx != nullptr) bits |= 1u << i;
+    for (int j = 0; j < kModeCount; j++)
+      if (st->cipher[j] != nullptr && st->cctx != nullptr) bits |= 1u << (8 + j);
+  }
   return Napi::Number::New(info.Env(), bits);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  if (g_mdctx == nullptr) {
-    for (int i = 0; i < kDigestCount; i++) g_md[i] = EVP_MD_fetch(nullptr, kDigests[i], nullptr);
-    for (int j = 0; j < kModeCount; j++)
-      g_cipher[j] = EVP_CIPHER_fetch(nullptr, kModes[j], nullptr);
-    g_mdctx = EVP_MD_CTX_new();
-    g_cctx = EVP_CIPHER_CTX_new();
-  }
+  env.SetInstanceData<State>(new State());
   exports["digest"] = Napi::Function::New(env, Digest);
   exports["hmac"] = Napi::Function::New(env, Hmac);
   exports["aes"] = Napi::Function::New(env, Aes);
