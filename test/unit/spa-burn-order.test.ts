@@ -6,24 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { parseAccessConf } from '../../src/core/spa/access.js';
 import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import { SpaService } from '../../src/daemon/spa-service.js';
 import type { GrantKeeper } from '../../src/daemon/grant-keeper.js';
 import { LogLimiter } from '../../src/core/ratelimit.js';
+import { randomKeyStanza } from '../helpers/spa-stanza.js';
 
 const NOW = 2_000_000_000_000;
 
 async function setup(open: () => void) {
-  const key = crypto.randomBytes(32);
-  const hmac = crypto.randomBytes(64);
-  const r = parseAccessConf(
-    `SOURCE ANY\nKEY_BASE64 ${key.toString('base64')}\nHMAC_KEY_BASE64 ${hmac.toString('base64')}\nOPEN_PORTS tcp/22\n`,
-    'access.conf',
-  );
-  assert.ok('stanzas' in r);
+  const { stanzas, key, hmac } = randomKeyStanza();
   const events: string[] = [];
   const silent = () => {};
   const logger = {
@@ -49,7 +42,7 @@ async function setup(open: () => void) {
     () => NOW,
     () => events.push('burn'),
   );
-  await spa.configure({ stanzas: r.stanzas, port: 62201, socket: false });
+  await spa.configure({ stanzas, port: 62201, socket: false });
   const pkt = encodeSpa(
     {
       user: 'alice',

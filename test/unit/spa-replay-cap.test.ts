@@ -1,21 +1,13 @@
 /** Review finding: a key holder's far-future packets must not grow the replay cache without bound. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { parseAccessConf } from '../../src/core/spa/access.js';
 import { evaluateSpa, FUTURE_CAP, ReplayCache } from '../../src/core/spa/policy.js';
 import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
+import { randomKeyStanza } from '../helpers/spa-stanza.js';
 
 test('far-future authentic packets fill at most FUTURE_CAP places, then are refused; in-window packets still pass', () => {
-  const K = crypto.randomBytes(32);
-  const H = crypto.randomBytes(64);
-  const r = parseAccessConf(
-    `SOURCE ANY\nKEY_BASE64 ${K.toString('base64')}\nHMAC_KEY_BASE64 ${H.toString('base64')}\nOPEN_PORTS tcp/22\n`,
-    'a',
-  );
-  assert.ok('stanzas' in r);
-  const stanzas = 'stanzas' in r ? r.stanzas : [];
+  const { stanzas, key: K, hmac: H } = randomKeyStanza();
   const now = 2_000_000_000;
   const pkt = (ts: number) =>
     Buffer.from(
