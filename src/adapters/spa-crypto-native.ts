@@ -77,19 +77,31 @@ export function spaCryptoSource(): string {
 
 const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
 
+/** A digest-based call through the addon, or node:crypto's where the addon gives nothing. */
+function viaDigest(
+  alg: DigestAlg,
+  call: (addon: SpaAddon, i: number) => Buffer | null | undefined,
+  fallback: () => Uint8Array,
+): Uint8Array {
+  const a = addon();
+  const i = a?.digests.get(alg);
+  const out = a === null || i === undefined ? null : call(a.addon, i);
+  return out == null ? fallback() : asBytes(out);
+}
+
 export const nativeSpaCrypto: SpaCrypto = {
-  hash(alg, data) {
-    const a = addon();
-    const i = a?.digests.get(alg);
-    const out = i === undefined ? null : a!.addon.digest(i, data);
-    return out == null ? nodeSpaCrypto.hash(alg, data) : asBytes(out);
-  },
-  hmac(alg, key, data) {
-    const a = addon();
-    const i = a?.digests.get(alg);
-    const out = i === undefined ? null : a!.addon.hmac(i, key, data);
-    return out == null ? nodeSpaCrypto.hmac(alg, key, data) : asBytes(out);
-  },
+  hash: (alg, data) =>
+    viaDigest(
+      alg,
+      (a, i) => a.digest(i, data),
+      () => nodeSpaCrypto.hash(alg, data),
+    ),
+  hmac: (alg, key, data) =>
+    viaDigest(
+      alg,
+      (a, i) => a.hmac(i, key, data),
+      () => nodeSpaCrypto.hmac(alg, key, data),
+    ),
   aes(decrypt, mode, key, iv, data) {
     const a = addon();
     const j = a?.modes.get(mode);

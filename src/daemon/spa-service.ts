@@ -135,15 +135,11 @@ export class SpaService {
     // throws): its write comes later anyway, and scheduling it must not
     // delay the open.
     const changed = this.replay.size !== burned;
-    if (d.ok || d.gpg === undefined) {
-      try {
-        this.finish(d, spa, src);
-      } finally {
-        if (changed) this.onBurn();
-      }
-      return;
+    try {
+      if (d.ok || d.gpg === undefined) return this.finish(d, spa, src);
+    } finally {
+      if (changed) this.onBurn();
     }
-    if (changed) this.onBurn();
     // A GPG packet whose HMAC passed: gpg decides, off the packet path.
     const g = this.gpgRuns.decide(
       d.gpg,

@@ -67,7 +67,7 @@ function decodeBits(t: Uint8Array, strict: boolean): Uint8Array | null {
 }
 
 /** The bytes of ASCII text; null when a character is outside ASCII (never base64). */
-function asciiOrNull(s: string): Uint8Array | null {
+export function asciiOrNull(s: string): Uint8Array | null {
   const out = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) {
     const ch = s.charCodeAt(i);

@@ -48,12 +48,8 @@ export function parseEncoded(pt: string, c: SpaCrypto, bytes?: Uint8Array): SpaR
   // the bytes match exactly when the text is the digest's base64.
   const want = b64decodeCanonical(digest);
   const data = bytes === undefined ? ascii(encoded) : bytes.subarray(0, cut);
-  let digestAlg: DigestAlg | undefined;
-  for (const a of algs)
-    if (want !== null && c.equal(c.hash(a, data), want)) {
-      digestAlg = a;
-      break;
-    }
+  const digestAlg =
+    want === null ? undefined : algs.find((a: DigestAlg) => c.equal(c.hash(a, data), want));
   if (digestAlg === undefined) return fail('inner digest mismatch');
   const f = encoded.split(':');
   const [rand, userB64, ts, version, typeText, msgB64, ...rest] = f as [

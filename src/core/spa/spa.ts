@@ -17,7 +17,7 @@
  */
 
 import type { PortSpec } from '../port.js';
-import { ascii, b64decodeCanonicalBytes, b64value, concat, text } from './bytes.js';
+import { ascii, asciiOrNull, b64decodeCanonicalBytes, b64value, concat, text } from './bytes.js';
 
 export { b64decode, b64decodeCanonical, b64nopad } from './bytes.js';
 export { encodeSpa } from './encode.js';
@@ -188,9 +188,8 @@ const PREFIX_BYTES = ascii(SPA_PREFIX);
  * and the text a function of them, so a digest over them identifies the packet.
  */
 export function unwrapSpa(payload: string, keys: SpaKeys, c: SpaCrypto): Unwrapped {
-  for (let i = 0; i < payload.length; i++)
-    if (payload.charCodeAt(i) > 0x7f) return { ok: false, reason: 'not base64 text' };
-  return unwrapBytes(ascii(payload), keys, c);
+  const b = asciiOrNull(payload);
+  return b === null ? { ok: false, reason: 'not base64 text' } : unwrapBytes(b, keys, c);
 }
 
 /**
