@@ -14,17 +14,18 @@ import { addonPath } from './addon.js';
 import { nodeSpaCrypto } from './spa-crypto.js';
 import type { AesMode, DigestAlg, SpaCrypto } from '../core/spa/spa.js';
 
-/** Each call gives null for what it refuses, undefined only when no Buffer could be made. */
+/** Each call writes its result to out and gives its length, or -1 for what it refuses. */
 interface SpaAddon {
-  digest(alg: number, data: Uint8Array): Buffer | null | undefined;
-  hmac(alg: number, key: Uint8Array, data: Uint8Array): Buffer | null | undefined;
+  digest(alg: number, data: Uint8Array, out: Uint8Array): number;
+  hmac(alg: number, key: Uint8Array, data: Uint8Array, out: Uint8Array): number;
   aes(
     decrypt: boolean,
     mode: number,
     key: Uint8Array,
     iv: Uint8Array,
     data: Uint8Array,
-  ): Buffer | null | undefined;
+    out: Uint8Array,
+  ): number;
   supported(): number;
 }
 
@@ -75,42 +76,48 @@ export function spaCryptoSource(): string {
     : 'SPA: cryptography through the native/spa addon (the OpenSSL in node)';
 }
 
-const asBytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.length);
+/**
+ * Where the addon writes: a digest is at most 64 bytes (EVP_MAX_MD_SIZE), AES
+ * output as long as its input, and the addon wants 32 bytes of room beyond
+ * it. Results are copied out (slice) before the next call; one thread runs
+ * the verifier, so one scratch buffer serves every call.
+ */
+const scratch = new Uint8Array(MAX_DATA + 32);
 
 /** A digest-based call through the addon, or node:crypto's where the addon gives nothing. */
 function viaDigest(
   alg: DigestAlg,
-  call: (addon: SpaAddon, i: number) => Buffer | null | undefined,
+  call: (addon: SpaAddon, i: number) => number,
   fallback: () => Uint8Array,
 ): Uint8Array {
   const a = addon();
   const i = a?.digests.get(alg);
-  const out = a === null || i === undefined ? null : call(a.addon, i);
-  return out == null ? fallback() : asBytes(out);
+  const n = a === null || i === undefined ? -1 : call(a.addon, i);
+  return n < 0 ? fallback() : scratch.slice(0, n);
 }
 
 export const nativeSpaCrypto: SpaCrypto = {
   hash: (alg, data) =>
     viaDigest(
       alg,
-      (a, i) => a.digest(i, data),
+      (a, i) => a.digest(i, data, scratch),
       () => nodeSpaCrypto.hash(alg, data),
     ),
   hmac: (alg, key, data) =>
     viaDigest(
       alg,
-      (a, i) => a.hmac(i, key, data),
+      (a, i) => a.hmac(i, key, data, scratch),
       () => nodeSpaCrypto.hmac(alg, key, data),
     ),
   aes(decrypt, mode, key, iv, data) {
     const a = addon();
     const j = a?.modes.get(mode);
     // The addon refuses exactly what node:crypto refuses (a key that is not
-    // 32 bytes, a bad IV, data that does not fit the mode): its null stands.
+    // 32 bytes, a bad IV, data that does not fit the mode): its -1 stands.
     if (j === undefined || data.length > MAX_DATA)
       return nodeSpaCrypto.aes(decrypt, mode, key, iv, data);
-    const out = a!.addon.aes(decrypt, j, key, iv, data);
-    return out == null ? null : asBytes(out);
+    const n = a!.addon.aes(decrypt, j, key, iv, data, scratch);
+    return n < 0 ? null : scratch.slice(0, n);
   },
   equal: nodeSpaCrypto.equal,
   random: nodeSpaCrypto.random,

@@ -5,17 +5,22 @@
 // (docs/performance.md). The daemon loads this through
 // src/adapters/spa-crypto-native.ts and falls back to node:crypto without it.
 //
-//   digest(alg, data)                  -> Buffer, or null
-//   hmac(alg, key, data)               -> Buffer, or null
-//   aes(decrypt, mode, key, iv, data)  -> Buffer, or null (AES-256, no padding
-//                                         added or removed)
-//   supported()                        -> bit i: kDigests[i] is there; bit
-//                                         8 + j: kModes[j] is there
+//   digest(alg, data, out)                  -> bytes written to out, or -1
+//   hmac(alg, key, data, out)               -> bytes written to out, or -1
+//   aes(decrypt, mode, key, iv, data, out)  -> bytes written to out, or -1
+//                                              (AES-256, no padding added or
+//                                              removed: as many as data)
+//   supported()                             -> bit i: kDigests[i] is there;
+//                                              bit 8 + j: kModes[j] is there
 //
-// alg and mode index the tables below. Every call is one bounded operation:
-// anything malformed (an index out of range, not a Uint8Array, a key that is
-// not 32 bytes, an IV that is not 16 where the mode takes one, data over
-// kMaxData, data that does not fit the mode) gives null, never an exception.
+// The caller's out (a Uint8Array) takes the result: making a Buffer here
+// (napi_create_buffer_copy: an external backing store per call) cost more
+// than the digest itself, and a small typed array made in JavaScript lives
+// on V8's heap. alg and mode index the tables below. Every call is one
+// bounded operation: anything malformed (an index out of range, not a
+// Uint8Array, a key that is not 32 bytes, an IV that is not 16 where the
+// mode takes one, data over kMaxData, data that does not fit the mode, out
+// shorter than the result can be) gives -1, never an exception.
 // The fetched algorithms and the two contexts (reused from call to call) are
 // per environment (napi instance data): a worker thread gets its own.
 #include <napi.h>
@@ -24,7 +29,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <vector>
 
 namespace {
 
@@ -58,21 +62,32 @@ struct State {
   State& operator=(const State&) = delete;
 };
 
-// A Buffer holding a copy of the bytes; null if it cannot be made.
-Napi::Value Copy(Napi::Env env, const uint8_t* data, size_t len) {
-  Napi::Buffer<uint8_t> b = Napi::Buffer<uint8_t>::Copy(env, data, len);
-  if (b.IsEmpty()) return env.Null();
-  return b;
-}
-
-bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
+// A Uint8Array's bytes, if v is one.
+bool View(const Napi::Value& v, uint8_t** data, size_t* len) {
   if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
     return false;
   auto a = v.As<Napi::Uint8Array>();
   *data = a.Data();
   *len = a.ByteLength();
-  return *len <= kMaxData;
+  return true;
 }
+
+// An input: a Uint8Array of at most kMaxData bytes.
+bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
+  uint8_t* d;
+  bool ok = View(v, &d, len) && *len <= kMaxData;
+  *data = d;
+  return ok;
+}
+
+// Where a result of up to need bytes goes: out, if it is a Uint8Array that long.
+uint8_t* Out(const Napi::Value& v, size_t need) {
+  uint8_t* d;
+  size_t n;
+  return View(v, &d, &n) && n >= need ? d : nullptr;
+}
+
+Napi::Value Written(Napi::Env env, int64_t n) { return Napi::Number::New(env, static_cast<double>(n)); }
 
 // A whole number in [0, count), else -1 (NaN, fractions and the infinities too).
 int Index(const Napi::Value& v, int count) {
@@ -87,15 +102,15 @@ Napi::Value Digest(const Napi::CallbackInfo& info) {
   int alg = Index(info[0], kDigestCount);
   const uint8_t* d;
   size_t n;
+  uint8_t* out = Out(info[2], EVP_MAX_MD_SIZE);
   if (st == nullptr || alg < 0 || st->md[alg] == nullptr || st->mdctx == nullptr ||
-      !Bytes(info[1], &d, &n))
-    return env.Null();
-  unsigned char out[EVP_MAX_MD_SIZE];
+      !Bytes(info[1], &d, &n) || out == nullptr)
+    return Written(env, -1);
   unsigned int len = 0;
   if (EVP_DigestInit_ex(st->mdctx, st->md[alg], nullptr) != 1 ||
       EVP_DigestUpdate(st->mdctx, d, n) != 1 || EVP_DigestFinal_ex(st->mdctx, out, &len) != 1)
-    return env.Null();
-  return Copy(env, out, len);
+    return Written(env, -1);
+  return Written(env, len);
 }
 
 Napi::Value Hmac(const Napi::CallbackInfo& info) {
@@ -104,46 +119,47 @@ Napi::Value Hmac(const Napi::CallbackInfo& info) {
   int alg = Index(info[0], kDigestCount);
   const uint8_t *k, *d;
   size_t kn, n;
+  uint8_t* out = Out(info[3], EVP_MAX_MD_SIZE);
   if (st == nullptr || alg < 0 || st->md[alg] == nullptr || !Bytes(info[1], &k, &kn) ||
-      !Bytes(info[2], &d, &n))
-    return env.Null();
+      !Bytes(info[2], &d, &n) || out == nullptr)
+    return Written(env, -1);
   static const unsigned char kEmpty = 0;
-  unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (HMAC(st->md[alg], kn == 0 ? &kEmpty : k, static_cast<int>(kn), d, n, out, &len) == nullptr)
-    return env.Null();
-  return Copy(env, out, len);
+    return Written(env, -1);
+  return Written(env, len);
 }
 
 Napi::Value Aes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   State* st = env.GetInstanceData<State>();
-  if (st == nullptr || !info[0].IsBoolean()) return env.Null();
+  if (st == nullptr || !info[0].IsBoolean()) return Written(env, -1);
   bool decrypt = info[0].As<Napi::Boolean>().Value();
   int mode = Index(info[1], kModeCount);
   const uint8_t *key, *iv, *d;
   size_t kn, ivn, n;
   if (mode < 0 || st->cipher[mode] == nullptr || st->cctx == nullptr || !Bytes(info[2], &key, &kn) ||
       kn != 32 || !Bytes(info[4], &d, &n))
-    return env.Null();
+    return Written(env, -1);
   if (mode == kEcb) {
     iv = nullptr;
   } else if (!Bytes(info[3], &iv, &ivn) || ivn != 16) {
-    return env.Null();
+    return Written(env, -1);
   }
-  std::vector<uint8_t> out(n + 32);
+  // EVP_CipherUpdate may write up to a block more than it is given; Final, without padding, nothing.
+  uint8_t* out = Out(info[5], n + 32);
+  if (out == nullptr) return Written(env, -1);
   int a = 0;
   int b = 0;
   EVP_CIPHER_CTX* c = st->cctx;
   bool ok = EVP_CIPHER_CTX_reset(c) == 1 &&
             EVP_CipherInit_ex(c, st->cipher[mode], nullptr, key, iv, decrypt ? 0 : 1) == 1 &&
             EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-            EVP_CipherUpdate(c, out.data(), &a, d, static_cast<int>(n)) == 1 &&
-            EVP_CipherFinal_ex(c, out.data() + a, &b) == 1;
+            EVP_CipherUpdate(c, out, &a, d, static_cast<int>(n)) == 1 &&
+            EVP_CipherFinal_ex(c, out + a, &b) == 1;
   // The key schedule stays in the context until the next call: wipe it now.
   EVP_CIPHER_CTX_reset(c);
-  if (!ok) return env.Null();
-  return Copy(env, out.data(), static_cast<size_t>(a + b));
+  return Written(env, ok ? a + b : -1);
 }
 
 Napi::Value Supported(const Napi::CallbackInfo& info) {
