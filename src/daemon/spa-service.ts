@@ -45,6 +45,8 @@ export class SpaService {
   readonly counters = { accepted: 0, rejected: new Map<string, number>() };
   readonly gpgRuns: GpgRuns;
   private closed = false;
+  /** Bumped by each configure and by close: a background warm-up slice of an older one stops. */
+  private warmGeneration = 0;
 
   constructor(
     private readonly binder: DatagramBinder,
@@ -98,7 +100,15 @@ export class SpaService {
     }
     this.settings = next;
     for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
-    if (next !== undefined) warmVerifier(next.stanzas, this.crypto, Math.floor(this.now() / 1000));
+    const gen = ++this.warmGeneration;
+    if (next === undefined) return;
+    const { more } = warmVerifier(next.stanzas, this.crypto, Math.floor(this.now() / 1000));
+    // The rest of the warm-up runs a slice per turn of the event loop, after
+    // its I/O: packets wait at most a slice. Unref'd: it keeps nothing alive.
+    const slice = () => {
+      if (gen === this.warmGeneration && more?.() === true) setImmediate(slice).unref();
+    };
+    if (more !== undefined) setImmediate(slice).unref();
   }
 
   /**
@@ -204,6 +214,7 @@ export class SpaService {
 
   close(): void {
     this.closed = true;
+    this.warmGeneration++;
     this.socket?.close();
     this.socket = null;
   }

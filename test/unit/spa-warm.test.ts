@@ -7,11 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseAccessConf, type Stanza } from '../../src/core/spa/access.js';
 import type { SpaCrypto } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import { SpaService } from '../../src/daemon/spa-service.js';
-import { WARM_ROUNDS, warmVerifier } from '../../src/daemon/spa-warm.js';
+import { BACKGROUND_ROUNDS, WARM_ROUNDS, warmVerifier } from '../../src/daemon/spa-warm.js';
 import type { GrantKeeper } from '../../src/daemon/grant-keeper.js';
 import { LogLimiter } from '../../src/core/ratelimit.js';
 
@@ -76,22 +78,98 @@ test('configuring SPA runs a packet through the verifier, touching no replay cac
   assert.deepEqual(lines, []);
 });
 
-test('warmVerifier: one packet per kind of stanza, each verifies; a failing primitive is not an error', () => {
-  const s = stanzas(['sha256', 'sha512', 'sha256']);
-  assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000), 2);
-  const broken: SpaCrypto = { ...nodeSpaCrypto, aes: () => null };
-  assert.equal(warmVerifier(s, broken, 2_000_000_000), 0);
+test('the background rounds run between turns of the event loop and stop at a reload or close', async () => {
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  const service = (c: SpaCrypto) =>
+    new SpaService(
+      { bind: () => Promise.reject(new Error('no sockets here')) },
+      c,
+      {} as GrantKeeper,
+      { log() {}, verbose() {}, debug() {}, error() {}, configure() {}, close() {} },
+      new LogLimiter(5, 50),
+      () => 2_000_000_000_000,
+      () => {},
+    );
+  const all = counting();
+  const a = service(all.c);
+  await a.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: false });
+  const atOnce = all.calls.hmac ?? 0;
+  assert.equal(atOnce, 1 + WARM_ROUNDS, 'configure returns after the first rounds');
+  await turns(BACKGROUND_ROUNDS);
+  assert.equal(all.calls.hmac, atOnce + BACKGROUND_ROUNDS);
+
+  const closed = counting();
+  const b = service(closed.c);
+  await b.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: false });
+  b.close();
+  const before = closed.calls.hmac;
+  await turns(10);
+  assert.equal(closed.calls.hmac, before, 'nothing runs after close');
+
+  const reloaded = counting();
+  const d = service(reloaded.c);
+  await d.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: false });
+  await d.configure(undefined);
+  const then = reloaded.calls.hmac;
+  await turns(10);
+  assert.equal(reloaded.calls.hmac, then, 'a new configuration stops the old warm-up');
 });
 
-test('warmVerifier runs the first kind WARM_ROUNDS times and later kinds a quarter as often, until one fails', () => {
+test('warmVerifier: one packet per kind of stanza, each verifies; a failing primitive is not an error', () => {
+  const s = stanzas(['sha256', 'sha512', 'sha256']);
+  assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000).verified, 2);
+  const broken: SpaCrypto = { ...nodeSpaCrypto, aes: () => null };
+  const none = warmVerifier(s, broken, 2_000_000_000);
+  assert.equal(none.verified, 0);
+  assert.equal(none.more, undefined, 'no background rounds for a packet that does not verify');
+});
+
+test('warmVerifier runs each packet against the configured stanzas, then the background rounds in slices', () => {
   const { c, calls } = counting();
-  warmVerifier(stanzas(['sha256', 'sha512']), c, 2_000_000_000);
-  // One HMAC to build each kind's packet, one to check it per round.
-  assert.equal(calls.hmac, 2 + WARM_ROUNDS + WARM_ROUNDS / 4);
+  const w = warmVerifier(stanzas(['sha256', 'sha512']), c, 2_000_000_000);
+  // One HMAC to build each kind's packet. The second kind's packet meets the
+  // first stanza (SOURCE ANY) before its own, as a real one does: two HMACs
+  // a round. (An edited copy of the stanza alone would have been one.)
+  assert.equal(calls.hmac, 2 + WARM_ROUNDS + 2 * (WARM_ROUNDS / 4));
+  let slices = 0;
+  while (w.more?.() === true) slices++;
+  assert.ok(slices > 1, `${slices} slices`);
+  assert.equal(calls.hmac, 2 + WARM_ROUNDS + 2 * (WARM_ROUNDS / 4) + BACKGROUND_ROUNDS);
   const broken = counting();
   // The packet's HMAC never matches: the first round fails and no more run.
-  warmVerifier(stanzas(['sha256']), { ...broken.c, equal: () => false }, 2_000_000_000);
+  const b = warmVerifier(stanzas(['sha256']), { ...broken.c, equal: () => false }, 2_000_000_000);
   assert.equal(broken.calls.hmac, 2);
+  assert.equal(b.more, undefined);
+});
+
+test('after the warm-up V8 runs the verifier optimised, and packets unlike the warm-up keep it so', () => {
+  // Before: the warm-up's arrays and an edited copy of the stanza had other
+  // shapes than a real packet's, and V8 threw its optimised code away ("wrong
+  // map"). Read from V8's own trace; compilation on the main thread, so the
+  // trace's order is the program's.
+  const helper = fileURLToPath(new URL('../helpers/spa-warm-deopt.js', import.meta.url));
+  const r = spawnSync(
+    process.execPath,
+    ['--trace-opt', '--trace-deopt-verbose', '--no-concurrent-recompilation', helper],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  const done = lines.indexOf('warm-up done');
+  assert.ok(done > 0 && lines.includes('real packets verified'), r.stdout.slice(-2000));
+  const optimised = lines.findIndex((l) =>
+    /completed compiling .*<JSFunction evaluateSpa /.test(l),
+  );
+  assert.ok(optimised >= 0 && optimised < done, 'evaluateSpa is optimised during the warm-up');
+  // Every bailout of our code (V8 names the source position a line or two after it).
+  const ours = lines.flatMap((l, i) =>
+    l.startsWith('[bailout (') && lines.slice(i + 1, i + 4).some((n) => n.includes('/dist/src/'))
+      ? [l.replace(/0x[0-9a-f]+/g, '')]
+      : [],
+  );
+  assert.deepEqual(ours, []);
 });
 
 test('the one-shot hash gives createHash digests for every algorithm the verifier uses', () => {

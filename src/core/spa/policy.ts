@@ -229,16 +229,26 @@ export function evaluateSpa(
   const source = canonicalSource(src);
   if (source === null)
     return { ok: false, reason: `source '${src}' is not a plain IP address (zones are refused)` };
-  const dsts = (typeof dst === 'string' ? [dst] : dst)
-    .map(canonicalSource)
-    .filter((d): d is string => d !== null);
+  // Plain loops, not map/filter chains: V8's optimised code for the chains
+  // met arrays of another shape and was thrown away ("wrong map"; checked
+  // in test/unit/spa-warm.test.ts).
+  const dsts: string[] = [];
+  for (const d of typeof dst === 'string' ? [dst] : dst) {
+    const c = canonicalSource(d);
+    if (c !== null) dsts.push(c);
+  }
   /** The destination a stanza accepts: '' for DESTINATION ANY with none known. */
   const dstFor = (s: Stanza): string | undefined =>
     s.destinations === 'any' ? (dsts[0] ?? '') : dsts.find((d) => destinationMatches(s, d));
-  const bySource = stanzas.map((s, i) => ({ s, i })).filter(({ s }) => sourceMatches(s, source));
-  if (bySource.length === 0)
-    return { ok: false, reason: `no access.conf stanza for source ${source}` };
-  const candidates = bySource.filter(({ s }) => dstFor(s) !== undefined);
+  let bySource = 0;
+  const candidates: { s: Stanza; i: number }[] = [];
+  for (let i = 0; i < stanzas.length; i++) {
+    const s = stanzas[i]!;
+    if (!sourceMatches(s, source)) continue;
+    bySource++;
+    if (dstFor(s) !== undefined) candidates.push({ s, i });
+  }
+  if (bySource === 0) return { ok: false, reason: `no access.conf stanza for source ${source}` };
   if (candidates.length === 0)
     return {
       ok: false,
