@@ -19,7 +19,7 @@
  * packet runs WARM_ROUNDS times at once (later kinds a quarter as often),
  * then, if the caller asks, BACKGROUND_ROUNDS more in slices between other
  * work, until V8 has optimised it: a packet after idle then verified in
- * about 0.21 ms instead of 0.31 (in process, measured in docs/performance.md).
+ * about 0.21 ms instead of 0.33 (in process, measured in docs/performance.md).
  */
 import { encodeSpa, type SpaCrypto } from '../core/spa/spa.js';
 import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
