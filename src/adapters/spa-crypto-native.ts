@@ -27,7 +27,12 @@ interface SpaAddon {
     out: Uint8Array,
   ): number;
   supported(): number;
+  /** The calling convention (spa.cc's kVersion); absent before results went to `out`. */
+  readonly version?: number;
 }
+
+/** The addon build this adapter calls: an older one would take `out` for nothing. */
+const ADDON_VERSION = 2;
 
 /** The addon's tables (native/spa/src/spa.cc: kDigests, kModes), in order. */
 const DIGESTS: readonly DigestAlg[] = [
@@ -47,11 +52,24 @@ const MAX_DATA = 65536;
 type Loaded = { addon: SpaAddon; digests: Map<DigestAlg, number>; modes: Map<string, number> };
 let loaded: Loaded | string | undefined;
 
+/**
+ * Why this addon cannot serve, or null. A build from before `out` (left by
+ * a `git pull` without `npm run build:native`) would ignore it and every
+ * result would come back empty: every SPA packet refused, silently.
+ */
+export function addonMismatch(addon: { readonly version?: unknown }): string | null {
+  return addon.version === ADDON_VERSION
+    ? null
+    : `the SPA crypto addon is another build (version ${String(addon.version ?? 1)}, not ${ADDON_VERSION}): rebuild it with npm run build:native`;
+}
+
 function load(): Loaded | string {
   const file = addonPath('spa', 'knockspa.node');
   if (!fs.existsSync(file)) return `the SPA crypto addon is not built (${file})`;
   try {
     const addon = createRequire(import.meta.url)(file) as SpaAddon;
+    const mismatch = addonMismatch(addon);
+    if (mismatch !== null) return mismatch;
     const bits = addon.supported();
     const digests = new Map<DigestAlg, number>();
     const modes = new Map<string, number>();

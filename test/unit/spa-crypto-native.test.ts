@@ -8,7 +8,11 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { addonPath } from '../../src/adapters/addon.js';
-import { nativeSpaCrypto, spaCryptoSource } from '../../src/adapters/spa-crypto-native.js';
+import {
+  addonMismatch,
+  nativeSpaCrypto,
+  spaCryptoSource,
+} from '../../src/adapters/spa-crypto-native.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import { encodeSpa, decodeSpa, type AesMode, type HmacAlg } from '../../src/core/spa/spa.js';
 
@@ -75,7 +79,7 @@ test('a packet built with node:crypto verifies with the addon, and the other way
   }
 });
 
-test('malformed calls to the addon return -1, never throw, and write nothing short', () => {
+test('malformed calls to the addon return -1 and never throw', () => {
   const addon = createRequire(import.meta.url)(addonPath('spa', 'knockspa.node')) as Record<
     string,
     (...a: unknown[]) => unknown
@@ -112,4 +116,23 @@ test('malformed calls to the addon return -1, never throw, and write nothing sho
   for (const [fn, args] of calls) assert.equal(addon[fn]!(...args), -1, `${fn}(${args.length})`);
   assert.equal(addon.digest!(2, b, out), 32, 'a good call still works');
   assert.ok(same(out.subarray(0, 32), nodeSpaCrypto.hash('sha256', b)));
+});
+
+test('each result is a copy: a later call does not change an earlier result', () => {
+  const first = nativeSpaCrypto.hash('sha256', bytes(40));
+  const kept = Buffer.from(first);
+  nativeSpaCrypto.hash('sha512', bytes(40));
+  nativeSpaCrypto.aes(true, 'cbc', bytes(32), bytes(16), bytes(64));
+  assert.ok(kept.equals(first));
+});
+
+test('an addon of another build is refused, so node:crypto serves instead of empty results', () => {
+  const addon = createRequire(import.meta.url)(addonPath('spa', 'knockspa.node')) as {
+    version?: unknown;
+  };
+  assert.equal(addonMismatch(addon), null);
+  // The build before results went to `out`: no version.
+  assert.match(addonMismatch({}) ?? '', /another build \(version 1, not 2\).*build:native/);
+  assert.match(addonMismatch({ version: 3 }) ?? '', /version 3/);
+  assert.match(spaCryptoSource(), /native\/spa addon/);
 });

@@ -12,6 +12,9 @@
 //                                              removed: as many as data)
 //   supported()                             -> bit i: kDigests[i] is there;
 //                                              bit 8 + j: kModes[j] is there
+//   version                                 -> kVersion: the calling convention
+//                                              above (the adapter refuses a
+//                                              build of another one)
 //
 // The caller's out (a Uint8Array) takes the result: making a Buffer here
 // (napi_create_buffer_copy: an external backing store per call) cost more
@@ -40,6 +43,8 @@ constexpr int kDigestCount = sizeof(kDigests) / sizeof(kDigests[0]);
 constexpr int kModeCount = sizeof(kModes) / sizeof(kModes[0]);
 constexpr size_t kMaxData = 65536;
 constexpr int kEcb = 1;
+// 2: results written to the caller's out (1 returned a Buffer per call).
+constexpr int kVersion = 2;
 
 // Fetched once: an implicit fetch per call is most of a cold call's cost.
 struct State {
@@ -74,7 +79,7 @@ bool View(const Napi::Value& v, uint8_t** data, size_t* len) {
 
 // An input: a Uint8Array of at most kMaxData bytes.
 bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
-  uint8_t* d;
+  uint8_t* d = nullptr;
   bool ok = View(v, &d, len) && *len <= kMaxData;
   *data = d;
   return ok;
@@ -82,8 +87,8 @@ bool Bytes(const Napi::Value& v, const uint8_t** data, size_t* len) {
 
 // Where a result of up to need bytes goes: out, if it is a Uint8Array that long.
 uint8_t* Out(const Napi::Value& v, size_t need) {
-  uint8_t* d;
-  size_t n;
+  uint8_t* d = nullptr;
+  size_t n = 0;
   return View(v, &d, &n) && n >= need ? d : nullptr;
 }
 
@@ -180,6 +185,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports["hmac"] = Napi::Function::New(env, Hmac);
   exports["aes"] = Napi::Function::New(env, Aes);
   exports["supported"] = Napi::Function::New(env, Supported);
+  exports["version"] = Napi::Number::New(env, kVersion);
   return exports;
 }
 
