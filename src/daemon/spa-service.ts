@@ -91,6 +91,8 @@ export class SpaService {
   async configure(next: SpaSettings | undefined): Promise<void> {
     if (next?.socket === true && (this.socket === null || this.socketPort !== next.port)) {
       const s = await this.binder.bind(next.port, (msg, src) => this.onSocketPacket(msg, src));
+      // Closed while the bind was under way: nothing may start after close().
+      if (this.closed) return s.close();
       this.socket?.close();
       this.socket = s;
       this.socketPort = next.port;
@@ -102,7 +104,12 @@ export class SpaService {
     for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
     const gen = ++this.warmGeneration;
     if (next === undefined) return;
-    const { more } = warmVerifier(next.stanzas, this.crypto, Math.floor(this.now() / 1000));
+    const { more } = warmVerifier(
+      next.stanzas,
+      this.crypto,
+      Math.floor(this.now() / 1000),
+      this.now,
+    );
     // The rest of the warm-up runs a slice per turn of the event loop, after
     // its I/O: packets wait at most a slice. Unref'd: it keeps nothing alive.
     const slice = () => {

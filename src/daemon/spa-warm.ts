@@ -26,7 +26,7 @@ import { evaluateSpa, ReplayCache } from '../core/spa/policy.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { Cidr } from '../core/spa/cidr.js';
 import { formatIPv4, formatIPv6 } from '../core/ip.js';
-import { samePort, type PortSpec } from '../core/port.js';
+import type { PortSpec } from '../core/port.js';
 
 /** Kinds of stanza warmed at most: each costs a few ms once per (re)configuration. */
 const MAX_KINDS = 4;
@@ -34,8 +34,17 @@ const MAX_KINDS = 4;
 export const WARM_ROUNDS = 64;
 /** Runs after those, in the background, of the first kind's packet. */
 export const BACKGROUND_ROUNDS = 1024;
-/** Runs per background slice: a few ms of CPU, so packets wait no longer than that. */
+/** Runs per background slice at most. */
 const SLICE = 32;
+/**
+ * A background slice stops after this many ms, so packets wait no longer;
+ * and the background rounds stop for good when one round alone takes longer
+ * three times (hundreds of stanzas before the warmed one: each round tries
+ * their HMACs; once could be a pause for garbage collection).
+ */
+const SLICE_MS = 4;
+/** The rounds at configure time stop after this many ms (each kind still verifies once). */
+const AT_ONCE_MS = 50;
 
 /** One packet the verifier can run again and again. */
 interface Warm {
@@ -55,9 +64,9 @@ function addressOf(list: Cidr[] | 'any'): string | undefined {
 /** A port the stanza grants: its first OPEN_PORTS entry, or one RESTRICT_PORTS leaves. */
 function portFor(s: Stanza): PortSpec | undefined {
   if (s.openPorts !== undefined) return s.openPorts[0];
-  for (let port = 1; port < 65536; port++) {
-    const p: PortSpec = { proto: 'tcp', port };
-    if (!s.restrictPorts.some((r) => samePort(r, p))) return p;
+  for (const proto of ['tcp', 'udp'] as const) {
+    const taken = new Set(s.restrictPorts.filter((r) => r.proto === proto).map((r) => r.port));
+    for (let port = 1; port < 65536; port++) if (!taken.has(port)) return { proto, port };
   }
   return undefined;
 }
@@ -84,29 +93,46 @@ function packetFor(s: Stanza, c: SpaCrypto, now: number): Warm | undefined {
   return { pkt: new TextEncoder().encode(encodeSpa(m, keys, c)), src, dst };
 }
 
-/** Runs the packet `rounds` times; false as soon as one does not verify. */
-function run(w: Warm, stanzas: readonly Stanza[], c: SpaCrypto, now: number, rounds: number) {
-  for (let r = 0; r < rounds; r++) {
+/**
+ * Runs the packet up to `rounds` times, until the clock passes `until`;
+ * gives the rounds run, or -1 as soon as one does not verify.
+ */
+function run(
+  w: Warm,
+  stanzas: readonly Stanza[],
+  c: SpaCrypto,
+  now: number,
+  rounds: number,
+  clock: () => number,
+  until: number,
+): number {
+  let r = 0;
+  while (r < rounds) {
     // A fresh replay cache each round: the same packet runs the whole path again.
     const d = evaluateSpa(w.pkt, w.src, w.dst, stanzas, new ReplayCache(), now, c);
-    if (!d.ok) return false;
+    if (!d.ok) return -1;
+    r++;
+    if (clock() > until) break;
   }
-  return true;
+  return r;
 }
 
 /**
  * Returns how many kinds were warmed with a packet that verified (for
  * tests), and the background rounds still to run, if any: each call of
  * `more()` runs one slice and says whether another is due.
+ * @param clock milliseconds, for the time bounds only (SLICE_MS, AT_ONCE_MS).
  */
 export function warmVerifier(
   stanzas: readonly Stanza[],
   c: SpaCrypto,
   nowSeconds: number,
+  clock: () => number,
 ): { verified: number; more?: () => boolean } {
   const kinds = new Set<string>();
   let verified = 0;
   let first: Warm | undefined;
+  const atOnce = clock() + AT_ONCE_MS;
   for (const s of stanzas) {
     if (s.encKey === undefined || kinds.size >= MAX_KINDS) continue;
     const kind = `${s.mode} ${s.hmacKey === undefined ? '-' : s.hmacAlg}`;
@@ -114,10 +140,10 @@ export function warmVerifier(
     kinds.add(kind);
     try {
       const w = packetFor(s, c, nowSeconds);
-      if (w === undefined || !run(w, stanzas, c, nowSeconds, 1)) continue;
+      if (w === undefined || run(w, stanzas, c, nowSeconds, 1, clock, Infinity) < 0) continue;
       verified++;
       const rest = (kinds.size === 1 ? WARM_ROUNDS : WARM_ROUNDS / 4) - 1;
-      if (run(w, stanzas, c, nowSeconds, rest) && verified === 1) first = w;
+      if (run(w, stanzas, c, nowSeconds, rest, clock, atOnce) >= 0 && verified === 1) first = w;
     } catch {
       // Nothing depends on the warm-up.
     }
@@ -125,11 +151,13 @@ export function warmVerifier(
   if (first === undefined) return { verified };
   const w = first;
   let left = BACKGROUND_ROUNDS;
+  let slow = 0;
   const more = (): boolean => {
-    const n = Math.min(SLICE, left);
-    left -= n;
+    const start = clock();
     try {
-      if (!run(w, stanzas, c, nowSeconds, n)) left = 0;
+      const n = run(w, stanzas, c, nowSeconds, Math.min(SLICE, left), clock, start + SLICE_MS);
+      if (n === 1 && left > 1 && clock() - start > SLICE_MS) slow++;
+      left = n < 0 || slow >= 3 ? 0 : left - n;
     } catch {
       left = 0;
     }

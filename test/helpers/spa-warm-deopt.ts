@@ -11,7 +11,7 @@ import crypto from 'node:crypto';
 import { parseAccessConf } from '../../src/core/spa/access.js';
 import { encodeSpa } from '../../src/core/spa/spa.js';
 import { evaluateSpa, ReplayCache } from '../../src/core/spa/policy.js';
-import { nodeSpaCrypto as c } from '../../src/adapters/spa-crypto.js';
+import { nativeSpaCrypto as c } from '../../src/adapters/spa-crypto-native.js';
 import { warmVerifier } from '../../src/daemon/spa-warm.js';
 
 const k = () => crypto.randomBytes(32).toString('base64');
@@ -25,7 +25,7 @@ const r = parseAccessConf(
 if (!('stanzas' in r)) throw new Error('access.conf does not parse');
 const stanzas = r.stanzas;
 const now = 2_000_000_000;
-const w = warmVerifier(stanzas, c, now);
+const w = warmVerifier(stanzas, c, now, () => performance.now());
 if (w.verified !== 2) throw new Error(`warm-up verified ${w.verified} kinds, not 2`);
 while (w.more?.() === true);
 console.log('warm-up done');

@@ -30,6 +30,9 @@ function stanzas(digests: string[]): Stanza[] {
   return 'stanzas' in r ? r.stanzas : [];
 }
 
+/** A clock that never moves: the time bounds never cut a round short. */
+const still = () => 0;
+
 function counting(): { c: SpaCrypto; calls: Record<string, number> } {
   const calls: Record<string, number> = {};
   const count = (k: string) => (calls[k] = (calls[k] ?? 0) + 1);
@@ -119,16 +122,16 @@ test('the background rounds run between turns of the event loop and stop at a re
 
 test('warmVerifier: one packet per kind of stanza, each verifies; a failing primitive is not an error', () => {
   const s = stanzas(['sha256', 'sha512', 'sha256']);
-  assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000).verified, 2);
+  assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000, still).verified, 2);
   const broken: SpaCrypto = { ...nodeSpaCrypto, aes: () => null };
-  const none = warmVerifier(s, broken, 2_000_000_000);
+  const none = warmVerifier(s, broken, 2_000_000_000, still);
   assert.equal(none.verified, 0);
   assert.equal(none.more, undefined, 'no background rounds for a packet that does not verify');
 });
 
 test('warmVerifier runs each packet against the configured stanzas, then the background rounds in slices', () => {
   const { c, calls } = counting();
-  const w = warmVerifier(stanzas(['sha256', 'sha512']), c, 2_000_000_000);
+  const w = warmVerifier(stanzas(['sha256', 'sha512']), c, 2_000_000_000, still);
   // One HMAC to build each kind's packet. The second kind's packet meets the
   // first stanza (SOURCE ANY) before its own, as a real one does: two HMACs
   // a round. (An edited copy of the stanza alone would have been one.)
@@ -139,9 +142,28 @@ test('warmVerifier runs each packet against the configured stanzas, then the bac
   assert.equal(calls.hmac, 2 + WARM_ROUNDS + 2 * (WARM_ROUNDS / 4) + BACKGROUND_ROUNDS);
   const broken = counting();
   // The packet's HMAC never matches: the first round fails and no more run.
-  const b = warmVerifier(stanzas(['sha256']), { ...broken.c, equal: () => false }, 2_000_000_000);
+  const b = warmVerifier(
+    stanzas(['sha256']),
+    { ...broken.c, equal: () => false },
+    2_000_000_000,
+    still,
+  );
   assert.equal(broken.calls.hmac, 2);
   assert.equal(b.more, undefined);
+});
+
+test('the warm-up is bounded in time: 50 ms at configure, slices of 4 ms, and no background when one round is slower', () => {
+  const { c, calls } = counting();
+  let t = 0;
+  // Every read of the clock is 10 ms later: each round "takes" 10 ms.
+  const w = warmVerifier(stanzas(['sha256']), c, 2_000_000_000, () => (t += 10));
+  const atOnce = calls.hmac ?? 0;
+  assert.ok(atOnce > 2 && atOnce < 1 + WARM_ROUNDS, `${atOnce} HMACs at configure`);
+  let slices = 0;
+  while (w.more?.() === true) slices++;
+  // One round a slice, each over the 4 ms: the third such slice ends the background.
+  assert.equal(slices, 2);
+  assert.equal(calls.hmac, atOnce + 3);
 });
 
 test('after the warm-up V8 runs the verifier optimised, and packets unlike the warm-up keep it so', () => {

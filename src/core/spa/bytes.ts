@@ -10,9 +10,7 @@ export const b64value = (code: number): number => (code < 256 ? (B64_VALUE[code]
 export function b64nopad(b: Uint8Array): string {
   let out = '';
   for (let i = 0; i < b.length; i += 3) {
-    // No read past the end: an out-of-bounds read throws V8's optimised code away.
-    const n =
-      (b[i]! << 16) | (i + 1 < b.length ? b[i + 1]! << 8 : 0) | (i + 2 < b.length ? b[i + 2]! : 0);
+    const n = ((b[i] ?? 0) << 16) | ((b[i + 1] ?? 0) << 8) | (b[i + 2] ?? 0);
     out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]!;
     if (i + 1 < b.length) out += B64[(n >> 6) & 63]!;
     if (i + 2 < b.length) out += B64[n & 63]!;
