@@ -120,6 +120,32 @@ test('the background rounds run between turns of the event loop and stop at a re
   assert.equal(reloaded.calls.hmac, then, 'a new configuration stops the old warm-up');
 });
 
+test('close() during the bind of a reload: the new socket is closed and no warm-up starts', async () => {
+  const { c, calls } = counting();
+  let release: (() => void) | undefined;
+  let closed = 0;
+  const spa = new SpaService(
+    {
+      bind: () =>
+        new Promise((resolve) => {
+          release = () => resolve({ close: () => closed++ });
+        }),
+    },
+    c,
+    {} as GrantKeeper,
+    { log() {}, verbose() {}, debug() {}, error() {}, configure() {}, close() {} },
+    new LogLimiter(5, 50),
+    () => 2_000_000_000_000,
+    () => {},
+  );
+  const reload = spa.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: true });
+  spa.close();
+  release!();
+  await reload;
+  assert.equal(closed, 1, 'the socket bound after close() is closed');
+  assert.equal(calls.hmac ?? 0, 0, 'no warm-up after close()');
+});
+
 test('warmVerifier: one packet per kind of stanza, each verifies; a failing primitive is not an error', () => {
   const s = stanzas(['sha256', 'sha512', 'sha256']);
   assert.equal(warmVerifier(s, nodeSpaCrypto, 2_000_000_000, still).verified, 2);
