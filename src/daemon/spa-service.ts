@@ -112,10 +112,11 @@ export class SpaService {
     );
     // The rest of the warm-up runs a slice per turn of the event loop, after
     // its I/O: packets wait at most a slice. Unref'd: it keeps nothing alive.
+    if (more === undefined) return;
     const slice = () => {
-      if (gen === this.warmGeneration && more?.() === true) setImmediate(slice).unref();
+      if (gen === this.warmGeneration && more()) setImmediate(slice).unref();
     };
-    if (more !== undefined) setImmediate(slice).unref();
+    setImmediate(slice).unref();
   }
 
   /**

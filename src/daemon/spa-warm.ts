@@ -94,30 +94,6 @@ function packetFor(s: Stanza, c: SpaCrypto, now: number): Warm | undefined {
 }
 
 /**
- * Runs the packet up to `rounds` times, until the clock passes `until`;
- * gives the rounds run, or -1 as soon as one does not verify.
- */
-function run(
-  w: Warm,
-  stanzas: readonly Stanza[],
-  c: SpaCrypto,
-  now: number,
-  rounds: number,
-  clock: () => number,
-  until: number,
-): number {
-  let r = 0;
-  while (r < rounds) {
-    // A fresh replay cache each round: the same packet runs the whole path again.
-    const d = evaluateSpa(w.pkt, w.src, w.dst, stanzas, new ReplayCache(), now, c);
-    if (!d.ok) return -1;
-    r++;
-    if (clock() > until) break;
-  }
-  return r;
-}
-
-/**
  * Returns how many kinds were warmed with a packet that verified (for
  * tests), and the background rounds still to run, if any: each call of
  * `more()` runs one slice and says whether another is due.
@@ -132,6 +108,21 @@ export function warmVerifier(
   const kinds = new Set<string>();
   let verified = 0;
   let first: Warm | undefined;
+  /**
+   * Runs `w` up to `rounds` times, until the clock passes `until`; gives the
+   * rounds run, or -1 as soon as one does not verify.
+   */
+  const run = (w: Warm, rounds: number, until: number): number => {
+    let r = 0;
+    while (r < rounds) {
+      // A fresh replay cache each round: the same packet runs the whole path again.
+      const d = evaluateSpa(w.pkt, w.src, w.dst, stanzas, new ReplayCache(), nowSeconds, c);
+      if (!d.ok) return -1;
+      r++;
+      if (clock() > until) break;
+    }
+    return r;
+  };
   const atOnce = clock() + AT_ONCE_MS;
   for (const s of stanzas) {
     if (s.encKey === undefined || kinds.size >= MAX_KINDS) continue;
@@ -140,10 +131,10 @@ export function warmVerifier(
     kinds.add(kind);
     try {
       const w = packetFor(s, c, nowSeconds);
-      if (w === undefined || run(w, stanzas, c, nowSeconds, 1, clock, Infinity) < 0) continue;
+      if (w === undefined || run(w, 1, Infinity) < 0) continue;
       verified++;
       const rest = (kinds.size === 1 ? WARM_ROUNDS : WARM_ROUNDS / 4) - 1;
-      if (run(w, stanzas, c, nowSeconds, rest, clock, atOnce) >= 0 && verified === 1) first = w;
+      if (run(w, rest, atOnce) >= 0 && verified === 1) first = w;
     } catch {
       // Nothing depends on the warm-up.
     }
@@ -155,7 +146,7 @@ export function warmVerifier(
   const more = (): boolean => {
     const start = clock();
     try {
-      const n = run(w, stanzas, c, nowSeconds, Math.min(SLICE, left), clock, start + SLICE_MS);
+      const n = run(w, Math.min(SLICE, left), start + SLICE_MS);
       if (n === 1 && left > 1 && clock() - start > SLICE_MS) slow++;
       left = n < 0 || slow >= 3 ? 0 : left - n;
     } catch {

@@ -15,6 +15,7 @@ import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import { SpaService } from '../../src/daemon/spa-service.js';
 import { BACKGROUND_ROUNDS, WARM_ROUNDS, warmVerifier } from '../../src/daemon/spa-warm.js';
 import type { GrantKeeper } from '../../src/daemon/grant-keeper.js';
+import type { DatagramBinder } from '../../src/daemon/ports.js';
 import { LogLimiter } from '../../src/core/ratelimit.js';
 
 function stanzas(digests: string[]): Stanza[] {
@@ -29,6 +30,20 @@ function stanzas(digests: string[]): Stanza[] {
   assert.ok('stanzas' in r);
   return 'stanzas' in r ? r.stanzas : [];
 }
+
+const NO_SOCKETS: DatagramBinder = { bind: () => Promise.reject(new Error('no sockets here')) };
+
+/** A SpaService with quiet logs and no journal; its sockets come from `binder`. */
+const service = (c: SpaCrypto, binder: DatagramBinder = NO_SOCKETS) =>
+  new SpaService(
+    binder,
+    c,
+    {} as GrantKeeper,
+    { log() {}, verbose() {}, debug() {}, error() {}, configure() {}, close() {} },
+    new LogLimiter(5, 50),
+    () => 2_000_000_000_000,
+    () => {},
+  );
 
 /** A clock that never moves: the time bounds never cut a round short. */
 const still = () => 0;
@@ -85,16 +100,6 @@ test('the background rounds run between turns of the event loop and stop at a re
   const turns = async (n: number) => {
     for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
   };
-  const service = (c: SpaCrypto) =>
-    new SpaService(
-      { bind: () => Promise.reject(new Error('no sockets here')) },
-      c,
-      {} as GrantKeeper,
-      { log() {}, verbose() {}, debug() {}, error() {}, configure() {}, close() {} },
-      new LogLimiter(5, 50),
-      () => 2_000_000_000_000,
-      () => {},
-    );
   const all = counting();
   const a = service(all.c);
   await a.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: false });
@@ -124,20 +129,12 @@ test('close() during the bind of a reload: the new socket is closed and no warm-
   const { c, calls } = counting();
   let release: (() => void) | undefined;
   let closed = 0;
-  const spa = new SpaService(
-    {
-      bind: () =>
-        new Promise((resolve) => {
-          release = () => resolve({ close: () => closed++ });
-        }),
-    },
-    c,
-    {} as GrantKeeper,
-    { log() {}, verbose() {}, debug() {}, error() {}, configure() {}, close() {} },
-    new LogLimiter(5, 50),
-    () => 2_000_000_000_000,
-    () => {},
-  );
+  const spa = service(c, {
+    bind: () =>
+      new Promise((resolve) => {
+        release = () => resolve({ close: () => closed++ });
+      }),
+  });
   const reload = spa.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: true });
   spa.close();
   release!();
