@@ -1,29 +1,14 @@
 /**
  * knockd command line: knockd 0.8's flags and meanings, plus --check.
- * Only the capture path loads the native addon, so -h, -V and --check work
- * without it.
+ * The live daemon (serve.ts) and the replay (replay.ts) are loaded only on
+ * their paths: -h, -V and --check load neither, nor the native addon.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { parseKnockdArgs } from './args.js';
-import { EXIT_CODES, formatProblem, KnockError } from '../core/errors.js';
-import { KnockdLogger, stderrIsJournal } from '../adapters/logger.js';
-import { ShellRunner } from '../adapters/runner.js';
-import { liveCapture, loadNative } from '../adapters/capture.js';
-import { nativeSpaCrypto, spaCryptoSource } from '../adapters/spa-crypto-native.js';
-import { GpgProcess } from '../adapters/spa-gpg.js';
-import { configFile, loadConfig, oneTimeFiles } from '../adapters/config-file.js';
-import { dnsResolver, udpBinder } from '../adapters/net.js';
-import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
-import { systemdNotifier } from '../adapters/notify.js';
-import { NO_FIREWALL, NO_FLEET } from '../daemon/ports.js';
-import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
-import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
-import { FileStateStore } from '../adapters/state.js';
-import { ControlServer } from '../adapters/control.js';
-import { Daemon } from '../daemon/daemon.js';
+import { EXIT_CODES, formatProblem } from '../core/errors.js';
+import { loadConfig } from '../adapters/config-file.js';
 import { VERSION } from './version.js';
-import { CHILD_ENV, daemonize, fail } from './daemonize.js';
+import { CHILD_ENV, fail } from './daemonize.js';
 
 const USAGE = `usage: knockd [options]
 options:
@@ -130,167 +115,8 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (o.has('apply')) fail('E_USAGE', `knockd: --apply needs -r FILE\n${USAGE}`);
 
-  if (o.has('daemon') && !isChild) {
-    const args = [...argv];
-    // The child must find the same config even though its cwd is /.
-    args.push('--config', configPath);
-    const g = o.get('logfile');
-    if (typeof g === 'string') args.push('--logfile', abs(g));
-    const p = o.get('pidfile');
-    if (typeof p === 'string') args.push('--pidfile', abs(p));
-    const sa = o.get('spa-access');
-    if (typeof sa === 'string') args.push('--spa-access', abs(sa));
-    await daemonize(args);
-  }
-
-  // knockd's default is eth0; where there is none (a VPS with ens3), the
-  // interface of the default route is the one the world knocks on.
-  let iface = (o.get('interface') as string | undefined) ?? cfg.options.interface;
-  let ifaceNote: string | null = null;
-  if (iface === undefined) {
-    const route = interfaceExists('eth0') ? null : defaultRouteInterface();
-    iface = route ?? 'eth0';
-    if (route !== null)
-      ifaceNote = `no eth0: listening on ${route}, the interface of the default route`;
-  }
-  const verbose = o.has('verbose');
-  const debug = o.has('debug');
-  const logger = new KnockdLogger({
-    cliLogFile: o.get('logfile') as string | undefined,
-    journal: stderrIsJournal(),
-    openSyslog: () => {
-      const nat = loadNative();
-      nat.openlog('knockd');
-      return (m) => nat.syslog(m);
-    },
-    verbose,
-    debug,
-    now: () => new Date(),
-  });
-  try {
-    logger.configure(cfg);
-  } catch (e) {
-    die('E_CAPTURE', (e as Error).message);
-  }
-
-  if (ifaceNote !== null) logger.log(ifaceNote);
-  const notifier = systemdNotifier();
-  const firewall =
-    cfg.options.firewall === 'iptables'
-      ? new IptablesFirewall()
-      : cfg.options.firewall === 'nftables'
-        ? new NftablesFirewall({
-            guardInterfaces: cfg.options.guardInterfaces ?? [iface],
-            apply: cfg.options.nftApply?.mode,
-            debug: (m) => logger.debug(m),
-          })
-        : NO_FIREWALL;
-  let fleet = NO_FLEET;
-  if (cfg.options.fleet !== undefined) {
-    // Loaded only when configured: ioredis stays out of memory otherwise.
-    const { openFleet } = await import('../adapters/fleet.js');
-    try {
-      fleet = openFleet(cfg.options.fleet, logger, () => Date.now());
-    } catch (e) {
-      die('E_CONFIG', (e as Error).message);
-    }
-  }
-  const daemon = new Daemon(
-    loaded,
-    { configPath, iface, ipv4Only: o.has('only-ip-v4'), lookup: o.has('lookup'), debug },
-    {
-      logger,
-      runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
-      capture: liveCapture,
-      firewall,
-      state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
-      datagrams: udpBinder,
-      resolver: dnsResolver,
-      oneTime: oneTimeFiles,
-      config: configFile(configPath, spaOverrides),
-      spaCrypto: nativeSpaCrypto,
-      spaGpg: new GpgProcess(),
-      now: () => Date.now(),
-      fleet,
-    },
-  );
-
-  logger.verbose(`listening on ${iface}...`);
-  if (loaded.spa !== undefined) logger.debug(spaCryptoSource());
-  try {
-    await daemon.start();
-  } catch (e) {
-    if (e instanceof KnockError) die(e.code, e.message);
-    throw e;
-  }
-  const control = new ControlServer(
-    abs(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
-    (req) => Promise.resolve(daemon.control(req)),
-  );
-  try {
-    await control.listen();
-  } catch (e) {
-    // knockctl is a convenience: the daemon's job goes on without it.
-    logger.error(`warning: no control socket: ${(e as Error).message}`);
-  }
-  let metrics: { close(): void } | null = null;
-  const m = cfg.options.metrics;
-  if (m !== undefined) {
-    // Loaded only when configured: prom-client stays out of memory otherwise.
-    const { MetricsServer } = await import('../adapters/metrics.js');
-    const server = new MetricsServer(() => daemon.metrics());
-    try {
-      await server.listen(m.host, m.port);
-      metrics = server;
-      logger.verbose(
-        `metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`,
-      );
-    } catch (e) {
-      logger.error(`warning: no metrics: ${(e as Error).message}`);
-    }
-  }
-
-  const pidFile =
-    cfg.options.pidFile ?? (o.get('pidfile') as string | undefined) ?? '/var/run/knockd.pid';
-  if (o.has('daemon')) {
-    try {
-      fs.writeFileSync(pidFile, `${process.pid}\n`);
-    } catch (e) {
-      logger.log(`could not create pid file ${pidFile}: ${(e as Error).message}`);
-    }
-  }
-  notifier.ready(daemon.summary());
-  report({ ok: true });
-  if (isChild && process.disconnect !== undefined) process.disconnect();
-
-  process.removeListener('SIGHUP', earlyHup);
-  process.on('SIGHUP', () => {
-    notifier.reloading();
-    void daemon.reload().then(() => notifier.ready(daemon.summary()));
-  });
-  let exiting = false;
-  const stop = () => {
-    if (exiting) return;
-    exiting = true;
-    notifier.stopping();
-    logger.verbose('waiting for child processes...');
-    control.close();
-    metrics?.close();
-    void daemon.shutdown().then(() => {
-      logger.verbose('closing...');
-      if (o.has('daemon')) {
-        try {
-          fs.unlinkSync(pidFile);
-        } catch {
-          // already gone
-        }
-      }
-      logger.close();
-      process.exit(0);
-    });
-  };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  const { serve } = await import('./serve.js');
+  await serve({ argv, o, configPath, spaOverrides, loaded, isChild, report, die, earlyHup });
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {

@@ -19,12 +19,9 @@ import {
   dryDatagrams,
   dryOneTime,
 } from '../adapters/dry.js';
-import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
-import { dnsResolver, udpBinder } from '../adapters/net.js';
-import { ShellRunner } from '../adapters/runner.js';
 import { nativeSpaCrypto } from '../adapters/spa-crypto-native.js';
-import { FileStateStore } from '../adapters/state.js';
 import { DEFAULT_STATE_DIR, type Config } from '../core/config.js';
+import type { Resolver } from '../daemon/ports.js';
 import { localStamp } from '../core/time.js';
 import { Daemon } from '../daemon/daemon.js';
 import {
@@ -123,14 +120,11 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
   const logger = new ReplayLogger(() => clock, o.out, o.debug);
   const dryRunner = new DryRunner((cmd) => logger.log(`dry run: not running: ${cmd}`));
   const dryFirewall = new DryFirewall();
-  let firewall: Firewall = NO_FIREWALL;
-  if (!o.apply) firewall = cfg.options.firewall === undefined ? NO_FIREWALL : dryFirewall;
-  else if (cfg.options.firewall === 'iptables') firewall = new IptablesFirewall();
-  else if (cfg.options.firewall === 'nftables')
-    firewall = new NftablesFirewall({
-      guardInterfaces: cfg.options.guardInterfaces ?? [o.iface ?? 'eth0'],
-      apply: cfg.options.nftApply?.mode,
-    });
+  // The real adapters are loaded only for --apply (and the resolver for -l):
+  // a dry run starts without them.
+  const real = o.apply ? await realEffects(cfg, o.iface) : null;
+  const firewall =
+    real?.firewall ?? (cfg.options.firewall === undefined ? NO_FIREWALL : dryFirewall);
   daemon = new Daemon(
     o.loaded,
     {
@@ -142,14 +136,12 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
     },
     {
       logger,
-      runner: o.apply ? new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000) : dryRunner,
+      runner: real?.runner ?? dryRunner,
       capture,
       firewall,
-      state: o.apply
-        ? new FileStateStore(cfg.options.stateDir ?? DEFAULT_STATE_DIR)
-        : new DryStateStore(),
-      datagrams: o.apply ? udpBinder : dryDatagrams,
-      resolver: dnsResolver,
+      state: real?.state ?? new DryStateStore(),
+      datagrams: real?.datagrams ?? dryDatagrams,
+      resolver: o.lookup ? (await import('../adapters/net.js')).dnsResolver : NO_NAMES,
       oneTime: o.apply ? oneTimeFiles : dryOneTime,
       config: configFile(o.configPath, o.spaOverrides),
       spaCrypto: nativeSpaCrypto,
@@ -184,6 +176,38 @@ export async function runReplay(o: ReplayOptions): Promise<number> {
       `replay: dry run: ${dryRunner.commands.length} command(s) and ${dryFirewall.opened + dryFirewall.closed} firewall change(s) not made (use --apply)`,
     );
   return 0;
+}
+
+/** Without -l no name is ever asked for. */
+const NO_NAMES: Resolver = { reverse: () => Promise.resolve(null) };
+
+/** The effects of --apply: the configured firewall, the shell, the journal and SPA's socket. */
+async function realEffects(cfg: Config, iface: string | undefined) {
+  const [
+    { IptablesFirewall, NftablesFirewall },
+    { ShellRunner },
+    { FileStateStore },
+    { udpBinder },
+  ] = await Promise.all([
+    import('../adapters/firewall.js'),
+    import('../adapters/runner.js'),
+    import('../adapters/state.js'),
+    import('../adapters/net.js'),
+  ]);
+  const o = cfg.options;
+  let firewall: Firewall = NO_FIREWALL;
+  if (o.firewall === 'iptables') firewall = new IptablesFirewall();
+  else if (o.firewall === 'nftables')
+    firewall = new NftablesFirewall({
+      guardInterfaces: o.guardInterfaces ?? [iface ?? 'eth0'],
+      apply: o.nftApply?.mode,
+    });
+  return {
+    firewall,
+    runner: new ShellRunner((o.commandKillTimeout ?? 60) * 1000),
+    state: new FileStateStore(o.stateDir ?? DEFAULT_STATE_DIR),
+    datagrams: udpBinder,
+  };
 }
 
 /**

@@ -69,7 +69,7 @@ tar -tzf "$TGZ" | sed 's|^package/||' | sort >"$WORK/contents"
 log "tarball: $(wc -l <"$WORK/contents") files, $(($(stat -c %s "$TGZ") / 1024)) KiB"
 missing=""
 for f in package.json README.md CHANGELOG.md bin/knockd bin/knock bin/knockctl \
-  dist/src/cli/knockd.js dist/src/cli/knock.js dist/src/cli/knockctl.js dist/src/core/config.js \
+  dist/src/cli/knockd.js dist/src/cli/serve.js dist/src/cli/knock.js dist/src/cli/knockctl.js dist/src/core/config.js \
   native/pcap/binding.gyp native/pcap/src/capture.cc native/nft/binding.gyp native/nft/src/nft.cc native/spa/binding.gyp native/spa/src/spa.cc \
   doc/man/knockd.8 doc/man/knock.1 \
   doc/man/knockctl.8 packaging/knockd.service; do

@@ -1,0 +1,70 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { frame, pcapFile } from '../helpers/frames.js';
+
+// What each knockd command loads: only the live daemon needs the control
+// socket, the firewall adapters and the rest of serve.ts, and a dry replay
+// needs none of the adapters that make changes.
+const here = path.dirname(fileURLToPath(import.meta.url));
+const KNOCKD = path.resolve(here, '../../src/cli/knockd.js');
+const TRACE = path.resolve(here, '../helpers/import-trace.js');
+
+function loaded(...args: string[]): string[] {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-loading-'));
+  const out = path.join(dir, 'trace');
+  fs.writeFileSync(out, '');
+  execFileSync(process.execPath, ['--import', TRACE, KNOCKD, ...args], {
+    env: { ...process.env, IMPORT_TRACE: out },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 30_000,
+  });
+  const urls = fs.readFileSync(out, 'utf8').split('\n').filter(Boolean);
+  fs.rmSync(dir, { recursive: true });
+  return urls.map((u) => u.replace(/^.*\/dist\/src\//, ''));
+}
+
+const LIVE_ONLY = [
+  'cli/serve.js',
+  'adapters/control.js',
+  'adapters/firewall.js',
+  'adapters/nft-firewall.js',
+  'adapters/state.js',
+  'adapters/notify.js',
+  'adapters/netif.js',
+];
+
+function fixture(): { conf: string; pcap: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-loading-fx-'));
+  const conf = path.join(dir, 'knockd.conf');
+  fs.writeFileSync(
+    conf,
+    `[options]\n  Firewall = iptables\n[openSSH]\n  sequence = 7000,8000\n  seq_timeout = 5\n`,
+  );
+  const pcap = path.join(dir, 'k.pcap');
+  const data = frame({ src: '192.0.2.5', dst: '192.0.2.1', dport: 7000 });
+  fs.writeFileSync(pcap, pcapFile(1, [{ tsMs: 0, data }]));
+  return { conf, pcap };
+}
+
+test('knockd --help and --check load none of the live daemon', () => {
+  const { conf } = fixture();
+  for (const args of [['--help'], ['-c', conf, '--check']]) {
+    const mods = loaded(...args);
+    assert.ok(mods.includes('cli/knockd.js'), `the trace sees knockd.js: ${mods.join(' ')}`);
+    for (const m of [...LIVE_ONLY, 'cli/replay.js', 'daemon/daemon.js'])
+      assert.ok(!mods.includes(m), `${args.join(' ')} loads ${m}`);
+  }
+});
+
+test('a dry knockd -r loads the daemon but no adapter that changes anything', () => {
+  const { conf, pcap } = fixture();
+  const mods = loaded('-c', conf, '-r', pcap);
+  assert.ok(mods.includes('cli/replay.js') && mods.includes('daemon/daemon.js'));
+  for (const m of [...LIVE_ONLY, 'adapters/runner.js', 'adapters/net.js'])
+    assert.ok(!mods.includes(m), `knockd -r loads ${m}`);
+});
