@@ -15,6 +15,11 @@
 #        latency includes spa)
 #        and prints its rows without rewriting the docs.
 set -uo pipefail
+# Node programs here run in the environment a service has (systemd passes
+# none of a login shell's). This machine's shell sets NODE_EXTRA_CA_CERTS for
+# its proxy, which makes every node process parse 144 certificates at start:
+# about 0.09 s of CPU and 2 MB of RSS that a knockd service never pays.
+unset NODE_EXTRA_CA_CERTS
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 QUICK=0
 [ "${1:-}" = --quick ] && QUICK=1
