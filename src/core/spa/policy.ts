@@ -15,66 +15,11 @@ import {
   type SpaCrypto,
   type SpaMessage,
 } from './spa.js';
+import type { ReplayCache } from './replay-cache.js';
 
-export const MAX_SPA_AGE = 120;
+export { MAX_SPA_AGE, ReplayCache, REPLAY_CAP, FUTURE_CAP } from './replay-cache.js';
 
 const UTF8 = new TextEncoder();
-
-/**
- * Digests of authentic packets, each kept only as long as a packet with that
- * timestamp could still pass the age check: older ones are rejected anyway.
- *
- * Bounded whatever a key holder sends: at most REPLAY_CAP digests, of which
- * at most FUTURE_CAP for packets dated beyond the window ahead (those stay
- * until their time has come and gone, so they are the ones that could pile
- * up). When full, an authentic packet is refused rather than left unburned:
- * the cache fails closed.
- */
-export const REPLAY_CAP = 16_384;
-export const FUTURE_CAP = 1_024;
-
-export class ReplayCache {
-  private readonly seen = new Map<string, number>();
-  private readonly future = new Set<string>();
-
-  constructor(private readonly window = MAX_SPA_AGE) {}
-
-  has(digest: string): boolean {
-    return this.seen.has(digest);
-  }
-
-  /**
-   * Remembers a digest until `until` (epoch seconds); `future` marks a packet
-   * dated beyond the window ahead. False when the cache is full.
-   */
-  add(digest: string, until: number, future = false): boolean {
-    if (this.seen.has(digest)) return true;
-    if (this.seen.size >= REPLAY_CAP || (future && this.future.size >= FUTURE_CAP)) return false;
-    this.seen.set(digest, until);
-    if (future) this.future.add(digest);
-    return true;
-  }
-
-  prune(now: number): void {
-    for (const [d, until] of this.seen) {
-      if (until >= now) continue;
-      this.seen.delete(d);
-      this.future.delete(d);
-    }
-  }
-
-  entries(): [string, number][] {
-    return [...this.seen];
-  }
-
-  get size(): number {
-    return this.seen.size;
-  }
-
-  get windowSeconds(): number {
-    return this.window;
-  }
-}
 
 export type SpaAccepted = {
   ok: true;
