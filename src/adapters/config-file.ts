@@ -14,7 +14,6 @@ import {
 } from '../core/config.js';
 import type { ConfigProblem } from '../core/errors.js';
 import { DEFAULT_SPA_PORT } from '../core/port.js';
-import { parseAccessConf } from '../core/spa/access.js';
 import type { ConfigLoader, LoadedConfig, OneTimeStore } from '../daemon/ports.js';
 
 export type { SpaOverrides } from '../core/config.js';
@@ -49,10 +48,9 @@ function readText(path: string): { text: string } | { error: string } {
   }
 }
 
-function loadConfigUnsafe(
-  file: string,
-  overrides: SpaOverrides = {},
-): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] } {
+type Loaded = { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] };
+
+async function loadConfigUnsafe(file: string, overrides: SpaOverrides = {}): Promise<Loaded> {
   const t = readText(file);
   if ('error' in t)
     return { ok: false, problems: [{ file, line: 0, message: `cannot read config: ${t.error}` }] };
@@ -99,6 +97,8 @@ function loadConfigUnsafe(
     const a = readText(sa.path);
     if ('error' in a) problems.push({ file, line: sa.line, message: `SPA_Access: ${a.error}` });
     else {
+      // The access.conf parser (and the SPA code under it) is loaded only for a config that uses it.
+      const { parseAccessConf } = await import('../core/spa/access.js');
       const p = parseAccessConf(a.text, sa.path);
       if ('problems' in p) problems.push(...p.problems);
       else {
@@ -166,12 +166,9 @@ export function configFile(file: string, overrides: SpaOverrides): ConfigLoader 
 }
 
 /** Reads and checks the config; every failure, even an unexpected one, is a problem, never a throw. */
-export function loadConfig(
-  file: string,
-  overrides: SpaOverrides = {},
-): ReturnType<typeof loadConfigUnsafe> {
+export async function loadConfig(file: string, overrides: SpaOverrides = {}): Promise<Loaded> {
   try {
-    return loadConfigUnsafe(file, overrides);
+    return await loadConfigUnsafe(file, overrides);
   } catch (e) {
     return {
       ok: false,

@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
       : {}),
     ...(typeof sp === 'string' ? { spaPort: Number(sp) } : {}),
   };
-  const r = loadConfig(configPath, spaOverrides);
+  const r = await loadConfig(configPath, spaOverrides);
   if (!r.ok) return die('E_CONFIG', r.problems.map(formatProblem).join('\n'));
   const loaded = r.loaded;
   const cfg = loaded.config;

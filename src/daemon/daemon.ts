@@ -216,7 +216,7 @@ export class Daemon {
   private async reloadNow(): Promise<boolean> {
     const { logger } = this.deps;
     logger.log(MSG.rereading(this.settings.configPath));
-    const r = this.deps.config.load();
+    const r = await this.deps.config.load();
     if (!r.ok) {
       for (const p of r.problems) logger.error(formatProblem(p));
       logger.log(

@@ -179,7 +179,7 @@ export interface SpaSettings {
 }
 
 export interface ConfigLoader {
-  load(): { ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] };
+  load(): Promise<{ ok: true; loaded: LoadedConfig } | { ok: false; problems: ConfigProblem[] }>;
 }
 
 export type Clock = () => number;

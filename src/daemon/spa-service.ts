@@ -10,15 +10,15 @@
  * on (no IP_PKTINFO), so in socket mode the capture interface's addresses
  * stand in: a stanza's DESTINATION matches when it holds one of them.
  */
-import { evaluateSpa, ReplayCache, type SpaDecision } from '../core/spa/policy.js';
+import { ReplayCache } from '../core/spa/replay-cache.js';
+import type { SpaDecision } from '../core/spa/policy.js';
 import type { SpaCrypto } from '../core/spa/spa.js';
 import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
 import { formatProblem } from '../core/errors.js';
-import { GpgRuns } from './spa-gpg.js';
-import { warmVerifier } from './spa-warm.js';
+import type { GpgRuns } from './spa-gpg.js';
 import {
   NO_GPG,
   type Clock,
@@ -35,6 +35,13 @@ export type CycleStarter = (stanza: Stanza, vars: CycleVars) => boolean;
 /** Bytes kept per captured packet when SPA rides the capture path (whole datagrams). */
 export const SPA_SNAPLEN = 1600;
 
+/** The verifier's code, loaded at the first configuration with SPA on. */
+interface Verifier {
+  evaluateSpa: typeof import('../core/spa/policy.js').evaluateSpa;
+  warmVerifier: typeof import('./spa-warm.js').warmVerifier;
+  gpgRuns: GpgRuns;
+}
+
 export class SpaService {
   readonly replay = new ReplayCache();
   private settings: SpaSettings | undefined;
@@ -43,7 +50,8 @@ export class SpaService {
   /** The capture interface's addresses: socket mode's stand-in for the destination. */
   private localAddresses: readonly string[] = [];
   readonly counters = { accepted: 0, rejected: new Map<string, number>() };
-  readonly gpgRuns: GpgRuns;
+  /** Set before the first settings with SPA on, so `settings` defined implies it is. */
+  private verifier: Verifier | null = null;
   private closed = false;
   /** Bumped by each configure and by close: a background warm-up slice of an older one stops. */
   private warmGeneration = 0;
@@ -58,9 +66,23 @@ export class SpaService {
     /** The replay cache changed: the journal must be written. */
     private readonly onBurn: () => void,
     private readonly startCycle: CycleStarter = () => false,
-    gpg: SpaGpg = NO_GPG,
-  ) {
-    this.gpgRuns = new GpgRuns(gpg, crypto);
+    private readonly gpg: SpaGpg = NO_GPG,
+  ) {}
+
+  /**
+   * The verifier, the GPG path and the warm-up, imported once: a
+   * configuration without SPA never loads them.
+   */
+  private async loadVerifier(): Promise<Verifier> {
+    if (this.verifier === null) {
+      const [{ evaluateSpa }, { warmVerifier }, { GpgRuns }] = await Promise.all([
+        import('../core/spa/policy.js'),
+        import('./spa-warm.js'),
+        import('./spa-gpg.js'),
+      ]);
+      this.verifier ??= { evaluateSpa, warmVerifier, gpgRuns: new GpgRuns(this.gpg, this.crypto) };
+    }
+    return this.verifier;
   }
 
   setLocalAddresses(addrs: readonly string[]): void {
@@ -89,6 +111,9 @@ export class SpaService {
    * Throws KnockError when the bind fails.
    */
   async configure(next: SpaSettings | undefined): Promise<void> {
+    const v = next === undefined ? null : await this.loadVerifier();
+    // Closed while the verifier loaded: nothing may start after close().
+    if (this.closed) return;
     if (next?.socket === true && (this.socket === null || this.socketPort !== next.port)) {
       const s = await this.binder.bind(next.port, (msg, src) => this.onSocketPacket(msg, src));
       // Closed while the bind was under way: nothing may start after close().
@@ -103,8 +128,8 @@ export class SpaService {
     this.settings = next;
     for (const w of next?.warnings ?? []) this.logger.log(`warning: ${formatProblem(w)}`);
     const gen = ++this.warmGeneration;
-    if (next === undefined) return;
-    const { more } = warmVerifier(
+    if (next === undefined || v === null) return;
+    const { more } = v.warmVerifier(
       next.stanzas,
       this.crypto,
       Math.floor(this.now() / 1000),
@@ -135,10 +160,11 @@ export class SpaService {
    */
   onPacket(payload: Uint8Array, src: string, dst: string | readonly string[]): void {
     const spa = this.settings;
-    if (spa === undefined) return;
+    const v = this.verifier;
+    if (spa === undefined || v === null) return;
     const now = this.now();
     const burned = this.replay.size;
-    const d = evaluateSpa(
+    const d = v.evaluateSpa(
       payload,
       src,
       dst,
@@ -159,13 +185,7 @@ export class SpaService {
       if (changed) this.onBurn();
     }
     // A GPG packet whose HMAC passed: gpg decides, off the packet path.
-    const g = this.gpgRuns.decide(
-      d.gpg,
-      spa.stanzas,
-      this.replay,
-      Math.floor(now / 1000),
-      d.reason,
-    );
+    const g = v.gpgRuns.decide(d.gpg, spa.stanzas, this.replay, Math.floor(now / 1000), d.reason);
     if (!(g instanceof Promise)) return this.finish(g, spa, src);
     void g.then((r) => {
       if (this.closed) return;

@@ -65,7 +65,9 @@ export function harness(conf: string, o: HarnessOptions = {}) {
       datagrams,
       resolver,
       oneTime,
-      config: { load: () => ({ ok: true, loaded: o.reloadTo?.() ?? loaded(conf, o.spa) }) },
+      config: {
+        load: () => Promise.resolve({ ok: true, loaded: o.reloadTo?.() ?? loaded(conf, o.spa) }),
+      },
       spaCrypto: nodeSpaCrypto,
       now: clock,
       ...(o.fleet === undefined ? {} : { fleet: o.fleet }),

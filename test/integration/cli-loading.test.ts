@@ -38,12 +38,18 @@ const LIVE_ONLY = [
   'adapters/netif.js',
 ];
 
-function fixture(): { conf: string; pcap: string } {
+function fixture(spa = false): { conf: string; pcap: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-loading-fx-'));
   const conf = path.join(dir, 'knockd.conf');
+  const access = path.join(dir, 'access.conf');
+  const key = (n: number) => Buffer.alloc(32, n).toString('base64');
+  fs.writeFileSync(
+    access,
+    `SOURCE ANY\nKEY_BASE64 ${key(1)}\nHMAC_KEY_BASE64 ${key(2)}\nOPEN_PORTS tcp/22\n`,
+  );
   fs.writeFileSync(
     conf,
-    `[options]\n  Firewall = iptables\n[openSSH]\n  sequence = 7000,8000\n  seq_timeout = 5\n`,
+    `[options]\n  Firewall = iptables\n${spa ? `  SPA_Access = ${access}\n` : ''}[openSSH]\n  sequence = 7000,8000\n  seq_timeout = 5\n`,
   );
   const pcap = path.join(dir, 'k.pcap');
   const data = frame({ src: '192.0.2.5', dst: '192.0.2.1', dport: 7000 });
@@ -67,4 +73,29 @@ test('a dry knockd -r loads the daemon but no adapter that changes anything', ()
   assert.ok(mods.includes('cli/replay.js') && mods.includes('daemon/daemon.js'));
   for (const m of [...LIVE_ONLY, 'adapters/runner.js', 'adapters/net.js'])
     assert.ok(!mods.includes(m), `knockd -r loads ${m}`);
+});
+
+// The SPA code a config without SPA_Access never runs: the access.conf parser,
+// the verifier, the GPG path and the warm-up.
+const SPA_ONLY = [
+  'core/spa/access.js',
+  'core/spa/policy.js',
+  'core/spa/gpg.js',
+  'daemon/spa-warm.js',
+  'daemon/spa-gpg.js',
+];
+
+test('without SPA_Access, knockd -r and --check load no SPA parser or verifier; with it, they do', () => {
+  const knockOnly = fixture();
+  for (const args of [
+    ['-c', knockOnly.conf, '-r', knockOnly.pcap],
+    ['-c', knockOnly.conf, '--check'],
+  ]) {
+    const mods = loaded(...args);
+    for (const m of SPA_ONLY) assert.ok(!mods.includes(m), `${args.join(' ')} loads ${m}`);
+  }
+  const spa = fixture(true);
+  const mods = loaded('-c', spa.conf, '-r', spa.pcap);
+  for (const m of SPA_ONLY) assert.ok(mods.includes(m), `with SPA_Access, knockd -r loads ${m}`);
+  assert.ok(loaded('-c', spa.conf, '--check').includes('core/spa/access.js'));
 });

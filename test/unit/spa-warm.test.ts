@@ -128,18 +128,39 @@ test('the background rounds run between turns of the event loop and stop at a re
 test('close() during the bind of a reload: the new socket is closed and no warm-up starts', async () => {
   const { c, calls } = counting();
   let release: (() => void) | undefined;
+  let binding: () => void = () => {};
+  const bindStarted = new Promise<void>((resolve) => (binding = resolve));
   let closed = 0;
   const spa = service(c, {
     bind: () =>
       new Promise((resolve) => {
         release = () => resolve({ close: () => closed++ });
+        binding();
       }),
   });
   const reload = spa.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: true });
+  await bindStarted;
   spa.close();
   release!();
   await reload;
   assert.equal(closed, 1, 'the socket bound after close() is closed');
+  assert.equal(calls.hmac ?? 0, 0, 'no warm-up after close()');
+});
+
+test('close() while the verifier loads: nothing is bound and no warm-up starts', async () => {
+  const { c, calls } = counting();
+  let binds = 0;
+  const spa = service(c, {
+    bind: () => {
+      binds++;
+      return Promise.resolve({ close: () => {} });
+    },
+  });
+  // The first configuration with SPA on imports the verifier before anything else.
+  const first = spa.configure({ stanzas: stanzas(['sha256']), port: 62201, socket: true });
+  spa.close();
+  await first;
+  assert.equal(binds, 0, 'no socket bound after close()');
   assert.equal(calls.hmac ?? 0, 0, 'no warm-up after close()');
 });
 
