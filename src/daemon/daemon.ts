@@ -234,6 +234,7 @@ export class Daemon {
       logger.error(`error: ${(e as Error).message}; keeping the running SPA receiver`);
     }
     if (this.stopping) return false;
+    const spent = this.oneTime.reread(next.config.doors, next.oneTime);
     this.loaded = next;
     this.machine.setDoors(this.totp.build(next.config.doors));
     this.shared.setDoors(next.config.doors);
@@ -242,7 +243,7 @@ export class Daemon {
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
     this.commands.setMaxCommands(opts.maxCommands ?? DEFAULT_MAX_COMMANDS);
-    this.oneTime.reset(next.oneTime);
+    this.oneTime.reset(next.oneTime, spent, next.config.doors);
     this.grants.reconfigure(guardedPorts(next.config.doors));
     logger.configure(next.config);
     this.capture.reconfigure(this.spa.snaplen(KNOCK_SNAPLEN));

@@ -20,9 +20,42 @@ export class OneTimeSequences {
     private readonly onChange: () => void,
   ) {}
 
-  /** The lines in use after a (re)load, by door index. */
-  reset(lines: Map<number, OneTimeLine>): void {
+  /**
+   * A reload reads the doors' files before it awaits (the rest of the config,
+   * SPA); a door that opens meanwhile burns its line, which the reload would
+   * then put back. Called after the reload's last await and before its doors
+   * are set: each door takes its file's first usable line as it is now.
+   * Returns the doors with none left (reset disables them).
+   */
+  reread(doors: readonly Door[], lines: Map<number, OneTimeLine>): number[] {
+    const spent: number[] = [];
+    doors.forEach((door, i) => {
+      const ot = door.oneTimeSequences;
+      if (ot === undefined) return;
+      const res = this.store.read(ot.path);
+      const first = 'usable' in res ? res.usable[0] : undefined;
+      if (first === undefined) {
+        lines.delete(i);
+        spent.push(i);
+        return;
+      }
+      lines.set(i, first);
+      door.sequence = first.knocks;
+    });
+    return spent;
+  }
+
+  /** The lines in use after a (re)load, by door index; `spent` doors have none left. */
+  reset(
+    lines: Map<number, OneTimeLine>,
+    spent: readonly number[] = [],
+    doors: readonly Door[] = [],
+  ): void {
     this.lines = new Map(lines);
+    for (const i of spent) {
+      this.logger.log(MSG.noMoreOneTime(doors[i]?.name ?? String(i)));
+      this.disable(i);
+    }
   }
 
   /** A door opened: burn its line and move on. */

@@ -29,6 +29,11 @@ export interface HarnessOptions {
   spa?: P.SpaSettings;
   /** What a reload will load (default: the same text). */
   reloadTo?: () => P.LoadedConfig;
+  /** What the daemon starts with (default: the text, parsed). */
+  initial?: P.LoadedConfig;
+  /** The reload's loader itself (default: one that resolves to reloadTo's). */
+  loader?: P.ConfigLoader;
+  oneTime?: MemoryOneTime;
   fleet?: P.Fleet;
   /** A clock of the caller's (daemons of one fleet share it); `advance` then does nothing. */
   clock?: () => number;
@@ -44,8 +49,8 @@ export function harness(conf: string, o: HarnessOptions = {}) {
   const capture = new FakeCapture(['10.0.0.1', '2001:db8::1']);
   const datagrams = new FakeDatagrams();
   const resolver = new FakeResolver();
-  const oneTime = new MemoryOneTime();
-  const first = loaded(conf, o.spa);
+  const oneTime = o.oneTime ?? new MemoryOneTime();
+  const first = o.initial ?? loaded(conf, o.spa);
   const d = new Daemon(
     first,
     {
@@ -65,7 +70,7 @@ export function harness(conf: string, o: HarnessOptions = {}) {
       datagrams,
       resolver,
       oneTime,
-      config: {
+      config: o.loader ?? {
         load: () => Promise.resolve({ ok: true, loaded: o.reloadTo?.() ?? loaded(conf, o.spa) }),
       },
       spaCrypto: nodeSpaCrypto,

@@ -7,6 +7,7 @@ import { encodeSpa } from '../../src/core/spa/spa.js';
 import { nodeSpaCrypto } from '../../src/adapters/spa-crypto.js';
 import type { LoadedConfig, SpaSettings } from '../../src/daemon/ports.js';
 import { harness, loaded, settle } from '../fakes/harness.js';
+import { MemoryOneTime } from '../fakes/twins.js';
 
 const K = crypto.randomBytes(32);
 const H = crypto.randomBytes(64);
@@ -81,4 +82,48 @@ test('a taken SPA port fails the start with a clear error; at reload the old soc
   assert.deepEqual([...u.datagrams.bound.keys()], [62201]);
   assert.ok(u.logger.lines.some((l) => l.includes('keeping the running SPA receiver')));
   await u.d.shutdown();
+});
+
+test('a one-time door that opens while a reload is under way does not get its used sequence back', async () => {
+  const store = new MemoryOneTime([
+    { line: 1, offset: 0, knocks: [1111, 2222].map((port) => ({ port, proto: 'tcp' as const })) },
+    { line: 2, offset: 20, knocks: [3333, 4444].map((port) => ({ port, proto: 'tcp' as const })) },
+  ]);
+  const conf = `[ot]\none_time_sequences = /nonexistent/ot\nseq_timeout = 5\n`;
+  // As the config loader does: the door's sequence is the file's first usable line.
+  const build = () => {
+    const l = loaded(conf);
+    const first = store.read().usable[0]!;
+    l.config.doors[0]!.sequence = first.knocks;
+    l.oneTime.set(0, first);
+    return l;
+  };
+  let release: (() => void) | undefined;
+  const t = harness(conf, {
+    initial: build(),
+    oneTime: store,
+    loader: {
+      load: () => {
+        // The files are read first; the loader's own awaits come after.
+        const l = build();
+        return new Promise((resolve) => (release = () => resolve({ ok: true, loaded: l })));
+      },
+    },
+  });
+  await t.d.start();
+  const opens = () => t.logger.lines.filter((l) => l.includes('OPEN SESAME')).length;
+  const reload = t.d.reload();
+  while (release === undefined) await new Promise((r) => setImmediate(r));
+  t.knock('192.0.2.5', 1111);
+  t.knock('192.0.2.5', 2222);
+  assert.equal(opens(), 1, 'the door opened during the reload, with the first line');
+  release();
+  assert.equal(await reload, true);
+  t.knock('192.0.2.6', 1111);
+  t.knock('192.0.2.6', 2222);
+  assert.equal(opens(), 1, 'the used line does not open the door again');
+  t.knock('192.0.2.7', 3333);
+  t.knock('192.0.2.7', 4444);
+  assert.equal(opens(), 2, 'the next line does');
+  await t.d.shutdown();
 });
