@@ -17,7 +17,7 @@ import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
-import { formatProblem } from '../core/errors.js';
+import { formatProblem, KnockError } from '../core/errors.js';
 import type { GpgRuns } from './spa-gpg.js';
 import {
   NO_GPG,
@@ -79,7 +79,10 @@ export class SpaService {
         import('../core/spa/policy.js'),
         import('./spa-warm.js'),
         import('./spa-gpg.js'),
-      ]);
+      ]).catch((e: unknown) => {
+        // A broken install: reported like any SPA start-up failure, with its cause.
+        throw new KnockError('E_SPA', `SPA: cannot load the verifier: ${(e as Error).message}`);
+      });
       this.verifier ??= { evaluateSpa, warmVerifier, gpgRuns: new GpgRuns(this.gpg, this.crypto) };
     }
     return this.verifier;
