@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -38,8 +38,20 @@ const LIVE_ONLY = [
   'adapters/netif.js',
 ];
 
+const fixtures: string[] = [];
+after(() => {
+  for (const d of fixtures) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A module this test says is not loaded must exist, or the check proves nothing. */
+function exists(mods: readonly string[]): void {
+  for (const m of mods)
+    assert.ok(fs.existsSync(path.resolve(here, '../../src', m)), `no such module: ${m}`);
+}
+
 function fixture(spa = false): { conf: string; pcap: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-loading-fx-'));
+  fixtures.push(dir);
   const conf = path.join(dir, 'knockd.conf');
   const access = path.join(dir, 'access.conf');
   const key = (n: number) => Buffer.alloc(32, n).toString('base64');
@@ -58,6 +70,13 @@ function fixture(spa = false): { conf: string; pcap: string } {
 }
 
 test('knockd --help and --check load none of the live daemon', () => {
+  exists([
+    ...LIVE_ONLY,
+    'cli/replay.js',
+    'daemon/daemon.js',
+    'adapters/runner.js',
+    'adapters/net.js',
+  ]);
   const { conf } = fixture();
   for (const args of [['--help'], ['-c', conf, '--check']]) {
     const mods = loaded(...args);
@@ -86,6 +105,7 @@ const SPA_ONLY = [
 ];
 
 test('without SPA_Access, knockd -r and --check load no SPA parser or verifier; with it, they do', () => {
+  exists(SPA_ONLY);
   const knockOnly = fixture();
   for (const args of [
     ['-c', knockOnly.conf, '-r', knockOnly.pcap],

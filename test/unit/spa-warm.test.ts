@@ -147,7 +147,7 @@ test('close() during the bind of a reload: the new socket is closed and no warm-
   assert.equal(calls.hmac ?? 0, 0, 'no warm-up after close()');
 });
 
-test('close() while the verifier loads: nothing is bound and no warm-up starts', async () => {
+test('close() during the first configure with SPA on (the verifier import): nothing is bound, no warm-up', async () => {
   const { c, calls } = counting();
   let binds = 0;
   const spa = service(c, {
