@@ -3,14 +3,15 @@
  * JavaScript loop can do with it and still be a knock daemon's core. It
  * walks the records, decodes Ethernet/IPv4/TCP with no checks beyond the
  * ones that pick the packet, and keeps one door's stage-1 attempts in a
- * FIFO of 100,000 with the same open-addressing index as src/core/knock
- * (hash and slot side by side, backward-shift deletion): per flood packet a
+ * FIFO of 100,000 indexed by src/core/knock's own place and unplace (hash
+ * and slot side by side, backward-shift deletion): per flood packet a
  * failed lookup, the oldest attempt's removal and the new one's entry. No
  * second door, no log limiter, no events, no IPv6, no expiry. Not the
  * daemon: a measuring stick for how far ours is from what Node can do here.
  * usage: node dist/bench/replay-floor.js FILE.pcap   (prints JSON, ns per packet per run)
  */
 import fs from 'node:fs';
+import { place, unplace } from '../src/core/knock/attempt-index.js';
 
 const CAP = 100_000;
 const SLOTS = 131_072;
@@ -42,29 +43,6 @@ function find(h: number, key: number): number {
     const a = index[2 * i + 1] as number;
     if (a === -1 || (index[2 * i] === h && keys[a] === key)) return a;
   }
-}
-
-function place(h: number, a: number): void {
-  let i = h & MASK;
-  while (index[2 * i + 1] !== -1) i = (i + 1) & MASK;
-  index[2 * i] = h;
-  index[2 * i + 1] = a;
-}
-
-function unplace(h: number, a: number): void {
-  let i = h & MASK;
-  while (index[2 * i + 1] !== a) i = (i + 1) & MASK;
-  for (let j = (i + 1) & MASK; ; j = (j + 1) & MASK) {
-    const x = index[2 * j + 1] as number;
-    if (x === -1) break;
-    const hx = index[2 * j] as number;
-    const home = hx & MASK;
-    if (i <= j ? i < home && home <= j : i < home || home <= j) continue;
-    index[2 * i] = hx;
-    index[2 * i + 1] = x;
-    i = j;
-  }
-  index[2 * i + 1] = -1;
 }
 
 /** One pass over the file; returns [packets, opens]. */
@@ -99,13 +77,13 @@ function run(): [number, number] {
     else {
       a = oldest;
       oldest = (oldest + 1) % CAP;
-      unplace(hashes[a] as number, a);
+      unplace(index, MASK, hashes[a] as number, a);
     }
     keys[a] = src;
     hashes[a] = h;
     stages[a] = 1;
     starts[a] = u32le(f - 16);
-    place(h, a);
+    place(index, MASK, h, a);
   }
   return [packets, opens];
 }

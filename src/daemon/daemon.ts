@@ -243,7 +243,7 @@ export class Daemon {
     if (opts.maxAttempts !== undefined) this.machine.setCap(opts.maxAttempts);
     this.machine.setLocalAddresses(new Set(this.capture.addresses));
     this.commands.setMaxCommands(opts.maxCommands ?? DEFAULT_MAX_COMMANDS);
-    this.oneTime.reset(next.oneTime, spent, next.config.doors);
+    this.oneTime.reset(next.oneTime, spent);
     this.grants.reconfigure(guardedPorts(next.config.doors));
     logger.configure(next.config);
     this.capture.reconfigure(this.spa.snaplen(KNOCK_SNAPLEN));

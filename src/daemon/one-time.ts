@@ -9,6 +9,12 @@ import { MSG } from '../core/logfmt.js';
 import type { KnockMachine } from '../core/knock/machine.js';
 import type { Logger, OneTimeStore } from './ports.js';
 
+/** A one-time door whose file has no usable line left. */
+interface Spent {
+  index: number;
+  name: string;
+}
+
 export class OneTimeSequences {
   private lines = new Map<number, OneTimeLine>();
 
@@ -27,35 +33,27 @@ export class OneTimeSequences {
    * are set: each door takes its file's first usable line as it is now.
    * Returns the doors with none left (reset disables them).
    */
-  reread(doors: readonly Door[], lines: Map<number, OneTimeLine>): number[] {
-    const spent: number[] = [];
-    doors.forEach((door, i) => {
+  reread(doors: readonly Door[], lines: Map<number, OneTimeLine>): Spent[] {
+    const spent: Spent[] = [];
+    doors.forEach((door, index) => {
       const ot = door.oneTimeSequences;
       if (ot === undefined) return;
-      const res = this.store.read(ot.path);
-      const first = 'usable' in res ? res.usable[0] : undefined;
+      const first = this.firstUsable(ot.path);
       if (first === undefined) {
-        lines.delete(i);
-        spent.push(i);
+        lines.delete(index);
+        spent.push({ index, name: door.name });
         return;
       }
-      lines.set(i, first);
+      lines.set(index, first);
       door.sequence = first.knocks;
     });
     return spent;
   }
 
   /** The lines in use after a (re)load, by door index; `spent` doors have none left. */
-  reset(
-    lines: Map<number, OneTimeLine>,
-    spent: readonly number[] = [],
-    doors: readonly Door[] = [],
-  ): void {
+  reset(lines: Map<number, OneTimeLine>, spent: readonly Spent[] = []): void {
     this.lines = new Map(lines);
-    for (const i of spent) {
-      this.logger.log(MSG.noMoreOneTime(doors[i]?.name ?? String(i)));
-      this.disable(i);
-    }
+    for (const d of spent) this.spend(d.name, d.index);
   }
 
   /** A door opened: burn its line and move on. */
@@ -71,17 +69,23 @@ export class OneTimeSequences {
       this.disable(doorIndex);
       return;
     }
-    const res = this.store.read(ot.path);
-    const next = 'usable' in res ? res.usable[0] : undefined;
-    if (next === undefined) {
-      this.logger.log(MSG.noMoreOneTime(door.name));
-      this.disable(doorIndex);
-      return;
-    }
+    const next = this.firstUsable(ot.path);
+    if (next === undefined) return this.spend(door.name, doorIndex);
     this.lines.set(doorIndex, next);
     this.machine.setSequence(doorIndex, next.knocks);
     this.logger.debug(`door '${door.name}': next one-time sequence ${formatSequence(next.knocks)}`);
     this.onChange();
+  }
+
+  private firstUsable(path: string): OneTimeLine | undefined {
+    const res = this.store.read(path);
+    return 'usable' in res ? res.usable[0] : undefined;
+  }
+
+  /** No line left: the door is disabled (knockd crashes here). */
+  private spend(name: string, doorIndex: number): void {
+    this.logger.log(MSG.noMoreOneTime(name));
+    this.disable(doorIndex);
   }
 
   private disable(doorIndex: number): void {
