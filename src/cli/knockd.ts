@@ -87,6 +87,11 @@ export async function main(argv: string[]): Promise<void> {
   if (o.has('check')) {
     for (const w of loaded.spa?.warnings ?? [])
       process.stderr.write(`warning: ${formatProblem(w)}\n`);
+    // The start would import the verifier; a missing one fails here, not there.
+    if (loaded.spa !== undefined) {
+      const { importVerifier } = await import('../daemon/spa-verifier.js');
+      await importVerifier().catch((e: unknown) => die('E_SPA', `knockd: ${(e as Error).message}`));
+    }
     process.stdout.write(`${configPath}: configuration OK (${cfg.doors.length} doors)\n`);
     process.exit(0);
   }

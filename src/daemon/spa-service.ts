@@ -17,7 +17,8 @@ import type { LogLimiter } from '../core/ratelimit.js';
 import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
-import { formatProblem, KnockError } from '../core/errors.js';
+import { formatProblem } from '../core/errors.js';
+import { importVerifier } from './spa-verifier.js';
 import type { GpgRuns } from './spa-gpg.js';
 import {
   NO_GPG,
@@ -69,20 +70,10 @@ export class SpaService {
     private readonly gpg: SpaGpg = NO_GPG,
   ) {}
 
-  /**
-   * The verifier, the GPG path and the warm-up, imported once: a
-   * configuration without SPA never loads them.
-   */
+  /** The verifier, imported once (spa-verifier.ts). */
   private async loadVerifier(): Promise<Verifier> {
     if (this.verifier === null) {
-      const [{ evaluateSpa }, { warmVerifier }, { GpgRuns }] = await Promise.all([
-        import('../core/spa/policy.js'),
-        import('./spa-warm.js'),
-        import('./spa-gpg.js'),
-      ]).catch((e: unknown) => {
-        // A broken install: reported like any SPA start-up failure, with its cause.
-        throw new KnockError('E_SPA', `SPA: cannot load the verifier: ${(e as Error).message}`);
-      });
+      const { evaluateSpa, warmVerifier, GpgRuns } = await importVerifier();
       this.verifier ??= { evaluateSpa, warmVerifier, gpgRuns: new GpgRuns(this.gpg, this.crypto) };
     }
     return this.verifier;

@@ -1,11 +1,12 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { frame, pcapFile } from '../helpers/frames.js';
+import { EXIT_CODES } from '../../src/core/errors.js';
 
 // What each knockd command loads: only the live daemon needs the control
 // socket, the firewall adapters and the rest of serve.ts, and a dry replay
@@ -117,5 +118,27 @@ test('without SPA_Access, knockd -r and --check load no SPA parser or verifier; 
   const spa = fixture(true);
   const mods = loaded('-c', spa.conf, '-r', spa.pcap);
   for (const m of SPA_ONLY) assert.ok(mods.includes(m), `with SPA_Access, knockd -r loads ${m}`);
-  assert.ok(loaded('-c', spa.conf, '--check').includes('core/spa/access.js'));
+  const checked = loaded('-c', spa.conf, '--check');
+  for (const m of SPA_ONLY) assert.ok(checked.includes(m), `with SPA_Access, --check loads ${m}`);
+});
+
+test('knockd --check fails with E_SPA when the verifier cannot be loaded', () => {
+  const spa = fixture(true);
+  // A broken install: a copy of the build without the SPA policy module.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'knockd-loading-broken-'));
+  fixtures.push(dir);
+  const src = path.resolve(here, '../../src');
+  fs.cpSync(src, path.join(dir, 'src'), { recursive: true });
+  fs.rmSync(path.join(dir, 'src/core/spa/policy.js'));
+  fs.symlinkSync(path.resolve(here, '../../../node_modules'), path.join(dir, 'node_modules'));
+  const run = (root: string) =>
+    spawnSync(process.execPath, [path.join(root, 'cli/knockd.js'), '-c', spa.conf, '--check'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+  assert.equal(run(src).status, 0, 'the intact build passes the check');
+  const r = run(path.join(dir, 'src'));
+  assert.equal(r.status, EXIT_CODES.E_SPA, r.stderr);
+  assert.match(r.stderr, /cannot load the verifier: .*policy\.js/);
+  assert.doesNotMatch(r.stdout, /configuration OK/);
 });
