@@ -9,7 +9,7 @@ export type ErrorCode =
   | 'E_CAPTURE' // the capture device cannot be opened
   | 'E_RESOLVE' // a host name does not resolve
   | 'E_FIREWALL' // the firewall backend is missing or refused a change
-  | 'E_SPA' // the SPA socket cannot be bound (port taken)
+  | 'E_SPA' // SPA cannot start: its socket cannot be bound, or its verifier cannot be loaded
   | 'E_STATE'; // the state directory or journal is not safe to trust (owner, mode, type)
 
 export const EXIT_CODES: Record<ErrorCode, number> = {
