@@ -63,14 +63,14 @@ export class Daemon {
     const { logger, now } = deps;
     const opts = loaded.config.options;
     this.loaded = loaded;
-    this.totp = new TotpDoors((alg, key, data) => deps.spaCrypto.hmac(alg, key, data), now);
+    const dirty = () => this.journal.markDirty();
+    this.totp = new TotpDoors(deps.spaCrypto.hmac.bind(deps.spaCrypto), now, dirty);
     this.machine = new KnockMachine(this.totp.build(loaded.config.doors), opts.maxAttempts);
     this.machine.debugEvents = settings.debug;
     // A flood's first knocks are counted and dropped with no event object.
     this.machine.quietFirstKnock = (door, src) => this.events.quietFirstKnock(door, src);
     this.events = new EventLog(logger, now, deps.resolver, settings.lookup);
     this.journal = new JournalWriter(deps.state, () => this.snapshot(), logger);
-    const dirty = () => this.journal.markDirty();
     this.grants = new GrantKeeper(deps.firewall, logger, now, dirty, deps.fleet, this.doorNamed);
     this.commands = new CommandScheduler(
       deps.runner,
@@ -136,6 +136,7 @@ export class Daemon {
     for (const w of warnings) logger.log(`warning: ${w}`);
     await this.grants.restore(state.grants, guardedPorts(this.loaded.config.doors));
     this.spa.restore(state.replay ?? []);
+    this.totp.restore(state.totp ?? [], this.machine);
     this.commands.restore(state.stops);
     if (state.grants.length + state.stops.length > 0)
       logger.log(
@@ -199,11 +200,12 @@ export class Daemon {
       grants: this.grants.table.all(),
       stops: this.commands.pending(),
       replay: this.spa.replay.entries(),
+      totp: this.totp.entries(),
     };
   }
 
-  /** SIGHUP: a bad config is logged and the running one stays (knockd exits). */
-  /** Reloads run one at a time, in order; none runs once shutdown began. */
+  /** SIGHUP: a bad config is logged and the running one stays (knockd exits).
+   *  Reloads run one at a time, in order; none runs once shutdown began. */
   reload(): Promise<boolean> {
     const run = () => (this.stopping ? false : this.reloadNow());
     this.reloads = this.reloads.then(run, run).catch((e: unknown) => {

@@ -7,7 +7,10 @@
  * other keeps its attempts in progress.
  *
  * A slot that opened is disabled until it gets a new step: a sequence opens
- * once, and an observer who replays it (from any source) gets nothing.
+ * once, and an observer who replays it (from any source) gets nothing. The
+ * used steps go to the journal, so a restart does not bring them back, and
+ * no slot is ever given a step below one it held (the clock stepped back),
+ * neither at a boundary nor at a reload.
  *
  * Machine doors are the config doors in order (slot A of a TOTP door at the
  * door's own index), then one slot B per TOTP door, so every index below the
@@ -17,6 +20,9 @@ import type { Door } from '../core/config.js';
 import type { KnockMachine } from '../core/knock/machine.js';
 import { sequenceFor, stepIndex, type TotpHmac } from '../core/knock/totp.js';
 import type { Clock } from './ports.js';
+
+/** Used steps kept at most; live ones are two per door. */
+export const MAX_BURNED = 4096;
 
 interface TotpDoor {
   door: Door;
@@ -36,15 +42,23 @@ export class TotpDoors {
   constructor(
     private readonly hmac: TotpHmac,
     private readonly now: Clock,
+    /** A sequence was used up: the journal must be written. */
+    private readonly onBurn: () => void = () => {},
   ) {}
 
   /** The knock machine's doors for these config doors, sequences as of now. */
   build(doors: readonly Door[]): Door[] {
+    const before = this.list;
     this.list = [];
     const out = doors.map((d) => ({ ...d }));
     doors.forEach((door, i) => {
       if (door.totp === undefined) return;
-      const s = stepIndex(this.now(), door.totp.params.stepSeconds);
+      const stepSeconds = door.totp.params.stepSeconds;
+      // Never below what the door held before the reload: its used steps may be pruned.
+      const old = before.find(
+        (t) => t.door.name === door.name && t.door.totp?.params.stepSeconds === stepSeconds,
+      );
+      const s = Math.max(stepIndex(this.now(), stepSeconds), ...(old?.held ?? []));
       const t: TotpDoor = { door, slots: [i, out.length], held: [-1, -1] };
       out.push({ ...door });
       for (const step of [s, s - 1]) {
@@ -85,11 +99,16 @@ export class TotpDoors {
         machine.setSequence(t.slots[k], seq); // a new step, a new sequence: enabled again
         changed = true;
       }
-      for (const key of this.burned) {
-        const [name, s] = key.split('\u0000');
-        if (name === t.door.name && Number(s) < step - 1) this.burned.delete(key);
-      }
     }
+    // A step below both a door's slots can never be held again (slots never
+    // move back, reloads included). A door that is gone may come back at a
+    // reload, so its steps stay, within MAX_BURNED, oldest dropped first.
+    for (const key of this.burned) {
+      const [name, s] = key.split('\u0000');
+      const t = this.list.find((x) => x.door.name === name);
+      if (t !== undefined && Number(s) < Math.min(...t.held)) this.burned.delete(key);
+    }
+    for (const key of this.burned) if (this.burned.size > MAX_BURNED) this.burned.delete(key);
     this.applyBurned(machine);
     return changed;
   }
@@ -101,7 +120,22 @@ export class TotpDoors {
     const k = t.slots.indexOf(machineIndex) as 0 | 1;
     this.burned.add(`${t.door.name}\u0000${t.held[k]}`);
     machine.disableDoor(machineIndex);
+    this.onBurn();
     return true;
+  }
+
+  /** The used steps, for the journal: door name and step. */
+  entries(): [string, number][] {
+    return [...this.burned].map((key) => {
+      const [name, step] = key.split('\u0000') as [string, string];
+      return [name, Number(step)];
+    });
+  }
+
+  /** Used steps from the journal, kept shut from now on (a restart). */
+  restore(entries: readonly [string, number][], machine: KnockMachine): void {
+    for (const [name, step] of entries.slice(-MAX_BURNED)) this.burned.add(`${name}\u0000${step}`);
+    this.applyBurned(machine);
   }
 
   /** Keeps used sequences shut across setDoors (a reload) and rotations. */

@@ -35,6 +35,7 @@ const STATE: JournalState = {
   ],
   stops: [{ id: 1, door: 'cmd', address: '192.0.2.7', due: 5 }],
   replay: [],
+  totp: [],
 };
 
 /** load() must refuse with E_STATE and name the path. */

@@ -23,7 +23,7 @@ function parsed(text: string): { state: JournalState; warnings: string[] } {
   return r as { state: JournalState; warnings: string[] };
 }
 
-test('journal round-trips grants, stops (id, door, address, due) and replay', () => {
+test('journal round-trips grants, stops (id, door, address, due), replay and used TOTP steps', () => {
   const state: JournalState = {
     grants: [grant(), grant({ address: '2001:db8::5', family: 6, door: 'v6' })],
     stops: [
@@ -31,6 +31,7 @@ test('journal round-trips grants, stops (id, door, address, due) and replay', ()
       { id: 4, door: 'cmd', address: '2001:db8::7', due: 6 },
     ],
     replay: [[DIGEST, 1795623663]],
+    totp: [['otp', 59_000_000]],
   };
   const text = serializeJournal(state);
   assert.match(text, /^\{"version":2,/);

@@ -33,6 +33,8 @@ export interface JournalState {
   stops: PendingStop[];
   /** SPA replay cache: digest and the epoch second until which it matters. */
   replay?: [string, number][];
+  /** Time-based doors' used steps: door name and step (a restart must not reopen them). */
+  totp?: [string, number][];
 }
 
 /**
@@ -73,7 +75,8 @@ export function serializeJournal(s: JournalState): string {
           },
         }),
   }));
-  return `${JSON.stringify({ version: JOURNAL_VERSION, grants, stops, replay: s.replay ?? [] })}\n`;
+  const totp = (s.totp ?? []).map(([door, step]) => [door, step]);
+  return `${JSON.stringify({ version: JOURNAL_VERSION, grants, stops, replay: s.replay ?? [], totp })}\n`;
 }
 
 type Obj = Record<string, unknown>;
@@ -161,11 +164,12 @@ export function parseJournal(text: string): ParsedJournal {
     skipped++;
     if (warnings.length < MAX_JOURNAL_WARNINGS) warnings.push(msg);
   };
-  const list = (key: 'grants' | 'stops' | 'replay'): unknown[] => {
+  const list = (key: 'grants' | 'stops' | 'replay' | 'totp'): unknown[] => {
     const v = raw[key];
     if (Array.isArray(v)) return v;
-    // replay is optional in version 1.
-    if (v !== undefined || key !== 'replay') warn(`${key} is not a list; ignored`);
+    // replay is optional in version 1, totp in journals from before time-based doors.
+    if (v !== undefined || (key !== 'replay' && key !== 'totp'))
+      warn(`${key} is not a list; ignored`);
     return [];
   };
 
@@ -202,7 +206,23 @@ export function parseJournal(text: string): ParsedJournal {
     replay.push([e[0], e[1]]);
   }
 
+  const totp: [string, number][] = [];
+  for (const [i, e] of list('totp').entries()) {
+    if (
+      !Array.isArray(e) ||
+      e.length !== 2 ||
+      typeof e[0] !== 'string' ||
+      e[0] === '' ||
+      !Number.isSafeInteger(e[1]) ||
+      (e[1] as number) < 0
+    ) {
+      warn(`totp entry ${i} skipped: ${quote(e)}`);
+      continue;
+    }
+    totp.push([e[0], e[1] as number]);
+  }
+
   if (skipped > warnings.length)
     warnings.push(`${skipped - warnings.length} more bad journal entries skipped`);
-  return { state: { grants, stops, replay }, warnings };
+  return { state: { grants, stops, replay, totp }, warnings };
 }
