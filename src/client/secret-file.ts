@@ -2,7 +2,8 @@
  * Files the client trusts: key files are refused when group or others have
  * any access to them (ssh's rule for private keys, mode & 077), and
  * profiles when others may write them (ssh's rule for its config), because
- * a writable profile can point knock at someone else's keys or host.
+ * a writable profile can point knock at someone else's keys or host. Both
+ * must belong to the user or to root, as ssh requires.
  */
 import fs from 'node:fs';
 import { KnockError } from '../core/errors.js';
@@ -10,7 +11,8 @@ import { KnockError } from '../core/errors.js';
 function readChecked(path: string, forbidden: number, what: string, fix: string): string {
   let fd: number;
   try {
-    fd = fs.openSync(path, 'r');
+    // Non-blocking: opening a FIFO for reading would wait for a writer for ever.
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     throw new KnockError(
       'E_IO',
@@ -21,6 +23,12 @@ function readChecked(path: string, forbidden: number, what: string, fix: string)
     // fstat on the open descriptor: the file checked is the file read.
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new KnockError('E_IO', `${path}: ${what} is not a regular file`);
+    const uid = process.getuid?.() ?? 0;
+    if (st.uid !== uid && st.uid !== 0)
+      throw new KnockError(
+        'E_IO',
+        `${path}: the ${what} belongs to uid ${st.uid}, not to you or root; refusing it`,
+      );
     if ((st.mode & forbidden) !== 0) {
       const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
       throw new KnockError(

@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { resolveSpaKeys } from '../../src/client/spa-keys.js';
 import { readProfileFile, readSecretFile } from '../../src/client/secret-file.js';
 import { KnockError } from '../../src/core/errors.js';
@@ -84,4 +86,35 @@ test('profiles: only writes by others are refused; directories are not files', (
   assert.throws(() => readProfileFile(write('p664', 'x', 0o664)), err('E_IO', /0664 are too open/));
   assert.throws(() => readProfileFile(write('p646', 'x', 0o646)), err('E_IO', /too open/));
   assert.throws(() => readSecretFile(dir), err('E_IO', /not a regular file/));
+});
+
+test('a FIFO is refused at once, not waited on (review C1)', () => {
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', ['-m', '600', fifo]);
+  // In a child: the old blocking open never returned, and no timer can interrupt it.
+  const mod = fileURLToPath(new URL('../../src/client/secret-file.js', import.meta.url));
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { readSecretFile } from ${JSON.stringify(mod)};
+       try { readSecretFile(${JSON.stringify(fifo)}); } catch (e) { console.log(e.message); }`,
+    ],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  assert.equal(r.signal, null, 'the read of a FIFO was still waiting after 10 s');
+  assert.match(r.stdout, /not a regular file/);
+});
+
+test('key files and profiles must belong to the user or root, as ssh requires (review C2)', (t) => {
+  if (process.getuid?.() !== 0) return t.skip('needs root to give a file away');
+  const key = write('theirs.key', K.toString('base64'), 0o600);
+  const profile = write('theirs.profile', 'x', 0o644);
+  fs.chownSync(key, 65534, 65534);
+  fs.chownSync(profile, 65534, 65534);
+  assert.throws(() => readSecretFile(key), err('E_IO', /belongs to uid 65534, not to you or root/));
+  assert.throws(() => readProfileFile(profile), err('E_IO', /belongs to uid 65534/));
+  fs.chownSync(profile, 0, 0);
+  assert.equal(readProfileFile(profile), 'x');
 });
