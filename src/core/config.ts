@@ -187,7 +187,11 @@ export function parseConfig(
 
     const eq = line.indexOf('=');
     if (eq < 0) {
-      problem(lineNo, `syntax error: '${line}' is not 'key = value'`);
+      // Only the first word: the rest may be a secret (a Sequence_Secret or a
+      // sequence without its '=') on its way to the log.
+      const word = line.split(/\s/, 1)[0] ?? '';
+      const shown = word.length < line.length ? `${word} ...` : line;
+      problem(lineNo, `syntax error: '${shown}' is not 'key = value'`);
       continue;
     }
     const key = line.slice(0, eq).trim().toUpperCase();

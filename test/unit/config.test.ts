@@ -280,3 +280,14 @@ test('Guard_Interfaces: a list of interface names, never loopback, nftables only
     /^k\.conf:3: Guard_Interfaces needs 'Firewall = nftables'/,
   );
 });
+
+test('a line without = is quoted by its first word only: the rest may be a secret (review T5)', () => {
+  const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+  const got = problems(`[otp]\nSequence_Secret  ${secret}\nsequence 7000,8000,9000\n`);
+  assert.match(
+    got[0] ?? '',
+    /^k\.conf:2: syntax error: 'Sequence_Secret \.\.\.' is not 'key = value'/,
+  );
+  assert.match(got[1] ?? '', /^k\.conf:3: syntax error: 'sequence \.\.\.'/);
+  assert.ok(!got.join('\n').includes(secret) && !got.join('\n').includes('7000'), got.join('\n'));
+});
