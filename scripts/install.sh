@@ -13,6 +13,9 @@
 # links them from the package). It starts nothing unless --enable is given.
 # Running it again is safe: every step checks first.
 set -euo pipefail
+# What it installs runs as root (--check) and with the daemon's capabilities:
+# a caller's umask 000 or 002 must not leave any of it writable by others.
+umask 022
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PREFIX=/usr/local

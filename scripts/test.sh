@@ -2,6 +2,9 @@
 # The whole test suite: set-up, lint and format, unit and property tests,
 # then the end-to-end tests in network namespaces. Run as root.
 set -uo pipefail
+# Files the tests write are the daemon's configs: knockd refuses one that group
+# or others can write, so a caller's umask 002 must not make them so.
+umask 022
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh || exit 1

@@ -40,11 +40,39 @@ export const oneTimeFiles: OneTimeStore = {
   },
 };
 
-function readText(path: string): { text: string } | { error: string } {
+/**
+ * A file the daemon takes commands, keys and programs from: a regular one
+ * must belong to root or to us and not be writable by group or others
+ * (sshd's StrictModes rule; the journal is held to the same).
+ * `othersRead`: any local user can read it.
+ */
+function readText(path: string): { text: string; othersRead: boolean } | { error: string } {
+  let fd: number;
   try {
-    return { text: fs.readFileSync(path, 'utf8') };
+    fd = fs.openSync(path, 'r');
   } catch (e) {
     return { error: (e as Error).message };
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    const me = process.geteuid?.() ?? 0;
+    // Devices and pipes (-c /dev/null, /dev/stdin) hold no content of their own.
+    if (st.isFile() && st.uid !== 0 && st.uid !== me)
+      return { error: `${path} is owned by uid ${st.uid}, not by root or uid ${me}; refusing it` };
+    if (st.isFile() && (st.mode & 0o022) !== 0) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+      return {
+        error: `${path} is writable by group or others (mode ${mode}); refusing it (chmod go-w ${path})`,
+      };
+    }
+    return {
+      text: fs.readFileSync(fd, 'utf8'),
+      othersRead: st.isFile() && (st.mode & 0o004) !== 0,
+    };
+  } catch (e) {
+    return { error: (e as Error).message };
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -118,9 +146,18 @@ async function loadConfigUnsafe(file: string, overrides: SpaOverrides = {}): Pro
               message: `GPG_EXE '${st.gpg.exe}' is not an executable file`,
             });
         }
+        const exposed: ConfigProblem[] = a.othersRead
+          ? [
+              {
+                file: sa.path,
+                line: 0,
+                message: `every local user can read its keys (chmod o-r ${sa.path}; chgrp the daemon's group if it runs as its own user)`,
+              },
+            ]
+          : [];
         spa = {
           stanzas: p.stanzas,
-          warnings: p.warnings,
+          warnings: [...exposed, ...p.warnings],
           port: r.config.options.spaPort ?? DEFAULT_SPA_PORT,
           socket: r.config.options.spaReceive === 'socket',
         };
