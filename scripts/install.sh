@@ -274,6 +274,16 @@ install_files() {
 
   if [ -e /etc/knockd.conf ]; then
     say "kept /etc/knockd.conf"
+    # It holds the sequences and commands: the knockd group may read it, others
+    # nothing (Debian's knockd ships it 0644). A link or a file of another
+    # owner is left to the admin.
+    if [ -f /etc/knockd.conf ] && [ ! -L /etc/knockd.conf ] &&
+      [ "$(stat -c %u /etc/knockd.conf)" = 0 ] &&
+      [ "$(stat -c '%a %G' /etc/knockd.conf)" != "640 knockd" ]; then
+      say "making /etc/knockd.conf readable by the knockd group only (was $(stat -c '%a %U:%G' /etc/knockd.conf))"
+      run chgrp knockd /etc/knockd.conf
+      run chmod 0640 /etc/knockd.conf
+    fi
     if [ "$DRY" = 0 ] && getent passwd knockd >/dev/null &&
       ! setpriv --reuid=knockd --regid=knockd --clear-groups test -r /etc/knockd.conf; then
       say "WARNING: the knockd user cannot read /etc/knockd.conf (chgrp knockd, chmod 0640)"
@@ -325,7 +335,19 @@ pack
 install_package
 install_files
 
-if [ "$ENABLE" = 1 ]; then
+# Debian's knockd.conf as shipped opens SSH to anyone who knocks its
+# published sample sequence: never start a daemon on it.
+debian_sample() {
+  local sum
+  sum="$(dpkg-query -W -f='${Conffiles}\n' knockd 2>/dev/null | awk '$1 == "/etc/knockd.conf" {print $2}')"
+  [ -n "$sum" ] && [ -f /etc/knockd.conf ] && [ "$(md5sum </etc/knockd.conf | cut -d' ' -f1)" = "$sum" ]
+}
+
+if [ "$ENABLE" = 1 ] && debian_sample; then
+  say "NOT enabling: /etc/knockd.conf is Debian's sample, whose sequence everyone knows."
+  say "Write your own doors (scripts/install.sh --sample-config prints one), then: systemctl enable --now knockd"
+  exit 1
+elif [ "$ENABLE" = 1 ]; then
   run "$KNOCKD" --check -c /etc/knockd.conf
   have_systemd || {
     echo "install.sh: --enable needs systemd" >&2

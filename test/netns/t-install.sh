@@ -27,7 +27,26 @@ host_state() {
     getent passwd knockd || echo "no user"; } | md5sum
 }
 before="$(host_state)"
-"$INSTALL" --dry-run --prefix /opt/kt --enable >"$WORK/dry.out" 2>&1 || fail "--dry-run --enable: $(cat "$WORK/dry.out")"
+# /etc/knockd.conf here is Debian's, as shipped (knockd is a test peer): --enable
+# refuses it, and it is made readable by the knockd group only.
+"$INSTALL" --dry-run --prefix /opt/kt --enable >"$WORK/dry0.out" 2>&1
+rc=$?
+if [ "$(stat -c %a /etc/knockd.conf)" != 640 ] && debsum="$(dpkg-query -W -f='${Conffiles}\n' knockd | awk '$1 == "/etc/knockd.conf" {print $2}')" &&
+  [ "$(md5sum </etc/knockd.conf | cut -d' ' -f1)" = "$debsum" ]; then
+  [ "$rc" = 1 ] && grep -q "^install: NOT enabling: /etc/knockd.conf is Debian's sample" "$WORK/dry0.out" &&
+    ! grep -qE '^\+ systemctl (enable|restart)' "$WORK/dry0.out" &&
+    log "ok: --enable refuses Debian's sample knockd.conf" || fail "--enable on Debian's sample: rc $rc, $(cat "$WORK/dry0.out")"
+  grep -q '^+ chgrp knockd /etc/knockd.conf$' "$WORK/dry0.out" && grep -q '^+ chmod 0640 /etc/knockd.conf$' "$WORK/dry0.out" &&
+    log "ok: an existing knockd.conf others can read is given to the knockd group" || fail "a 0644 knockd.conf is left readable by all"
+else
+  log "note: /etc/knockd.conf here is not Debian's sample as shipped; its checks skipped"
+fi
+# The enable path, on a config of the admin's own: bound over /etc/knockd.conf in
+# a mount namespace of this run only (the host's file is not touched).
+printf '[openSSH]\n\tsequence = 41234,51234,31234\n' >"$WORK/own.conf"
+chmod 0640 "$WORK/own.conf"
+unshare --mount sh -c 'mount --bind "$1" /etc/knockd.conf && exec "$2" --dry-run --prefix /opt/kt --enable' sh \
+  "$WORK/own.conf" "$INSTALL" >"$WORK/dry.out" 2>&1 || fail "--dry-run --enable: $(cat "$WORK/dry.out")"
 for want in '^install: production packages: libpcap-dev build-essential python3 nftables' \
   '^\+ npm install -g .*--prefix /opt/kt ' '^\+ useradd --system .* knockd$' \
   '^\+ write /etc/systemd/system/knockd.service ' '^    ExecStart=/opt/kt/bin/knockd \$KNOCKD_OPTS$' \
@@ -251,7 +270,11 @@ mount -t overlay overlay -o "lowerdir=/etc,upperdir=$OVL/etc/up,workdir=$OVL/etc
 # A host without knockd: Debian's config and default file (test peers) gone.
 rm -f /etc/knockd.conf /etc/default/knockd /etc/logrotate.d/knockd /etc/systemd/system/knockd.service
 userdel knockd 2>/dev/null
-"$INSTALL" >install1.out 2>&1 && ok "install.sh ran" || { no "install.sh: $(tail -5 install1.out)"; exit 1; }
+# A caller's umask 000 must not leave anything the daemon runs writable by others.
+(umask 000 && "$INSTALL" >install1.out 2>&1) && ok "install.sh ran (under umask 000)" || { no "install.sh: $(tail -5 install1.out)"; exit 1; }
+open="$(find /usr/local/lib/node_modules/knockd-ts /etc/knockd.conf /etc/knockd.d /etc/systemd/system/knockd.service \
+  ! -type l -perm /022 | head -3)"
+[ -z "$open" ] && ok "nothing installed is writable by group or others" || no "writable by others: $open"
 /usr/local/bin/knockd -V | grep -q '^knockd 0' && ok "/usr/local/bin/knockd" || no "no /usr/local/bin/knockd"
 [ -x /usr/local/bin/knock ] && [ -x /usr/local/bin/knockctl ] || no "knock, knockctl"
 [ -f /usr/local/lib/node_modules/knockd-ts/native/pcap/build/Release/knockpcap.node ] || no "addon"
@@ -271,9 +294,13 @@ logrotate -d /etc/logrotate.d/knockd >lr.out 2>&1 && ! grep -qi 'error' lr.out &
   no "logrotate: $(grep -i error lr.out | head -3)"
 grep -q 'systemctl reload knockd' /etc/logrotate.d/knockd || no "logrotate: no reload"
 sum1="$(md5sum </etc/knockd.conf)"
+# An existing config every user can read (as Debian's knockd ships it) is given to the group.
+chgrp root /etc/knockd.conf && chmod 0644 /etc/knockd.conf
 "$INSTALL" --tarball "$TGZ" >install2.out 2>&1 && ok "install.sh again (--tarball)" || no "second run: $(tail -5 install2.out)"
 [ "$(md5sum </etc/knockd.conf)" = "$sum1" ] && grep -q 'kept /etc/knockd.conf' install2.out && ok "the config was kept" ||
   no "the second run changed /etc/knockd.conf"
+[ "$(stat -c '%a %U %G' /etc/knockd.conf)" = "640 root knockd" ] && ok "a kept knockd.conf others could read is 0640 root:knockd" ||
+  no "kept knockd.conf mode $(stat -c '%a %U %G' /etc/knockd.conf)"
 [ "$(getent passwd knockd | wc -l)" = 1 ] || no "two knockd users"
 "$INSTALL" --uninstall >uninstall.out 2>&1 && ok "--uninstall ran" || no "--uninstall: $(tail -5 uninstall.out)"
 for f in /usr/local/bin/knockd /usr/local/lib/node_modules/knockd-ts /etc/systemd/system/knockd.service \
