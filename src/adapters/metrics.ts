@@ -4,6 +4,8 @@
  * callbacks), so serving metrics adds nothing to the packet path. Loaded
  * only when [options] Metrics is set.
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
 import client from 'prom-client';
 import type { MetricsSnapshot } from '../core/status.js';
@@ -17,7 +19,15 @@ export class MetricsServer {
   private server: http.Server | null = null;
   private snap: MetricsSnapshot | null = null;
 
-  constructor(private readonly snapshot: () => MetricsSnapshot) {
+  /**
+   * `token`: a scrape must carry `Authorization: Bearer TOKEN`. Without one,
+   * every local user can read the knock counts, which tell how far a knock
+   * got and so give away a sequence port by port.
+   */
+  constructor(
+    private readonly snapshot: () => MetricsSnapshot,
+    private readonly token?: string,
+  ) {
     const r = this.registry;
     const current = () => this.current();
     /** A metric whose samples come from the snapshot taken for this scrape. */
@@ -166,6 +176,10 @@ export class MetricsServer {
         res.writeHead(404).end('not found\n');
         return;
       }
+      if (this.token !== undefined && !bearerIs(req.headers.authorization, this.token)) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Bearer' }).end('unauthorized\n');
+        return;
+      }
       this.snap = null;
       this.registry.metrics().then(
         (text) => {
@@ -196,5 +210,33 @@ export class MetricsServer {
   close(): void {
     this.server?.close();
     this.server = null;
+  }
+}
+
+/** Compares digests, so the time taken says nothing about the token. */
+function bearerIs(header: string | undefined, token: string): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  if (m === null) return false;
+  const digest = (t: string) => crypto.createHash('sha256').update(t).digest();
+  return crypto.timingSafeEqual(digest(m[1] as string), digest(token));
+}
+
+/** The token of Metrics_Token_File: private to the daemon's user, at least 16 characters. */
+export function readMetricsToken(file: string): string {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if ((st.mode & 0o077) !== 0)
+      throw new Error(`mode ${(st.mode & 0o777).toString(8)} lets others read it; chmod 600`);
+    const token = fs.readFileSync(fd, 'utf8').trim();
+    if (!/^\S{16,}$/.test(token))
+      throw new Error('it must hold one token of 16 or more characters');
+    return token;
+  } catch (e) {
+    throw new Error(`Metrics_Token_File '${file}': ${(e as Error).message}`);
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }

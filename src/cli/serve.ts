@@ -153,9 +153,15 @@ export async function serve(s: ServeOptions): Promise<void> {
   const m = cfg.options.metrics;
   if (m !== undefined) {
     // Loaded only when configured: prom-client stays out of memory otherwise.
-    const { MetricsServer } = await import('../adapters/metrics.js');
-    const server = new MetricsServer(() => daemon.metrics());
+    const { MetricsServer, readMetricsToken } = await import('../adapters/metrics.js');
+    const tf = cfg.options.metricsTokenFile;
     try {
+      // Never served open because its token file could not be read.
+      const server = new MetricsServer(() => daemon.metrics(), tf && readMetricsToken(tf));
+      if (tf === undefined)
+        logger.error(
+          'warning: Metrics without Metrics_Token_File: every local user can read them, and the knock counts give away how far a knock got',
+        );
       await server.listen(m.host, m.port);
       metrics = server;
       logger.verbose(

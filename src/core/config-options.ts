@@ -22,6 +22,7 @@ export const OPTION_KEYS = new Set([
   'NFTAPPLY',
   'METRICS',
   'METRICS_PUBLIC',
+  'METRICS_TOKEN_FILE',
   'FLEET',
   'FLEET_NAME',
   'FLEET_PASSWORD_FILE',
@@ -118,6 +119,9 @@ export function applyOption(
     const m = parseListen(value);
     if (typeof m === 'string') problem(lineNo, `Metrics: ${m}`);
     else options.metrics = { ...m, line: lineNo };
+  } else if (key === 'METRICS_TOKEN_FILE') {
+    if (value.startsWith('/')) options.metricsTokenFile = value;
+    else problem(lineNo, `Metrics_Token_File needs an absolute path, got '${value}'`);
   } else if (key === 'METRICS_PUBLIC') {
     const v = value.toLowerCase();
     if (v === 'yes' || v === 'no') options.metricsPublic = v === 'yes';

@@ -93,6 +93,8 @@ export interface Options {
   metrics?: { host: string; port: number; line: number };
   /** Allows Metrics on a non-loopback address. */
   metricsPublic?: boolean;
+  /** A file holding the bearer token every scrape must carry. */
+  metricsTokenFile?: string;
   /** Commands (start and stop) running at once per door; starts beyond it are dropped. */
   maxCommands?: number;
   /** Kill a command still running after this many seconds. */
