@@ -78,3 +78,20 @@ test('TOTP doors: a used sequence stays shut across a reload and a clock stepped
   t.rotate(m);
   assert.equal(m.isEnabled(0), false, 'still used up after the clock came back');
 });
+
+test('a time-based door a scan would beat is refused: fewer than 40 bits (review T3)', () => {
+  const msgs = (extra: string) => {
+    const r = parseConfig(`[t]\nSequence_Secret = ${SECRET}\n${extra}`, 'k.conf');
+    return r.ok ? [] : r.problems.map((p) => p.message);
+  };
+  assert.match(
+    msgs('Sequence_Length = 1\n')[0] ?? '',
+    /1 knocks from 10000-60000 make 15\.6 bits, fewer than 40/,
+  );
+  assert.match(msgs('Sequence_Length = 2\n')[0] ?? '', /31\.2 bits/);
+  assert.match(msgs('Sequence_Ports = 20000-20005\n')[0] ?? '', /6\.9 bits/);
+  assert.deepEqual(msgs(''), [], 'the default, 3 knocks from 10000-60000 (46.8 bits), is fine');
+  assert.equal(msgs('Sequence_Length = 2\nSequence_Ports = 1-65535\n').length, 1, '32 bits');
+  assert.match(msgs('Sequence_Length = 4\nSequence_Ports = 20000-20999\n')[0] ?? '', /39\.9 bits/);
+  assert.deepEqual(msgs('Sequence_Length = 5\nSequence_Ports = 20000-20999\n'), []);
+});

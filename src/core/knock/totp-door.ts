@@ -1,7 +1,13 @@
 /** A door's Sequence_* directives (time-based sequences), checked as a whole once the file is read. Pure. */
 import type { Door } from '../config.js';
 import { parseSeconds, SEQ_MAX } from './door-config.js';
-import { checkTotpParams, parseBase32Secret, TOTP_DEFAULTS, type TotpParams } from './totp.js';
+import {
+  checkTotpParams,
+  parseBase32Secret,
+  TOTP_DEFAULTS,
+  weakTotpParams,
+  type TotpParams,
+} from './totp.js';
 
 /**
  * Sequence_Secret and its parameters, in any order; the whole is checked
@@ -52,6 +58,6 @@ export function checkTotpDoor(door: Door): string | null {
   if (t.secret.length === 0) return `door '${door.name}': Sequence_* needs a Sequence_Secret`;
   if (door.sequence.length > 0 || door.oneTimeSequences !== undefined)
     return `door '${door.name}': Sequence_Secret and a fixed Sequence or One_Time_Sequences exclude each other`;
-  const bad = checkTotpParams(t.params);
+  const bad = checkTotpParams(t.params) ?? weakTotpParams(t.params);
   return bad === null ? null : `door '${door.name}': ${bad}`;
 }

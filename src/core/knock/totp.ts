@@ -50,6 +50,31 @@ const MAX_BLOCKS = 256;
  * accepted with probability above 1/4 and MAX_BLOCKS (2,560 or more draws
  * for at most 32 knocks) is out of reach in practice.
  */
+/**
+ * Sequences must be at least this hard to guess: a blind guess costs its
+ * knocks, and 2^40 guesses of 3 knocks take weeks at 2 M packets/s (the
+ * default, 3 knocks from 10000-60000, has 46.8 bits; 2 knocks fell to a
+ * scan in about 20 minutes).
+ */
+export const MIN_SEQUENCE_BITS = 40;
+
+/** log2 of the number of sequences: ordered, no port twice. */
+export function sequenceBits(p: TotpParams): number {
+  const n = p.portMax - p.portMin + 1;
+  let bits = 0;
+  for (let i = 0; i < p.length; i++) bits += Math.log2(n - i);
+  return bits;
+}
+
+/** A door's parameters that a scan would beat, as a message; null when strong enough. */
+export function weakTotpParams(p: TotpParams): string | null {
+  const bits = sequenceBits(p);
+  return bits >= MIN_SEQUENCE_BITS
+    ? null
+    : `${p.length} knocks from ${p.portMin}-${p.portMax} make ${bits.toFixed(1)} bits, fewer than ${MIN_SEQUENCE_BITS}: a scan would find the sequence (more knocks or a wider port range)`;
+}
+
+/** Parameters the algorithm can serve (weakTotpParams judges strength). */
 export function checkTotpParams(p: TotpParams): string | null {
   if (!Number.isInteger(p.length) || p.length < 1 || p.length > 32)
     return `Sequence_Length ${p.length} is not 1-32`;
