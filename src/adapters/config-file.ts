@@ -21,6 +21,9 @@ export type { SpaOverrides } from '../core/config.js';
 export const oneTimeFiles: OneTimeStore = {
   read(path: string): { usable: OneTimeLine[] } | { error: string } {
     try {
+      // Whoever can write it can add sequences that open.
+      const why = untrusted(path, fs.statSync(path));
+      if (why !== null) return { error: why };
       const bytes = fs.readFileSync(path);
       // knockd opens it r+ at start-up; an unwritable file would fail at the first use.
       fs.accessSync(path, fs.constants.R_OK | fs.constants.W_OK);
@@ -41,11 +44,25 @@ export const oneTimeFiles: OneTimeStore = {
 };
 
 /**
- * A file the daemon takes commands, keys and programs from: a regular one
- * must belong to root or to us and not be writable by group or others
- * (sshd's StrictModes rule; the journal is held to the same).
- * `othersRead`: any local user can read it.
+ * Why a file the daemon takes commands, keys, programs or sequences from
+ * cannot be trusted, or null: a regular one must belong to root or to us and
+ * not be writable by group or others (sshd's StrictModes rule; the journal is
+ * held to the same). Devices and pipes (-c /dev/null, /dev/stdin) hold no
+ * content of their own.
  */
+function untrusted(path: string, st: fs.Stats): string | null {
+  if (!st.isFile()) return null;
+  const me = process.geteuid?.() ?? 0;
+  if (st.uid !== 0 && st.uid !== me)
+    return `${path} is owned by uid ${st.uid}, not by root or uid ${me}; refusing it`;
+  if ((st.mode & 0o022) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    return `${path} is writable by group or others (mode ${mode}); refusing it (chmod go-w ${path})`;
+  }
+  return null;
+}
+
+/** A config file's text, if untrusted() allows; `othersRead`: any local user can read it. */
 function readText(path: string): { text: string; othersRead: boolean } | { error: string } {
   let fd: number;
   try {
@@ -55,16 +72,8 @@ function readText(path: string): { text: string; othersRead: boolean } | { error
   }
   try {
     const st = fs.fstatSync(fd);
-    const me = process.geteuid?.() ?? 0;
-    // Devices and pipes (-c /dev/null, /dev/stdin) hold no content of their own.
-    if (st.isFile() && st.uid !== 0 && st.uid !== me)
-      return { error: `${path} is owned by uid ${st.uid}, not by root or uid ${me}; refusing it` };
-    if (st.isFile() && (st.mode & 0o022) !== 0) {
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      return {
-        error: `${path} is writable by group or others (mode ${mode}); refusing it (chmod go-w ${path})`,
-      };
-    }
+    const why = untrusted(path, st);
+    if (why !== null) return { error: why };
     return {
       text: fs.readFileSync(fd, 'utf8'),
       othersRead: st.isFile() && (st.mode & 0o004) !== 0,

@@ -74,3 +74,16 @@ test('an access.conf writable by others is refused; one readable by others warns
   const private_ = await loadConfig(conf);
   assert.deepEqual(private_.ok ? private_.loaded.spa?.warnings : ['not ok'], []);
 });
+
+test('a One_Time_Sequences file others can write is refused: they could add sequences', async (t) => {
+  const d = dir(t);
+  const seqs = write(path.join(d, 'seqs'), '7000,8000,9000\n', 0o606);
+  const conf = write(
+    path.join(d, 'k.conf'),
+    `[d]\none_time_sequences = ${seqs}\ncommand = /bin/true %IP%\n`,
+    0o644,
+  );
+  assert.match(messages(await loadConfig(conf))[0] ?? '', /seqs is writable by group or others/);
+  fs.chmodSync(seqs, 0o600);
+  assert.ok((await loadConfig(conf)).ok);
+});
