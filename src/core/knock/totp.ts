@@ -45,16 +45,10 @@ export const TOTP_DEFAULTS: TotpParams = {
 const MAX_BLOCKS = 256;
 
 /**
- * Null when the parameters are usable, else a message. The range must hold
- * at least twice as many ports as the sequence has knocks, so each draw is
- * accepted with probability above 1/4 and MAX_BLOCKS (2,560 or more draws
- * for at most 32 knocks) is out of reach in practice.
- */
-/**
  * Sequences must be at least this hard to guess: a blind guess costs its
  * knocks, and 2^40 guesses of 3 knocks take weeks at 2 M packets/s (the
- * default, 3 knocks from 10000-60000, has 46.8 bits; 2 knocks fell to a
- * scan in about 20 minutes).
+ * default, 3 knocks from 10000-60000, has 46.8 bits; 2 knocks, 31 bits,
+ * would take a scan about 20 minutes).
  */
 export const MIN_SEQUENCE_BITS = 40;
 
@@ -74,7 +68,13 @@ export function weakTotpParams(p: TotpParams): string | null {
     : `${p.length} knocks from ${p.portMin}-${p.portMax} make ${bits.toFixed(1)} bits, fewer than ${MIN_SEQUENCE_BITS}: a scan would find the sequence (more knocks or a wider port range)`;
 }
 
-/** Parameters the algorithm can serve (weakTotpParams judges strength). */
+/**
+ * Null when the parameters are usable, else a message. The range must hold
+ * at least twice as many ports as the sequence has knocks, so each draw is
+ * accepted with probability above 1/4 and MAX_BLOCKS (2,560 or more draws
+ * for at most 32 knocks) is out of reach in practice. Strength is
+ * weakTotpParams' to judge.
+ */
 export function checkTotpParams(p: TotpParams): string | null {
   if (!Number.isInteger(p.length) || p.length < 1 || p.length > 32)
     return `Sequence_Length ${p.length} is not 1-32`;
