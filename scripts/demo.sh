@@ -2,6 +2,9 @@
 # The main job: the knockd tutorial, end to end, inside two throw-away network
 # namespaces. Nothing on the host changes. Run as root.
 set -uo pipefail
+# The configs it writes must not be group-writable (knockd refuses those),
+# whatever the caller's umask.
+umask 022
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh" >/dev/null || exit 1
 RUN_ID="demo$$"
