@@ -15,6 +15,7 @@ import {
 import type { ConfigProblem } from '../core/errors.js';
 import { DEFAULT_SPA_PORT } from '../core/port.js';
 import type { ConfigLoader, LoadedConfig, OneTimeStore } from '../daemon/ports.js';
+import { untrusted } from './trust.js';
 
 export type { SpaOverrides } from '../core/config.js';
 
@@ -22,7 +23,7 @@ export const oneTimeFiles: OneTimeStore = {
   read(path: string): { usable: OneTimeLine[] } | { error: string } {
     try {
       // Whoever can write it can add sequences that open.
-      const why = untrusted(path, fs.statSync(path));
+      const why = untrustedFile(path, fs.statSync(path));
       if (why !== null) return { error: why };
       const bytes = fs.readFileSync(path);
       // knockd opens it r+ at start-up; an unwritable file would fail at the first use.
@@ -44,25 +45,14 @@ export const oneTimeFiles: OneTimeStore = {
 };
 
 /**
- * Why a file the daemon takes commands, keys, programs or sequences from
- * cannot be trusted, or null: a regular one must belong to root or to us and
- * not be writable by group or others (sshd's StrictModes rule; the journal is
- * held to the same). Devices and pipes (-c /dev/null, /dev/stdin) hold no
- * content of their own.
+ * A file with commands, keys, programs or sequences, under trust.ts's rule.
+ * Devices and pipes (-c /dev/null, /dev/stdin) hold no content of their own.
  */
-function untrusted(path: string, st: fs.Stats): string | null {
-  if (!st.isFile()) return null;
-  const me = process.geteuid?.() ?? 0;
-  if (st.uid !== 0 && st.uid !== me)
-    return `${path} is owned by uid ${st.uid}, not by root or uid ${me}; refusing it`;
-  if ((st.mode & 0o022) !== 0) {
-    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    return `${path} is writable by group or others (mode ${mode}); refusing it (chmod go-w ${path})`;
-  }
-  return null;
+function untrustedFile(path: string, st: fs.Stats): string | null {
+  return st.isFile() ? untrusted('file', path, st) : null;
 }
 
-/** A config file's text, if untrusted() allows; `othersRead`: any local user can read it. */
+/** A config file's text, if untrustedFile allows; `othersRead`: any local user can read it. */
 function readText(path: string): { text: string; othersRead: boolean } | { error: string } {
   let fd: number;
   try {
@@ -72,7 +62,7 @@ function readText(path: string): { text: string; othersRead: boolean } | { error
   }
   try {
     const st = fs.fstatSync(fd);
-    const why = untrusted(path, st);
+    const why = untrustedFile(path, st);
     if (why !== null) return { error: why };
     return {
       text: fs.readFileSync(fd, 'utf8'),

@@ -6,11 +6,31 @@
  */
 import { KnockError } from '../core/errors.js';
 import type { Grant } from '../core/grants/grants.js';
-import type { Firewall } from '../daemon/ports.js';
+import type { Options } from '../core/config.js';
+import { NO_FIREWALL, type Firewall } from '../daemon/ports.js';
 import { IPT_CHAIN, renderIptables } from '../core/grants/render.js';
 import { execArgv, failed, type Exec } from './exec.js';
+import { NftablesFirewall } from './nft-firewall.js';
 
 export { NftablesFirewall, type NftablesOptions } from './nft-firewall.js';
+
+/**
+ * The backend [options] Firewall names, or none. The nftables guard drops
+ * on Guard_Interfaces, else on the capture interface.
+ */
+export function configuredFirewall(
+  o: Options,
+  iface: string,
+  debug?: (message: string) => void,
+): Firewall {
+  if (o.firewall === 'iptables') return new IptablesFirewall();
+  if (o.firewall !== 'nftables') return NO_FIREWALL;
+  return new NftablesFirewall({
+    guardInterfaces: o.guardInterfaces ?? [iface],
+    apply: o.nftApply?.mode,
+    ...(debug === undefined ? {} : { debug }),
+  });
+}
 
 export class IptablesFirewall implements Firewall {
   readonly kind = 'iptables';

@@ -15,28 +15,17 @@ import path from 'node:path';
 import { KnockError } from '../core/errors.js';
 import { parseJournal, serializeJournal, type JournalState } from '../core/grants/journal.js';
 import type { StateStore } from '../daemon/ports.js';
+import { untrusted } from './trust.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY } = fs.constants;
 
 const euid = (): number => process.geteuid?.() ?? 0;
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
-const octal = (mode: number): string => (mode & 0o7777).toString(8).padStart(4, '0');
 
 /** Throws E_STATE unless `st` is owned by root or by us and writable by nobody else. */
 export function checkTrusted(what: string, p: string, st: fs.Stats): void {
-  const me = euid();
-  if (st.uid !== 0 && st.uid !== me) {
-    throw new KnockError(
-      'E_STATE',
-      `${what} ${p} is owned by uid ${st.uid}, not by root or uid ${me}; refusing to trust it`,
-    );
-  }
-  if ((st.mode & 0o022) !== 0) {
-    throw new KnockError(
-      'E_STATE',
-      `${what} ${p} is writable by group or others (mode ${octal(st.mode)}); refusing to trust it (chmod go-w ${p})`,
-    );
-  }
+  const why = untrusted(what, p, st);
+  if (why !== null) throw new KnockError('E_STATE', why);
 }
 
 export class FileStateStore implements StateStore {

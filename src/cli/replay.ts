@@ -28,7 +28,6 @@ import {
   NO_FIREWALL,
   type CaptureOpener,
   type CaptureSource,
-  type Firewall,
   type LoadedConfig,
   type Logger,
 } from '../daemon/ports.js';
@@ -183,27 +182,16 @@ const NO_NAMES: Resolver = { reverse: () => Promise.resolve(null) };
 
 /** The effects of --apply: the configured firewall, the shell, the journal and SPA's socket. */
 async function realEffects(cfg: Config, iface: string | undefined) {
-  const [
-    { IptablesFirewall, NftablesFirewall },
-    { ShellRunner },
-    { FileStateStore },
-    { udpBinder },
-  ] = await Promise.all([
-    import('../adapters/firewall.js'),
-    import('../adapters/runner.js'),
-    import('../adapters/state.js'),
-    import('../adapters/net.js'),
-  ]);
+  const [{ configuredFirewall }, { ShellRunner }, { FileStateStore }, { udpBinder }] =
+    await Promise.all([
+      import('../adapters/firewall.js'),
+      import('../adapters/runner.js'),
+      import('../adapters/state.js'),
+      import('../adapters/net.js'),
+    ]);
   const o = cfg.options;
-  let firewall: Firewall = NO_FIREWALL;
-  if (o.firewall === 'iptables') firewall = new IptablesFirewall();
-  else if (o.firewall === 'nftables')
-    firewall = new NftablesFirewall({
-      guardInterfaces: o.guardInterfaces ?? [iface ?? 'eth0'],
-      apply: o.nftApply?.mode,
-    });
   return {
-    firewall,
+    firewall: configuredFirewall(o, iface ?? 'eth0'),
     runner: new ShellRunner((o.commandKillTimeout ?? 60) * 1000),
     state: new FileStateStore(o.stateDir ?? DEFAULT_STATE_DIR),
     datagrams: udpBinder,

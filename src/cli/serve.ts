@@ -16,9 +16,9 @@ import { configFile, oneTimeFiles, type SpaOverrides } from '../adapters/config-
 import { dnsResolver, udpBinder } from '../adapters/net.js';
 import { defaultRouteInterface, interfaceExists } from '../adapters/netif.js';
 import { systemdNotifier } from '../adapters/notify.js';
-import { NO_FIREWALL, NO_FLEET, type LoadedConfig } from '../daemon/ports.js';
+import { NO_FLEET, type LoadedConfig } from '../daemon/ports.js';
 import { DEFAULT_CONTROL_SOCKET, DEFAULT_STATE_DIR } from '../core/config.js';
-import { IptablesFirewall, NftablesFirewall } from '../adapters/firewall.js';
+import { configuredFirewall } from '../adapters/firewall.js';
 import { FileStateStore } from '../adapters/state.js';
 import { ControlServer } from '../adapters/control.js';
 import { Daemon } from '../daemon/daemon.js';
@@ -45,17 +45,16 @@ export interface ServeOptions {
 export async function serve(s: ServeOptions): Promise<void> {
   const { argv, o, configPath, spaOverrides, loaded, isChild, report, die, earlyHup } = s;
   const cfg = loaded.config;
-  const abs = (p: string) => path.resolve(p);
   if (o.has('daemon') && !isChild) {
     const args = [...argv];
     // The child must find the same config even though its cwd is /.
     args.push('--config', configPath);
     const g = o.get('logfile');
-    if (typeof g === 'string') args.push('--logfile', abs(g));
+    if (typeof g === 'string') args.push('--logfile', path.resolve(g));
     const p = o.get('pidfile');
-    if (typeof p === 'string') args.push('--pidfile', abs(p));
+    if (typeof p === 'string') args.push('--pidfile', path.resolve(p));
     const sa = o.get('spa-access');
-    if (typeof sa === 'string') args.push('--spa-access', abs(sa));
+    if (typeof sa === 'string') args.push('--spa-access', path.resolve(sa));
     await daemonize(args);
   }
 
@@ -91,16 +90,7 @@ export async function serve(s: ServeOptions): Promise<void> {
 
   if (ifaceNote !== null) logger.log(ifaceNote);
   const notifier = systemdNotifier();
-  const firewall =
-    cfg.options.firewall === 'iptables'
-      ? new IptablesFirewall()
-      : cfg.options.firewall === 'nftables'
-        ? new NftablesFirewall({
-            guardInterfaces: cfg.options.guardInterfaces ?? [iface],
-            apply: cfg.options.nftApply?.mode,
-            debug: (m) => logger.debug(m),
-          })
-        : NO_FIREWALL;
+  const firewall = configuredFirewall(cfg.options, iface, (m) => logger.debug(m));
   let fleet = NO_FLEET;
   if (cfg.options.fleet !== undefined) {
     // Loaded only when configured: ioredis stays out of memory otherwise.
@@ -119,7 +109,7 @@ export async function serve(s: ServeOptions): Promise<void> {
       runner: new ShellRunner((cfg.options.commandKillTimeout ?? 60) * 1000),
       capture: liveCapture,
       firewall,
-      state: new FileStateStore(abs(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
+      state: new FileStateStore(path.resolve(cfg.options.stateDir ?? DEFAULT_STATE_DIR)),
       datagrams: udpBinder,
       resolver: dnsResolver,
       oneTime: oneTimeFiles,
@@ -140,7 +130,7 @@ export async function serve(s: ServeOptions): Promise<void> {
     throw e;
   }
   const control = new ControlServer(
-    abs(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
+    path.resolve(cfg.options.controlSocket ?? DEFAULT_CONTROL_SOCKET),
     (req) => Promise.resolve(daemon.control(req)),
   );
   try {

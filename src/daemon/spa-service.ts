@@ -18,7 +18,7 @@ import type { GrantKeeper } from './grant-keeper.js';
 import type { Stanza } from '../core/spa/access.js';
 import type { CycleVars } from '../core/spa/cycle.js';
 import { formatProblem } from '../core/errors.js';
-import { importVerifier } from './spa-verifier.js';
+import { importVerifier, type VerifierModules } from './spa-verifier.js';
 import type { GpgRuns } from './spa-gpg.js';
 import {
   NO_GPG,
@@ -36,12 +36,8 @@ export type CycleStarter = (stanza: Stanza, vars: CycleVars) => boolean;
 /** Bytes kept per captured packet when SPA rides the capture path (whole datagrams). */
 export const SPA_SNAPLEN = 1600;
 
-/** The verifier's code, loaded at the first configuration with SPA on. */
-interface Verifier {
-  evaluateSpa: typeof import('../core/spa/policy.js').evaluateSpa;
-  warmVerifier: typeof import('./spa-warm.js').warmVerifier;
-  gpgRuns: GpgRuns;
-}
+/** The verifier's code, loaded at the first configuration with SPA on, with its GPG runs. */
+type Verifier = Omit<VerifierModules, 'GpgRuns'> & { gpgRuns: GpgRuns };
 
 export class SpaService {
   readonly replay = new ReplayCache();
